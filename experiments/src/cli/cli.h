@@ -1,0 +1,41 @@
+#pragma once
+// The `pesuite` command line: one function per command group, each adding its subcommands to the
+// app. Errors: pesuite::InputError -> "error: ..." and exit 2; anything else -> exit 1.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace pesuite::cli {
+
+void add_version_command(CLI::App& app);
+void add_list_command(CLI::App& app);
+void add_data_commands(CLI::App& app);
+void add_graph_commands(CLI::App& app);   // graph_commands.cpp
+void add_vision_commands(CLI::App& app);  // vision_commands.cpp
+void add_bench_commands(CLI::App& app);   // bench.cpp, one add_bench_* per benchmark
+void add_reproduce_command(CLI::App& app);
+
+// Benchmarks, each adding one subcommand to `pesuite bench`.
+void add_bench_attention(CLI::App& bench);  // bench_attention.cpp
+void add_bench_graph_pe(CLI::App& bench);   // bench_graph_pe.cpp
+void add_bench_loader(CLI::App& bench);     // bench_loader.cpp
+
+// What `pesuite list pes|models` prints; each frontend adds its rows in catalogue.cpp.
+struct CatalogueEntry {
+  std::string name;
+  std::string kind;    // e.g. "bias", "rotary", "absolute", "graph", "vit", "gnn"
+  std::string params;  // "key=default, ..."
+  std::string help;
+};
+std::vector<CatalogueEntry> pe_catalogue();
+std::vector<CatalogueEntry> model_catalogue();
+
+// Options most commands share.
+struct ConfigOptions {
+  std::string config_file;
+  std::vector<std::string> sets;
+};
+void add_config_options(CLI::App& cmd, ConfigOptions& options);
+
+}  // namespace pesuite::cli

@@ -1,0 +1,72 @@
+#pragma once
+// The one place where LibTorch 1.13 (Debian, CPU) and LibTorch 2.x (pip, CUDA) differ for pesuite.
+// Everything else calls these.
+//
+//   auto out = pesuite::compat::sdpa(q, k, v, bias, /*dropout=*/0.0, /*causal=*/false);
+//   { pesuite::compat::AutocastGuard amp(device, torch::kBFloat16); loss = model->forward(x); }
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <optional>
+
+#if TORCH_VERSION_MAJOR >= 2
+#define PESUITE_TORCH2 1
+#else
+#define PESUITE_TORCH2 0
+#endif
+
+namespace pesuite::compat {
+
+inline constexpr bool kHasFusedAttention = PESUITE_TORCH2;
+
+// softmax(q k^T / sqrt(d) + bias) v over the last two dims of [B, H, N, d] tensors. `bias` is an
+// additive float mask broadcastable to [B, H, Nq, Nk] (use -inf to mask). Fused kernel on 2.x,
+// the plain composition on 1.13 (same result within float rounding).
+inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                          const std::optional<torch::Tensor>& bias, double dropout, bool causal,
+                          bool training) {
+#if PESUITE_TORCH2
+  return at::scaled_dot_product_attention(q, k, v, bias, training ? dropout : 0.0, causal);
+#else
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  if (bias) scores = scores + *bias;
+  if (causal) {
+    auto m = torch::ones({q.size(-2), k.size(-2)}, q.options().dtype(torch::kBool)).triu(1);
+    scores = scores.masked_fill(m, -std::numeric_limits<float>::infinity());
+  }
+  auto p = torch::softmax(scores, -1);
+  if (training && dropout > 0) p = torch::dropout(p, dropout, true);
+  return torch::matmul(p, v);
+#endif
+}
+
+// Mixed precision for a scope (CUDA only; a no-op on CPU and on 1.13).
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, torch::Dtype dtype) {
+#if PESUITE_TORCH2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4)
+    if (device.is_cuda()) {
+      prev_ = at::autocast::is_autocast_enabled(at::kCUDA);
+      at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      active_ = true;
+    }
+#endif
+  }
+  ~AutocastGuard() {
+#if PESUITE_TORCH2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4)
+    if (active_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, prev_);
+      at::autocast::clear_cache();
+    }
+#endif
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool prev_ = false;
+  bool active_ = false;
+};
+
+}  // namespace pesuite::compat

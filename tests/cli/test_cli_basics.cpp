@@ -1,0 +1,57 @@
+// The CLI's contract: --help everywhere, exit codes (0 ok, 2 bad input/usage), one-line errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+using pesuite::test::run_cli;
+
+TEST(Cli, VersionJson) {
+  auto r = run_cli("version --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j.contains("pesuite"));
+  EXPECT_TRUE(j.contains("git_sha"));
+  EXPECT_TRUE(j.contains("torch"));
+  EXPECT_TRUE(j["cuda_available"].is_boolean());
+}
+
+TEST(Cli, HelpOnEverySubcommand) {
+  for (const char* cmd : {"", "version", "list", "data", "data inspect", "graph", "vision", "bench", "reproduce"}) {
+    auto r = run_cli(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
+  }
+}
+
+TEST(Cli, UsageErrorsExit2WithOneLine) {
+  for (const char* args : {"no-such-command", "list nonsense", "version --bogus", "data inspect"}) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  }
+}
+
+TEST(Cli, DatasetSpecErrorsListValidChoices) {
+  auto r = run_cli("data inspect nosuch:/x");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("dataset format 'nosuch' is unknown (valid: tu, ogb"), std::string::npos) << r.err;
+  r = run_cli("data inspect 'csl:?seed=1&colour=red'");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown key 'colour' for format 'csl' (valid: seed, per_class)"), std::string::npos) << r.err;
+  r = run_cli("data inspect tu:");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs a path"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ListDatasetsJson) {
+  auto r = run_cli("list datasets --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  bool has_tu = false;
+  for (const auto& f : j) has_tu |= f["format"] == "tu";
+  EXPECT_TRUE(has_tu);
+}

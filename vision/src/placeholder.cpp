@@ -1,0 +1,1 @@
+namespace pesuite::vision { int placeholder() { return 0; } }
