@@ -1,10 +1,31 @@
+#include <map>
+
+#include "pesuite/datasets/idx.h"
 #include "pesuite/datasets/inspect.h"
 #include "pesuite/heads/error.h"
 
 namespace pesuite::datasets {
 
-// Placeholder: replaced when the image loaders land.
-nlohmann::json inspect_image_dataset(const DatasetSpec& spec, const InspectOptions&) {
+static nlohmann::json inspect_classification(const ImageClassificationSet& set, const InspectOptions& options) {
+  nlohmann::json j;
+  j["images"] = set.images.size(0);
+  j["image_size"] = std::vector<int64_t>(set.images.sizes().begin() + 1, set.images.sizes().end());
+  j["classes"] = set.classes.size();
+  nlohmann::json per_class = nlohmann::json::object();
+  auto counts = torch::bincount(set.labels, {}, static_cast<int64_t>(set.classes.size()));
+  for (std::size_t c = 0; c < set.classes.size(); ++c) per_class[set.classes[c]] = counts[c].item<int64_t>();
+  j["images_per_class"] = per_class;
+  if (options.items) {
+    nlohmann::json items = nlohmann::json::array();
+    auto labels = set.labels.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < set.images.size(0); ++i) items.push_back({{"index", i}, {"label", labels[i]}});
+    j["items"] = items;
+  }
+  return j;
+}
+
+nlohmann::json inspect_image_dataset(const DatasetSpec& spec, const InspectOptions& options) {
+  if (spec.format == "idx") return inspect_classification(load_idx_dataset(spec), options);
   throw InputError("dataset spec '" + spec.text + "': the '" + spec.format + "' loader is not built yet");
 }
 

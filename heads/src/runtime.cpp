@@ -39,7 +39,7 @@ void set_blas_threads(int n) {
 void set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
-  set_blas_threads(1);
+  set_blas_threads(threads);
 }
 
 int threads() { return torch::get_num_threads(); }

@@ -1,13 +1,35 @@
+#include <iostream>
+
 #include "cli.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/experiments/tables.h"
 
 namespace pesuite::cli {
 
 void add_reproduce_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("reproduce", "Reproduce a published table (quick = the short versions of all)");
+  auto* cmd = app.add_subcommand("reproduce", "Reproduce a published table (quick = the short version of each)");
   static std::string table;
-  cmd->add_option("table", table, "Table name")->required();
-  cmd->callback([]() { throw InputError("reproduce: unknown table '" + table + "'"); });
+  static experiments::TableOptions options;
+  static bool list = false;
+  std::string names = "quick";
+  for (const auto& t : experiments::list_tables()) names += "|" + t.name;
+  cmd->add_option("table", table, names);
+  cmd->add_flag("--list", list, "List the tables");
+  cmd->add_option("--out", options.out_dir, "Output folder (results.md, results.csv, plots, runs/)")->capture_default_str();
+  cmd->add_option("--configs", options.config_dir, "Config folder (default: experiments/configs of the source tree, or $PESUITE_CONFIGS)");
+  cmd->add_option("--seeds", options.seeds, "Seeds per row (default: the table's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--set", options.sets, "Override a config key in every row: --set train.epochs=3 (repeatable)");
+  cmd->add_option("--device", options.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  cmd->callback([]() {
+    if (list || table.empty()) {
+      std::cout << "quick          the short version of every table marked *\n";
+      for (const auto& t : experiments::list_tables())
+        std::cout << (t.in_quick ? "* " : "  ") << t.name << std::string(t.name.size() < 13 ? 13 - t.name.size() : 1, ' ')
+                  << t.help << "\n";
+      return;
+    }
+    if (options.out_dir == "runs") options.out_dir = "runs/" + table;
+    experiments::run_table(table, options);
+  });
 }
 
 }  // namespace pesuite::cli

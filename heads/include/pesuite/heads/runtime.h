@@ -2,7 +2,7 @@
 // Process-wide runtime settings: device choice, thread counts, seeding.
 //
 //   torch::Device dev = pesuite::runtime::parse_device("auto");   // cuda when available, else cpu
-//   pesuite::runtime::set_threads(0);                              // 0 = all cores, BLAS kept at 1
+//   pesuite::runtime::set_threads(0);                              // 0 = all cores
 //   pesuite::runtime::seed_all(42);
 #include <torch/torch.h>
 
@@ -14,8 +14,9 @@ namespace pesuite::runtime {
 // "auto" | "cpu" | "cuda" | "cuda:N"; InputError for anything else or for CUDA when absent.
 torch::Device parse_device(const std::string& name);
 
-// Intra-op threads for torch; the BLAS library's own pool is pinned to 1 thread so that the two
-// never oversubscribe the cores (torch parallelises around BLAS calls itself). 0 = all cores.
+// Intra-op threads for torch and the BLAS library's own pool (OpenBLAS), the same count: torch
+// calls BLAS outside its OpenMP regions, so the two pools take turns. What makes them fight is
+// OpenMP's busy-waiting, hence OMP_WAIT_POLICY=PASSIVE (the CLI sets it; see main.cpp). 0 = all cores.
 void set_threads(int threads);
 int threads();
 

@@ -28,7 +28,8 @@ inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const 
 #if PESUITE_TORCH2
   return at::scaled_dot_product_attention(q, k, v, bias, training ? dropout : 0.0, causal);
 #else
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  // Scale q, not the scores: one pass over [B, H, N, d] instead of [B, H, N, N], forward and backward.
+  auto scores = torch::matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(-1)))), k.transpose(-2, -1));
   if (bias) scores = scores + *bias;
   if (causal) {
     auto m = torch::ones({q.size(-2), k.size(-2)}, q.options().dtype(torch::kBool)).triu(1);
@@ -68,5 +69,14 @@ class AutocastGuard {
   bool prev_ = false;
   bool active_ = false;
 };
+
+}  // namespace pesuite::compat
+
+namespace pesuite::compat {
+
+// The key under which torch::optim::Optimizer::state() holds a parameter's state.
+inline std::string optimizer_state_key(const torch::Tensor& param) {
+  return c10::guts::to_string(param.unsafeGetTensorImpl());
+}
 
 }  // namespace pesuite::compat

@@ -1,0 +1,78 @@
+#include "pesuite/datasets/idx.h"
+
+#include <filesystem>
+
+#include "pesuite/datasets/text_source.h"
+#include "pesuite/heads/atomic_file.h"
+#include "pesuite/heads/error.h"
+
+namespace pesuite::datasets {
+namespace fs = std::filesystem;
+
+torch::Tensor read_idx(const std::string& path) {
+  const std::string bytes = path.size() > 3 && path.substr(path.size() - 3) == ".gz" ? read_gzip(path).data : read_file(path);
+  auto u8 = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  if (bytes.size() < 4) throw InputError(path + ": too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
+  if (u8(0) != 0 || u8(1) != 0)
+    throw InputError(path + ": bad IDX magic (first two bytes must be zero; is this an IDX file?)");
+  if (u8(2) != 0x08)
+    throw InputError(path + ": IDX element type 0x" + std::to_string(u8(2)) + " is not supported (only 0x08, unsigned byte)");
+  const int ndim = u8(3);
+  if (ndim < 1 || ndim > 4) throw InputError(path + ": IDX header declares " + std::to_string(ndim) + " dimensions");
+  const std::size_t header = 4 + 4 * static_cast<std::size_t>(ndim);
+  if (bytes.size() < header) throw InputError(path + ": truncated IDX header");
+  std::vector<int64_t> dims;
+  std::size_t numel = 1;
+  for (int d = 0; d < ndim; ++d) {
+    const std::size_t o = 4 + 4 * d;
+    const std::uint32_t v = (std::uint32_t(u8(o)) << 24) | (u8(o + 1) << 16) | (u8(o + 2) << 8) | u8(o + 3);
+    dims.push_back(v);
+    numel *= v;
+  }
+  if (bytes.size() - header != numel)
+    throw InputError(path + ": IDX sizes " + c10::str(c10::IntArrayRef(dims)) + " need " + std::to_string(numel) +
+                     " bytes of data, the file has " + std::to_string(bytes.size() - header));
+  torch::Tensor t = torch::empty(dims, torch::kUInt8);
+  std::memcpy(t.data_ptr(), bytes.data() + header, numel);
+  return t;
+}
+
+static std::string find_idx(const std::string& folder, const std::string& stem) {
+  for (const std::string& name : {stem, stem + ".gz"})
+    if (fs::exists(folder + "/" + name)) return folder + "/" + name;
+  throw InputError(folder + ": no " + stem + " or " + stem + ".gz (expected the MNIST file layout)");
+}
+
+ImageClassificationSet load_idx_dataset(const DatasetSpec& spec) {
+  if (!fs::is_directory(spec.path)) throw InputError(spec.path + ": not a directory (idx: takes the folder of the IDX files)");
+  const std::string split = spec.get("split");
+  if (split != "train" && split != "test")
+    throw InputError("dataset spec '" + spec.text + "': split must be train or test, got '" + split + "'");
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  const std::string images_path = find_idx(spec.path, prefix + "-images-idx3-ubyte");
+  const std::string labels_path = find_idx(spec.path, prefix + "-labels-idx1-ubyte");
+  ImageClassificationSet set;
+  set.images = read_idx(images_path);
+  set.labels = read_idx(labels_path);
+  if (set.images.dim() != 3) throw InputError(images_path + ": expected 3 dimensions (N, H, W)");
+  if (set.labels.dim() != 1) throw InputError(labels_path + ": expected 1 dimension (N)");
+  if (set.images.size(0) != set.labels.size(0))
+    throw InputError(labels_path + ": " + std::to_string(set.labels.size(0)) + " labels for " +
+                     std::to_string(set.images.size(0)) + " images in " + images_path);
+  set.labels = set.labels.to(torch::kInt64);
+  if (spec.has("limit")) {
+    const auto n = std::min<std::int64_t>(spec.get_int("limit"), set.images.size(0));
+    set.images = set.images.slice(0, 0, n).clone();
+    set.labels = set.labels.slice(0, 0, n).clone();
+  }
+  const auto num_classes = set.labels.numel() ? set.labels.max().item<std::int64_t>() + 1 : 0;
+  // Fashion-MNIST's class names; plain digits otherwise.
+  static const char* kFashion[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+  const bool fashion = spec.path.find("fashion") != std::string::npos && num_classes <= 10;
+  for (std::int64_t c = 0; c < num_classes; ++c) set.classes.push_back(fashion ? kFashion[c] : std::to_string(c));
+  set.source = spec.text;
+  return set;
+}
+
+}  // namespace pesuite::datasets

@@ -1,0 +1,66 @@
+#include "pesuite/experiments/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "pesuite/experiments/progress.h"
+#include "pesuite/heads/atomic_file.h"
+
+namespace pesuite::experiments {
+
+Trainer::Trainer(torch::nn::Module& model, torch::optim::AdamW& optimizer, LrSchedule& schedule, TrainerOptions options)
+    : model_(model), optimizer_(optimizer), schedule_(schedule), options_(std::move(options)),
+      data_rng_(options_.data_seed) {
+  if (!options_.ckpt_dir.empty()) make_dirs(options_.ckpt_dir);
+}
+
+void Trainer::resume(const std::string& checkpoint_path) {
+  state_ = load_checkpoint(checkpoint_path, model_, optimizer_, schedule_, data_rng_);
+  last_checkpoint_ = checkpoint_path;
+}
+
+void Trainer::apply_lr() {
+  const double lr = schedule_.lr_at(state_.step);
+  for (auto& g : optimizer_.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+void Trainer::save(const std::string& file_name) {
+  if (options_.ckpt_dir.empty()) return;
+  const std::string path = options_.ckpt_dir + "/" + file_name;
+  save_checkpoint(path, model_, optimizer_, schedule_, state_, data_rng_);
+  last_checkpoint_ = path;
+}
+
+TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
+  Progress bar(options_.total_steps, options_.label);
+  bar.tick(state_.step);
+  model_.train();
+  while (state_.step < options_.total_steps) {
+    apply_lr();
+    optimizer_.zero_grad();
+    torch::Tensor loss = loss_fn(state_.step, data_rng_);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      bar.finish();
+      throw TrainingDiverged("step " + std::to_string(state_.step) + ": loss is " + std::to_string(value) +
+                             "; training stopped" +
+                             (last_checkpoint_.empty() ? std::string(" (no checkpoint written yet)")
+                                                       : "; last good checkpoint: " + last_checkpoint_));
+    }
+    loss.backward();
+    if (options_.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model_.parameters(), options_.clip_grad_norm);
+    optimizer_.step();
+    ++state_.step;
+    char status[48];
+    std::snprintf(status, sizeof status, "loss %.4g", value);
+    bar.tick(1, status);
+    const bool go_on = on_step ? on_step(state_, value) : true;
+    if (options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0) save();
+    if (!go_on) break;
+  }
+  bar.finish();
+  save();
+  return state_;
+}
+
+}  // namespace pesuite::experiments

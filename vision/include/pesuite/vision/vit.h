@@ -1,0 +1,93 @@
+#pragma once
+// Vision transformers whose positional encoding is a parameter: ViT / DeiT, CPVT (PEG after block
+// 0, or after blocks 0-4), CPVT-GAP (no class token, global average pool). Any encoding of the
+// heads/ registry plugs in by spec: absolute ones (learned, sincos2d, fourier) are added to the
+// patch tokens, conditional ones (peg) run after the chosen blocks, attention terms (rope2d,
+// alibi2d, rel2d) go into every block's attention. Any input size divisible by the patch size
+// works; a learned table is resized bicubically on the fly.
+//
+//   using namespace pesuite::vision;
+//   ViT model = create_vit("cpvt_tiny", [](ViTOptions& o) { o.num_classes(10); });
+//   torch::Tensor logits = model(images);           // [B, 3, 224, 224] -> [B, 10]
+//   ViT small = ViT(ViTOptions().img_size(28).patch_size(4).in_chans(1).dim(96).depth(4).heads(3)
+//                       .num_classes(10).pe("peg"));
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pesuite/heads/attention.h"
+#include "pesuite/heads/pe_registry.h"
+
+namespace pesuite::vision {
+
+struct ViTOptions {
+  TORCH_ARG(std::int64_t, img_size) = 224;  // training size (sets the learned table's grid)
+  TORCH_ARG(std::int64_t, patch_size) = 16;
+  TORCH_ARG(std::int64_t, in_chans) = 3;
+  TORCH_ARG(std::int64_t, num_classes) = 1000;
+  TORCH_ARG(std::int64_t, dim) = 192;
+  TORCH_ARG(std::int64_t, depth) = 12;
+  TORCH_ARG(std::int64_t, heads) = 3;
+  TORCH_ARG(double, mlp_ratio) = 4.0;
+  TORCH_ARG(double, drop_path) = 0.0;  // stochastic depth, linearly increasing over blocks
+  TORCH_ARG(double, dropout) = 0.0;
+  // A heads/ registry spec: learned | sincos2d | fourier | peg | rope2d | alibi2d | none | ...
+  TORCH_ARG(std::string, pe) = "learned";
+  // Conditional encodings (PEG) run after these blocks (CPVT: {0}; CPVT 0-4: {0,1,2,3,4}).
+  TORCH_ARG(std::vector<std::int64_t>, pe_after_blocks) = std::vector<std::int64_t>{0};
+  TORCH_ARG(bool, class_token) = true;  // false: CPVT-GAP (mean of the tokens after the final norm)
+};
+
+// Drops a residual branch per sample with probability p while training (Huang et al. 2016).
+torch::Tensor drop_path(const torch::Tensor& x, double p, bool training);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const ViTOptions& options, double drop_path);
+  torch::Tensor forward(const torch::Tensor& x, const heads::AttentionArgs& args);
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  heads::MultiHeadAttention attn{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  double drop_path_ = 0;
+};
+TORCH_MODULE(Block);
+
+class ViTImpl : public torch::nn::Module {
+ public:
+  explicit ViTImpl(const ViTOptions& options);
+  torch::Tensor forward(const torch::Tensor& images);  // [B, C, H, W] -> logits [B, classes]
+  torch::Tensor forward_features(const torch::Tensor& images);  // pooled features [B, dim]
+  // The token layout for an input of this size (grid of patches, class token in front or not).
+  heads::TokenLayout layout_for(std::int64_t height, std::int64_t width) const;
+  // Parameters that should get no weight decay (biases, norms, tokens, positional tables, PEG).
+  std::vector<torch::Tensor> no_decay_parameters();
+  std::vector<torch::Tensor> decay_parameters();
+
+  ViTOptions options;
+  heads::PositionalEncoding pe;  // resolved spec (kind, params)
+  torch::nn::Conv2d patch_embed{nullptr};
+  torch::Tensor cls_token;
+  std::shared_ptr<heads::TokenPE> input_pe;               // absolute encodings (or null)
+  std::vector<std::shared_ptr<heads::TokenPE>> block_pe;  // conditional ones, one per listed block
+  torch::nn::ModuleList blocks;
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(ViT);
+
+// ---- registry ---------------------------------------------------------------------------------
+struct ModelInfo {
+  std::string name;
+  std::string help;
+};
+const std::vector<ModelInfo>& list_vit_models();
+// Named presets (deit_tiny_patch16, cpvt_small, cpvt_gap_tiny, vit_tiny_patch4_28, ...), with a
+// hook to adjust options (classes, input size, pe) before the model is built. InputError for an
+// unknown name, listing the valid ones.
+ViT create_vit(const std::string& name, const std::function<void(ViTOptions&)>& adjust = {});
+ViTOptions vit_preset(const std::string& name);
+
+}  // namespace pesuite::vision

@@ -1,1 +1,0 @@
-namespace pesuite::vision { int placeholder() { return 0; } }

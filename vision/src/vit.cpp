@@ -1,0 +1,187 @@
+#include "pesuite/vision/vit.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "pesuite/heads/error.h"
+
+namespace pesuite::vision {
+
+torch::Tensor drop_path(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0) return x;
+  auto keep = torch::empty({x.size(0), 1, 1}, x.options()).bernoulli_(1.0 - p);
+  return x * keep / (1.0 - p);
+}
+
+// Truncated normal on [a, b] by the inverse CDF, as timm's trunc_normal_ (LibTorch 1.13 has none).
+static void trunc_normal(torch::Tensor t, double std, double a, double b) {
+  auto cdf = [](double x) { return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))); };
+  const double lo = cdf(a / std), hi = cdf(b / std);
+  t.uniform_(2 * lo - 1, 2 * hi - 1).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(a, b);
+}
+
+BlockImpl::BlockImpl(const ViTOptions& o, double dp) : drop_path_(dp) {
+  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(1e-6)));
+  attn = register_module("attn", heads::MultiHeadAttention(heads::MultiHeadAttentionOptions(o.dim(), o.heads()).dropout(o.dropout())));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(1e-6)));
+  const auto hidden = static_cast<std::int64_t>(o.dim() * o.mlp_ratio());
+  fc1 = register_module("fc1", torch::nn::Linear(o.dim(), hidden));
+  fc2 = register_module("fc2", torch::nn::Linear(hidden, o.dim()));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const heads::AttentionArgs& args) {
+  auto h = x + drop_path(attn(norm1(x), args), drop_path_, is_training());
+  return h + drop_path(fc2(torch::gelu(fc1(norm2(h)))), drop_path_, is_training());
+}
+
+ViTImpl::ViTImpl(const ViTOptions& o) : options(o) {
+  if (o.img_size() % o.patch_size() != 0)
+    throw InputError("vit: img_size " + std::to_string(o.img_size()) + " is not a multiple of patch_size " +
+                     std::to_string(o.patch_size()));
+  if (o.dim() % o.heads() != 0)
+    throw InputError("vit: dim " + std::to_string(o.dim()) + " is not divisible by heads " + std::to_string(o.heads()));
+  const std::int64_t grid = o.img_size() / o.patch_size(), prefix = o.class_token() ? 1 : 0;
+  patch_embed = register_module("patch_embed", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.dim(), o.patch_size()).stride(o.patch_size())));
+  if (o.class_token()) cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.dim()}));
+
+  heads::PeShape shape;
+  shape.dim = o.dim();
+  shape.heads = o.heads();
+  shape.grid_h = shape.grid_w = grid;
+  shape.prefix = prefix;
+  pe = heads::create_pe(o.pe(), shape);
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < o.depth(); ++i) {
+    const double dp = o.depth() > 1 ? o.drop_path() * i / (o.depth() - 1) : 0.0;
+    Block b(o, dp);
+    if (pe.term) b->attn->set_positional(pe.term);  // one shared term: same positions everywhere
+    blocks->push_back(b);
+  }
+  if (pe.term) register_module("pos_term", std::dynamic_pointer_cast<torch::nn::Module>(pe.term));
+  if (pe.token && pe.kind == "conditional") {
+    for (std::int64_t at : o.pe_after_blocks()) {
+      if (at < 0 || at >= o.depth())
+        throw InputError("vit: pe_after_blocks has block " + std::to_string(at) + ", the model has " +
+                         std::to_string(o.depth()));
+      // Each position gets its own PEG, as in CPVT's 0-4 variant.
+      auto instance = block_pe.empty() ? pe.token : heads::create_pe(o.pe(), shape).token;
+      block_pe.push_back(register_module("pos_block" + std::to_string(at), instance));
+    }
+  } else if (pe.token) {
+    input_pe = register_module("pos_embed", pe.token);
+  }
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(1e-6)));
+  head = register_module("head", torch::nn::Linear(o.dim(), o.num_classes()));
+
+  // timm's initialisation: truncated normal (std 0.02) for linear weights and the class token.
+  torch::NoGradGuard no_grad;
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* lin = m->as<torch::nn::Linear>()) {
+      trunc_normal(lin->weight, 0.02, -0.04, 0.04);
+      if (lin->bias.defined()) lin->bias.zero_();
+    }
+  if (cls_token.defined()) trunc_normal(cls_token, 0.02, -0.04, 0.04);
+}
+
+heads::TokenLayout ViTImpl::layout_for(std::int64_t height, std::int64_t width) const {
+  return heads::TokenLayout::grid(height / options.patch_size(), width / options.patch_size(), options.class_token() ? 1 : 0);
+}
+
+torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
+  if (images.dim() != 4 || images.size(1) != options.in_chans())
+    throw InputError("vit: expected images [B, " + std::to_string(options.in_chans()) + ", H, W], got " + c10::str(images.sizes()));
+  if (images.size(2) % options.patch_size() || images.size(3) % options.patch_size())
+    throw InputError("vit: image size " + std::to_string(images.size(2)) + "x" + std::to_string(images.size(3)) +
+                     " is not a multiple of the patch size " + std::to_string(options.patch_size()));
+  auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
+  if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
+  heads::AttentionArgs args;
+  args.layout = layout_for(images.size(2), images.size(3));
+  if (input_pe) x = input_pe->forward(x, args.layout);
+  std::size_t next_pe = 0;
+  const auto& after = options.pe_after_blocks();
+  for (std::size_t i = 0; i < blocks->size(); ++i) {
+    x = blocks[i]->as<Block>()->forward(x, args);
+    if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) x = block_pe[next_pe++]->forward(x, args.layout);
+  }
+  x = norm(x);
+  return options.class_token() ? x.select(1, 0) : x.mean(1);
+}
+
+torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return head(forward_features(images)); }
+
+std::vector<torch::Tensor> ViTImpl::no_decay_parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : named_parameters())
+    if (p.value().dim() <= 1 || p.key().find("pos_") != std::string::npos || p.key() == "cls_token") out.push_back(p.value());
+  return out;
+}
+
+std::vector<torch::Tensor> ViTImpl::decay_parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : named_parameters())
+    if (!(p.value().dim() <= 1 || p.key().find("pos_") != std::string::npos || p.key() == "cls_token")) out.push_back(p.value());
+  return out;
+}
+
+// ---- registry ---------------------------------------------------------------------------------
+
+namespace {
+struct Preset {
+  ModelInfo info;
+  std::function<ViTOptions()> make;
+};
+
+ViTOptions size_preset(const std::string& size) {
+  if (size == "tiny") return ViTOptions().dim(192).heads(3);
+  if (size == "small") return ViTOptions().dim(384).heads(6);
+  return ViTOptions().dim(768).heads(12);
+}
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> table = [] {
+    std::vector<Preset> t;
+    for (const std::string size : {"tiny", "small", "base"}) {
+      t.push_back({{"deit_" + size + "_patch16", "DeiT-" + size + ": learned absolute PE, class token, 224px"},
+                   [size] { return size_preset(size).pe("learned"); }});
+      t.push_back({{"cpvt_" + size, "CPVT-" + size + ": PEG (3x3 depthwise, zero padding) after block 0"},
+                   [size] { return size_preset(size).pe("peg").pe_after_blocks({0}); }});
+      t.push_back({{"cpvt_gap_" + size, "CPVT-GAP-" + size + ": PEG after block 0, no class token, global average pool"},
+                   [size] { return size_preset(size).pe("peg").pe_after_blocks({0}).class_token(false); }});
+    }
+    t.push_back({{"cpvt_tiny_pos0to4", "CPVT-tiny with a PEG after each of blocks 0-4"},
+                 [] { return size_preset("tiny").pe("peg").pe_after_blocks({0, 1, 2, 3, 4}); }});
+    t.push_back({{"vit_tiny_patch4_28", "4 blocks, width 96, 3 heads, patch 4 on 28x28 grey images (MNIST-sized)"},
+                 [] { return ViTOptions().img_size(28).patch_size(4).in_chans(1).dim(96).depth(4).heads(3).num_classes(10); }});
+    t.push_back({{"vit_tiny_patch4_32", "4 blocks, width 96, 3 heads, patch 4 on 32x32 colour images (CIFAR-sized)"},
+                 [] { return ViTOptions().img_size(32).patch_size(4).in_chans(3).dim(96).depth(4).heads(3).num_classes(10); }});
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
+const std::vector<ModelInfo>& list_vit_models() {
+  static const std::vector<ModelInfo> infos = [] {
+    std::vector<ModelInfo> v;
+    for (const auto& p : presets()) v.push_back(p.info);
+    return v;
+  }();
+  return infos;
+}
+
+ViTOptions vit_preset(const std::string& name) {
+  for (const auto& p : presets())
+    if (p.info.name == name) return p.make();
+  std::string valid;
+  for (const auto& p : presets()) valid += (valid.empty() ? "" : ", ") + p.info.name;
+  throw InputError("model '" + name + "' is unknown (valid: " + valid + ")");
+}
+
+ViT create_vit(const std::string& name, const std::function<void(ViTOptions&)>& adjust) {
+  ViTOptions o = vit_preset(name);
+  if (adjust) adjust(o);
+  return ViT(o);
+}
+
+}  // namespace pesuite::vision
