@@ -1,5 +1,7 @@
 #include "pesuite/datasets/idx.h"
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "pesuite/datasets/text_source.h"
@@ -15,8 +17,11 @@ torch::Tensor read_idx(const std::string& path) {
   if (bytes.size() < 4) throw InputError(path + ": too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
   if (u8(0) != 0 || u8(1) != 0)
     throw InputError(path + ": bad IDX magic (first two bytes must be zero; is this an IDX file?)");
-  if (u8(2) != 0x08)
-    throw InputError(path + ": IDX element type 0x" + std::to_string(u8(2)) + " is not supported (only 0x08, unsigned byte)");
+  if (u8(2) != 0x08) {
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02x", u8(2));
+    throw InputError(path + ": IDX element type " + type + " is not supported (only 0x08, unsigned byte)");
+  }
   const int ndim = u8(3);
   if (ndim < 1 || ndim > 4) throw InputError(path + ": IDX header declares " + std::to_string(ndim) + " dimensions");
   const std::size_t header = 4 + 4 * static_cast<std::size_t>(ndim);

@@ -17,8 +17,8 @@ void print_catalogue(const std::vector<CatalogueEntry>& rows, bool json) {
     return;
   }
   for (const auto& r : rows) {
-    std::cout << std::left << std::setw(22) << r.name << std::setw(10) << r.kind << r.help << "\n";
-    if (!r.params.empty()) std::cout << std::string(32, ' ') << r.params << "\n";
+    std::cout << std::left << std::setw(22) << r.name << std::setw(13) << r.kind << r.help << "\n";
+    if (!r.params.empty()) std::cout << std::string(35, ' ') << r.params << "\n";
   }
 }
 

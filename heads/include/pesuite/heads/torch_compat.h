@@ -11,6 +11,8 @@
 
 #if TORCH_VERSION_MAJOR >= 2
 #define PESUITE_TORCH2 1
+#include <ATen/autocast_mode.h>  // at::autocast is not pulled in by torch/torch.h on 2.x
+#include <sstream>
 #else
 #define PESUITE_TORCH2 0
 #endif
@@ -76,7 +78,14 @@ namespace pesuite::compat {
 
 // The key under which torch::optim::Optimizer::state() holds a parameter's state.
 inline std::string optimizer_state_key(const torch::Tensor& param) {
+#if PESUITE_TORCH2
+  // c10::guts::to_string is gone in 2.x; it was `ostream << value`, so this gives the same key.
+  std::ostringstream key;
+  key << param.unsafeGetTensorImpl();
+  return key.str();
+#else
   return c10::guts::to_string(param.unsafeGetTensorImpl());
+#endif
 }
 
 }  // namespace pesuite::compat

@@ -3,7 +3,7 @@
 // 0, or after blocks 0-4), CPVT-GAP (no class token, global average pool). Any encoding of the
 // heads/ registry plugs in by spec: absolute ones (learned, sincos2d, fourier) are added to the
 // patch tokens, conditional ones (peg) run after the chosen blocks, attention terms (rope2d,
-// alibi2d, rel2d) go into every block's attention. Any input size divisible by the patch size
+// relbias2d, alibi) go into every block's attention. Any input size divisible by the patch size
 // works; a learned table is resized bicubically on the fly.
 //
 //   using namespace pesuite::vision;
@@ -34,7 +34,7 @@ struct ViTOptions {
   TORCH_ARG(double, mlp_ratio) = 4.0;
   TORCH_ARG(double, drop_path) = 0.0;  // stochastic depth, linearly increasing over blocks
   TORCH_ARG(double, dropout) = 0.0;
-  // A heads/ registry spec: learned | sincos2d | fourier | peg | rope2d | alibi2d | none | ...
+  // A heads/ registry spec: learned | sincos2d | fourier | peg | rope2d | relbias2d | none | ...
   TORCH_ARG(std::string, pe) = "learned";
   // Conditional encodings (PEG) run after these blocks (CPVT: {0}; CPVT 0-4: {0,1,2,3,4}).
   TORCH_ARG(std::vector<std::int64_t>, pe_after_blocks) = std::vector<std::int64_t>{0};

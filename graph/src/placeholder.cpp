@@ -1,1 +1,0 @@
-namespace pesuite::graph { int placeholder() { return 0; } }

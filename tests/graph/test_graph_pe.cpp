@@ -1,0 +1,253 @@
+// Encodings against closed forms and invariances (exact to 1e-6 or better).
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+
+#include "graph_test_util.h"
+#include "pesuite/graph/eigensolver.h"
+#include "pesuite/graph/laplacian.h"
+#include "pesuite/graph/pe.h"
+#include "pesuite/graph/pe_dataset.h"
+
+using namespace pesuite::graph;
+using namespace pesuite::test;
+
+namespace {
+const double kPi = std::acos(-1.0);
+
+std::vector<double> sorted(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+void expect_spectrum(const Graph& g, LaplacianKind kind, std::vector<double> expect, SolverKind solver = SolverKind::Dense) {
+  expect = sorted(expect);
+  const auto L = laplacian(g, kind);
+  EigenOptions o;
+  o.solver = solver;
+  const auto k = static_cast<Index>(expect.size());
+  auto p = smallest_eigenpairs(L, k, o);
+  ASSERT_EQ(p.values.size(), k);
+  for (Index i = 0; i < k; ++i) EXPECT_NEAR(p.values[i], expect[static_cast<std::size_t>(i)], 1e-8) << "pair " << i;
+  EXPECT_LT(p.max_residual, 1e-6);
+  const Eigen::MatrixXd gram = p.vectors.transpose() * p.vectors;
+  EXPECT_LT((gram - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff(), 1e-8);
+}
+}  // namespace
+
+TEST(GraphPe, CycleSpectrum) {
+  const Index n = 11;
+  std::vector<double> comb, sym;
+  for (Index j = 0; j < n; ++j) {
+    comb.push_back(2 - 2 * std::cos(2 * kPi * j / n));
+    sym.push_back(1 - std::cos(2 * kPi * j / n));
+  }
+  expect_spectrum(cycle_graph(n), LaplacianKind::Combinatorial, comb);
+  expect_spectrum(cycle_graph(n), LaplacianKind::Sym, sym);
+}
+
+TEST(GraphPe, PathCompleteBipartiteSpectra) {
+  std::vector<double> path;
+  for (Index j = 0; j < 9; ++j) path.push_back(2 - 2 * std::cos(kPi * j / 9));
+  expect_spectrum(path_graph(9), LaplacianKind::Combinatorial, path);
+  std::vector<double> kn(7, 7.0);
+  kn[0] = 0;
+  expect_spectrum(complete_graph(7), LaplacianKind::Combinatorial, kn);
+  std::vector<double> knsym(7, 7.0 / 6.0);
+  knsym[0] = 0;
+  expect_spectrum(complete_graph(7), LaplacianKind::Sym, knsym);
+  // K_{3,5}: 0, 3 (x4), 5 (x2), 8; sym: 0, 1 (x6), 2.
+  expect_spectrum(complete_bipartite(3, 5), LaplacianKind::Combinatorial, {0, 3, 3, 3, 3, 5, 5, 8});
+  expect_spectrum(complete_bipartite(3, 5), LaplacianKind::Sym, {0, 1, 1, 1, 1, 1, 1, 2});
+}
+
+TEST(GraphPe, SparseSolversMatchClosedForm) {
+  // 40 x 45 grid (1800 nodes): eigenvalues are sums of two path eigenvalues.
+  const Index r = 40, c = 45;
+  std::vector<double> all;
+  for (Index a = 0; a < r; ++a)
+    for (Index b = 0; b < c; ++b) all.push_back(4 - 2 * std::cos(kPi * a / r) - 2 * std::cos(kPi * b / c));
+  all = sorted(all);
+  all.resize(8);
+  expect_spectrum(grid_graph(r, c), LaplacianKind::Combinatorial, all, SolverKind::ShiftInvert);
+  std::vector<double> path;
+  for (Index j = 0; j < 4; ++j) path.push_back(2 - 2 * std::cos(kPi * j / 60));
+  expect_spectrum(path_graph(60), LaplacianKind::Combinatorial, path, SolverKind::Lanczos);
+}
+
+TEST(GraphPe, LapPeShapesPaddingMask) {
+  auto spec = pe::parse_pe_spec("lap:k=8");
+  auto out = pe::compute(path_graph(3), spec);
+  ASSERT_EQ(out.tensors.size(), 3u);
+  EXPECT_EQ(out.tensors[0].name, "lap");
+  EXPECT_EQ(out.tensors[0].dim, 8);
+  const auto& mask = out.tensors[2].values;
+  for (Index i = 0; i < 3; ++i)
+    for (Index j = 0; j < 8; ++j) {
+      EXPECT_EQ(mask[static_cast<std::size_t>(i * 8 + j)], j < 3 ? 1.f : 0.f);
+      if (j >= 3) EXPECT_EQ(out.tensors[0].values[static_cast<std::size_t>(i * 8 + j)], 0.f);
+    }
+  // sym Laplacian of P3: 0, 1, 2.
+  EXPECT_NEAR(out.tensors[1].values[1], 1.0, 1e-6);
+  EXPECT_NEAR(out.tensors[1].values[2], 2.0, 1e-6);
+  // trivial=drop: the first column is the lambda = 1 vector.
+  auto dropped = pe::compute(path_graph(3), pe::parse_pe_spec("lap:k=8,trivial=drop"));
+  EXPECT_NEAR(dropped.tensors[1].values[0], 1.0, 1e-6);
+  EXPECT_EQ(dropped.tensors[2].values[2], 0.f);  // only 2 pairs left
+}
+
+TEST(GraphPe, DisconnectedAndIsolatedNodes) {
+  // Two triangles and an isolated node.
+  Graph g = Graph::from_pairs(7, {{0, 1}, {1, 2}, {2, 0}, {3, 4}, {4, 5}, {5, 3}});
+  auto whole = pe::compute(g, pe::parse_pe_spec("lap:k=4,norm=none"));
+  const auto& val = whole.tensors[1].values;
+  EXPECT_NEAR(val[0], 0, 1e-9);
+  EXPECT_NEAR(val[1], 0, 1e-9);
+  EXPECT_NEAR(val[2], 0, 1e-9);
+  EXPECT_NEAR(val[3], 3, 1e-6);
+  // sym (PyG convention): the isolated node's Laplacian row is 1 on the diagonal.
+  auto s = pe::compute(g, pe::parse_pe_spec("lap:k=7,norm=sym"));
+  std::vector<double> ev;
+  for (Index j = 0; j < 7; ++j) ev.push_back(s.tensors[1].values[static_cast<std::size_t>(j)]);
+  EXPECT_NEAR(ev[0], 0, 1e-9);
+  EXPECT_NEAR(ev[1], 0, 1e-9);
+  EXPECT_NEAR(ev[2], 1, 1e-9);
+  // Per component: every triangle gets its own (0, 1.5, 1.5), the isolated node one pair.
+  auto pc = pe::compute(g, pe::parse_pe_spec("lap:k=4,norm=sym,per_component=1"));
+  const auto& m = pc.tensors[2].values;
+  EXPECT_EQ(m[0 * 4 + 2], 1.f);
+  EXPECT_EQ(m[0 * 4 + 3], 0.f);
+  EXPECT_EQ(m[6 * 4 + 0], 1.f);
+  EXPECT_EQ(m[6 * 4 + 1], 0.f);
+  EXPECT_NEAR(pc.tensors[1].values[4 * 4 + 1], 1.5, 1e-6);
+  // The trivial vector of a component is constant on it and zero elsewhere.
+  EXPECT_NEAR(pc.tensors[0].values[3 * 4 + 0], 1 / std::sqrt(3.0), 1e-6);
+  // rwse: isolated node returns 0.
+  auto r = pe::rwse(g, 4);
+  EXPECT_EQ(r[6 * 4 + 0], 0.0);
+  EXPECT_NEAR(r[0 * 4 + 1], 0.5, 1e-12);  // triangle: back in 2 steps with prob 1/2
+}
+
+TEST(GraphPe, RwseClosedFormsAndBrute) {
+  // Cycle: P^t_ii = 2^-t * #{k : 2k - t = 0 mod n} C(t, k).
+  const Index n = 7, T = 20;
+  auto r = pe::rwse(cycle_graph(n), T);
+  for (Index t = 1; t <= T; ++t) {
+    double p = 0;
+    for (Index k = 0; k <= t; ++k)
+      if (((2 * k - t) % n + n) % n == 0) p += std::exp(std::lgamma(t + 1.0) - std::lgamma(k + 1.0) - std::lgamma(t - k + 1.0));
+    p /= std::pow(2.0, static_cast<double>(t));
+    for (Index i = 0; i < n; ++i) EXPECT_NEAR(r[static_cast<std::size_t>(i * T + t - 1)], p, 1e-12);
+  }
+  // Bipartite graphs never return in an odd number of steps.
+  for (const Graph& g : {complete_bipartite(3, 4), grid_graph(4, 5), path_graph(6)}) {
+    auto rb = pe::rwse(g, 9);
+    for (Index i = 0; i < g.num_nodes; ++i)
+      for (Index t = 1; t <= 9; t += 2) EXPECT_EQ(rb[static_cast<std::size_t>(i * 9 + t - 1)], 0.0);
+  }
+  // Against dense matrix powers on a random weighted-free graph.
+  Graph g = random_connected(15, 0.25, 7);
+  Eigen::MatrixXd P = Eigen::MatrixXd::Zero(15, 15);
+  for (Index u = 0; u < 15; ++u)
+    for (Index e = g.row_begin(u); e < g.row_end(u); ++e) P(u, g.col[static_cast<std::size_t>(e)]) = 1.0 / static_cast<double>(g.degree(u));
+  auto rr = pe::rwse(g, 6);
+  Eigen::MatrixXd Pt = Eigen::MatrixXd::Identity(15, 15);
+  for (Index t = 1; t <= 6; ++t) {
+    Pt = Pt * P;
+    for (Index i = 0; i < 15; ++i) EXPECT_NEAR(rr[static_cast<std::size_t>(i * 6 + t - 1)], Pt(i, i), 1e-12);
+  }
+}
+
+TEST(GraphPe, RelabellingInvariance) {
+  for (unsigned seed = 0; seed < 5; ++seed) {
+    const Index n = 18;
+    Graph g = random_connected(n, 0.2, seed);
+    auto perm = random_perm(n, 100 + seed);
+    Graph h = g.relabel(perm);
+    for (const char* s : {"lap:k=6,norm=sym", "lap:k=6,norm=none", "lap:k=6,norm=rw", "rwse:steps=12"}) {
+      auto a = pe::compute(g, pe::parse_pe_spec(s));
+      auto b = pe::compute(h, pe::parse_pe_spec(s));
+      const auto& ta = a.tensors[0];
+      const auto& tb = b.tensors[0];
+      // Random graphs have simple spectra, so the documented sign convention fixes every vector.
+      for (Index i = 0; i < n; ++i)
+        for (Index j = 0; j < ta.dim; ++j)
+          EXPECT_NEAR(ta.values[static_cast<std::size_t>(i * ta.dim + j)],
+                      tb.values[static_cast<std::size_t>(perm[static_cast<std::size_t>(i)] * ta.dim + j)], 1e-5)
+              << s << " seed " << seed << " node " << i << " col " << j;
+      if (a.tensors.size() > 1)
+        for (Index j = 0; j < ta.dim; ++j) EXPECT_NEAR(a.tensors[1].values[static_cast<std::size_t>(j)], b.tensors[1].values[static_cast<std::size_t>(j)], 1e-6);
+    }
+  }
+}
+
+TEST(GraphPe, SignConventionAndRandomFlip) {
+  Graph g = random_connected(12, 0.3, 3);
+  auto a = pe::compute(g, pe::parse_pe_spec("lap:k=5"));
+  // sum of cubes >= 0 per column
+  for (Index j = 0; j < 5; ++j) {
+    double s = 0;
+    for (Index i = 0; i < 12; ++i) s += std::pow(a.tensors[0].values[static_cast<std::size_t>(i * 5 + j)], 3);
+    EXPECT_GE(s, -1e-7);
+  }
+  auto f1 = pe::compute(g, pe::parse_pe_spec("lap:k=5,random_sign=1,seed=4"), 3);
+  auto f2 = pe::compute(g, pe::parse_pe_spec("lap:k=5,random_sign=1,seed=4"), 3);
+  EXPECT_EQ(f1.tensors[0].values, f2.tensors[0].values);
+  for (Index j = 0; j < 5; ++j) {
+    const float x = a.tensors[0].values[static_cast<std::size_t>(j)], y = f1.tensors[0].values[static_cast<std::size_t>(j)];
+    EXPECT_NEAR(std::abs(x), std::abs(y), 1e-7);
+  }
+}
+
+TEST(GraphPe, RfpSpansDominantEigenspace) {
+  // Two K6 joined by one edge: the GCN operator has eigenvalues 1, ~0.9 and then a clear gap.
+  std::vector<std::pair<Index, Index>> e;
+  for (Index b = 0; b < 2; ++b)
+    for (Index i = 0; i < 6; ++i)
+      for (Index j = i + 1; j < 6; ++j) e.push_back({b * 6 + i, b * 6 + j});
+  e.push_back({5, 6});
+  Graph g = Graph::from_pairs(12, e);
+  Eigen::MatrixXd A = Eigen::MatrixXd::Identity(12, 12);
+  for (auto [u, v] : e) A(u, v) = A(v, u) = 1;
+  Eigen::VectorXd d = A.rowwise().sum();
+  Eigen::MatrixXd S = d.cwiseSqrt().cwiseInverse().asDiagonal() * A * d.cwiseSqrt().cwiseInverse().asDiagonal();
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S);
+  Eigen::MatrixXd U = es.eigenvectors().rightCols(2);  // two largest
+  ASSERT_LT(std::abs(es.eigenvalues()[9]), 0.5 * es.eigenvalues()[10]);
+  auto enc = pe::compute(g, pe::parse_pe_spec("rfp:features=2,steps=30,norm=qr,runs=2"), 0);
+  const Index dim = enc.tensors[0].dim;
+  ASSERT_EQ(dim, 2 * 31 * 2);
+  for (Index run = 0; run < 2; ++run) {
+    Eigen::MatrixXd X(12, 2);
+    const Index off = (run * 31 + 30) * 2;
+    for (Index i = 0; i < 12; ++i)
+      for (Index j = 0; j < 2; ++j) X(i, j) = enc.tensors[0].values[static_cast<std::size_t>(i * dim + off + j)];
+    const double out_of_span = (X - U * (U.transpose() * X)).norm();
+    EXPECT_LT(out_of_span, 1e-5);
+    EXPECT_NEAR((X.transpose() * X - Eigen::MatrixXd::Identity(2, 2)).norm(), 0, 1e-5);
+  }
+  // Seeded and independent of thread count / order.
+  auto again = pe::compute(g, pe::parse_pe_spec("rfp:features=2,steps=30,norm=qr,runs=2"), 0);
+  EXPECT_EQ(again.tensors[0].values, enc.tensors[0].values);
+}
+
+TEST(GraphPe, DatasetParallelIsDeterministic) {
+  std::vector<Graph> gs;
+  for (unsigned i = 0; i < 40; ++i) gs.push_back(random_connected(5 + i % 17, 0.2, i));
+  std::vector<pe::PeSpec> specs{pe::parse_pe_spec("lap:k=4"), pe::parse_pe_spec("rwse:steps=5"), pe::parse_pe_spec("rfp")};
+  auto a = pe::compute_dataset(gs, specs, 1);
+  auto b = pe::compute_dataset(gs, specs, 2);
+  ASSERT_EQ(a.tensors.size(), 5u);
+  for (const auto& [name, t] : a.tensors) EXPECT_EQ(t.values, b.tensors.at(name).values) << name;
+  EXPECT_EQ(a.node_ptr.back(), static_cast<std::int64_t>(a.tensors.at("lap").values.size() / 4));
+  EXPECT_EQ(a.metadata.at("lap.solver"), "dense=40");
+}
+
+TEST(GraphPe, SpecErrors) {
+  EXPECT_THROW(pe::parse_pe_spec("lapx"), std::invalid_argument);
+  EXPECT_THROW(pe::parse_pe_spec("lap:kk=3"), std::invalid_argument);
+  EXPECT_THROW(pe::parse_pe_spec("lap:k=0"), std::invalid_argument);
+  EXPECT_THROW(pe::parse_pe_spec("lap:norm=foo"), std::invalid_argument);
+  EXPECT_EQ(pe::parse_pe_spec("rwse:steps=16").canonical(), "rwse:steps=16");
+}
