@@ -12,6 +12,7 @@ torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig
 export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+export CMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"  # for the consumer-package test
 b=/tmp/pesuite-cuda
 t0=$(date +%s)
 cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
