@@ -76,16 +76,14 @@ class AutocastGuard {
 
 namespace pesuite::compat {
 
-// The key under which torch::optim::Optimizer::state() holds a parameter's state.
-inline std::string optimizer_state_key(const torch::Tensor& param) {
+// The key under which torch::optim::Optimizer::state() holds a parameter's state: the
+// TensorImpl pointer itself on 2.x, its printed form on 1.13.
 #if PESUITE_TORCH2
-  // c10::guts::to_string is gone in 2.x; it was `ostream << value`, so this gives the same key.
-  std::ostringstream key;
-  key << param.unsafeGetTensorImpl();
-  return key.str();
+inline void* optimizer_state_key(const torch::Tensor& param) { return param.unsafeGetTensorImpl(); }
 #else
+inline std::string optimizer_state_key(const torch::Tensor& param) {
   return c10::guts::to_string(param.unsafeGetTensorImpl());
-#endif
 }
+#endif
 
 }  // namespace pesuite::compat
