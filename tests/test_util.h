@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include "pesuite/heads/atomic_file.h"
+
 namespace pesuite::test {
 
 // A fresh, empty folder removed at destruction.
@@ -15,10 +17,10 @@ class TempDir {
     static int counter = 0;
     path_ = std::filesystem::temp_directory_path() /
             ("pesuite-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
+    pesuite::remove_tree(path_.string());
     std::filesystem::create_directories(path_);
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() { pesuite::remove_tree(path_.string()); }
   std::string operator/(const std::string& name) const { return (path_ / name).string(); }
   std::string str() const { return path_.string(); }
 

@@ -1,6 +1,7 @@
 #include "pesuite/heads/atomic_file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,11 @@ void make_dirs(const std::string& path) {
     throw InputError(path + ": exists and is not a directory");
   fs::create_directories(path, ec);
   if (ec) throw InputError(path + ": cannot create directory: " + ec.message());
+}
+
+void remove_tree(const std::string& path) {
+  auto remove_entry = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); };
+  ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace pesuite

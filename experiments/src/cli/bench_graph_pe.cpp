@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "pesuite/heads/atomic_file.h"
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/graph/pe_dataset.h"
 #include "pesuite/heads/error.h"
@@ -86,7 +87,7 @@ nlohmann::json run_reference(const BenchArgs& a, const std::vector<graph::Graph>
     while (fgets(buf, sizeof buf, p)) out += buf;
     if (pclose(p) != 0) out.clear();
   }
-  fs::remove_all(dir);
+  remove_tree(dir.string());
   if (out.empty()) throw InputError("reference script failed: " + cmd);
   return nlohmann::json::parse(out.substr(out.rfind('{')));
 }

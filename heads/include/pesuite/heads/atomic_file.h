@@ -35,4 +35,8 @@ std::string read_file(const std::string& path);
 // Creates the directory and its parents; InputError when a file is in the way.
 void make_dirs(const std::string& path);
 
+// rm -rf (no error when absent). Use this, not std::filesystem::remove_all: pip's LibTorch 2.x
+// exports its own build of that symbol, which crashes programs linked against it.
+void remove_tree(const std::string& path);
+
 }  // namespace pesuite
