@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/parse.h"
 
 namespace pesuite::datasets {
 
@@ -114,30 +115,19 @@ std::string DatasetSpec::get(const std::string& key) const {
 
 std::int64_t DatasetSpec::get_int(const std::string& key) const {
   const std::string v = get(key);
-  try {
-    std::size_t used = 0;
-    const long long x = std::stoll(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  if (auto x = parse_int(v)) return *x;
   throw InputError("dataset spec '" + text + "': key '" + key + "' must be an integer, got '" + v + "'");
 }
 
 double DatasetSpec::get_double(const std::string& key) const {
   const std::string v = get(key);
-  try {
-    std::size_t used = 0;
-    const double x = std::stod(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  if (auto x = parse_double(v)) return *x;
   throw InputError("dataset spec '" + text + "': key '" + key + "' must be a number, got '" + v + "'");
 }
 
 bool DatasetSpec::get_bool(const std::string& key) const {
   const std::string v = get(key);
-  if (v == "1" || v == "true" || v == "yes") return true;
-  if (v == "0" || v == "false" || v == "no") return false;
+  if (auto x = parse_bool(v)) return *x;
   throw InputError("dataset spec '" + text + "': key '" + key + "' must be 0/1/true/false, got '" + v + "'");
 }
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "pesuite/graph/pe.h"
+#include "pesuite/heads/parse.h"
 
 namespace pesuite::graph::pe {
 
@@ -56,12 +57,7 @@ std::string PeSpec::get(const std::string& key) const {
 
 std::int64_t PeSpec::get_int(const std::string& key) const {
   const std::string v = get(key);
-  try {
-    std::size_t used = 0;
-    const long long x = std::stoll(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  if (auto x = parse_int(v)) return *x;
   throw std::invalid_argument("PE spec '" + canonical() + "': key '" + key + "' must be an integer, got '" + v + "'");
 }
 

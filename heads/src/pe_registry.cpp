@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/parse.h"
 
 namespace pesuite::heads {
 namespace {
@@ -18,28 +19,17 @@ struct Reader {
   std::string raw(const std::string& key) const { return p.at(key); }
   double real(const std::string& key) const {
     const auto& s = raw(key);
-    try {
-      size_t used = 0;
-      double v = std::stod(s, &used);
-      if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
+    if (auto v = parse_double(s)) return *v;
     throw InputError("pe '" + pe + "': parameter '" + key + "' must be a number, got '" + s + "'");
   }
   std::int64_t integer(const std::string& key) const {
     const auto& s = raw(key);
-    try {
-      size_t used = 0;
-      long long v = std::stoll(s, &used);
-      if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
+    if (auto v = parse_int(s)) return *v;
     throw InputError("pe '" + pe + "': parameter '" + key + "' must be an integer, got '" + s + "'");
   }
   bool boolean(const std::string& key) const {
     const auto& s = raw(key);
-    if (s == "true" || s == "1" || s == "yes") return true;
-    if (s == "false" || s == "0" || s == "no") return false;
+    if (auto v = parse_bool(s)) return *v;
     throw InputError("pe '" + pe + "': parameter '" + key + "' must be true or false, got '" + s + "'");
   }
 };

@@ -110,17 +110,15 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return head(forward_features(images)); }
 
-std::vector<torch::Tensor> ViTImpl::no_decay_parameters() {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : named_parameters())
-    if (p.value().dim() <= 1 || p.key().find("pos_") != std::string::npos || p.key() == "cls_token") out.push_back(p.value());
-  return out;
+// Biases, norms, the class token and positional parameters (tables, PEG) get no weight decay.
+static bool exempt_from_decay(const std::string& name, const torch::Tensor& p) {
+  return p.dim() <= 1 || name.find("pos_") != std::string::npos || name == "cls_token";
 }
 
-std::vector<torch::Tensor> ViTImpl::decay_parameters() {
+std::vector<torch::Tensor> ViTImpl::parameters_by_decay(bool decay) {
   std::vector<torch::Tensor> out;
   for (const auto& p : named_parameters())
-    if (!(p.value().dim() <= 1 || p.key().find("pos_") != std::string::npos || p.key() == "cls_token")) out.push_back(p.value());
+    if (exempt_from_decay(p.key(), p.value()) != decay) out.push_back(p.value());
   return out;
 }
 

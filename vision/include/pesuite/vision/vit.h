@@ -63,8 +63,9 @@ class ViTImpl : public torch::nn::Module {
   // The token layout for an input of this size (grid of patches, class token in front or not).
   heads::TokenLayout layout_for(std::int64_t height, std::int64_t width) const;
   // Parameters that should get no weight decay (biases, norms, tokens, positional tables, PEG).
-  std::vector<torch::Tensor> no_decay_parameters();
-  std::vector<torch::Tensor> decay_parameters();
+  std::vector<torch::Tensor> no_decay_parameters() { return parameters_by_decay(false); }
+  std::vector<torch::Tensor> decay_parameters() { return parameters_by_decay(true); }
+  std::vector<torch::Tensor> parameters_by_decay(bool decay);
 
   ViTOptions options;
   heads::PositionalEncoding pe;  // resolved spec (kind, params)
