@@ -1,35 +1,70 @@
 #!/usr/bin/env bash
-# On the GPU machine (device tool): build pesuite against the CUDA LibTorch that python3 ships,
-# run the whole test suite, the heads/ tests on CUDA, the attention benchmark and a CUDA training
-# smoke run. Needs the sysroot from scripts/device-sysroot.sh (carried as .device-sysroot) and,
-# for the training run, Fashion-MNIST copied to .device-data/fashion-mnist.
-#   usage: bash scripts/gpu-check.sh [OUT]       (OUT: folder for logs, default /tmp/gpu-check)
+# On the GPU machine (device tool): build pesuite against the CUDA LibTorch that python3 ships and
+# run the GPU checks and side-by-side benchmarks. Needs the sysroot from scripts/device-sysroot.sh
+# (carried as .device-sysroot) and data copied into .device-data (fashion-mnist/, tu/, ogb/).
+#   usage: bash scripts/gpu-check.sh OUT [stage...]
+#   stages: build tests attention gnn graph-train vision-train vit graph-pe   (default: all)
+# The build folder is build-cuda/ in the checkout (git-ignored), so later calls on a warm machine
+# reuse it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-/tmp/gpu-check}; mkdir -p "$out"
+out=${1:-/tmp/gpu-check}; shift || true
+mkdir -p "$out"
+stages=${*:-"build tests attention gnn graph-train vision-train vit graph-pe"}
+has() { [[ " $stages " == *" $1 "* ]]; }
 sys=$PWD/.device-sysroot
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig
 export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
 export CMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"  # for the consumer-package test
-b=/tmp/pesuite-cuda
-t0=$(date +%s)
-cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
-cmake --build $b --parallel "$(nproc)" -- -k 0 >"$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
-echo "build: $(( $(date +%s) - t0 )) s"
-(cd $b && ctest --parallel 8 --output-on-failure >"$out/ctest.log" 2>&1); tail -15 "$out/ctest.log"
-echo "== heads tests on CUDA"
-PESUITE_TEST_DEVICE=cuda $b/tests/heads/test_heads --gtest_brief=1 2>&1 | tail -5
-$b/experiments/pesuite version
-echo "== bench attention (cuda)"
-$b/experiments/pesuite bench attention --device cuda 2>&1 | tail -30
-if [ -d .device-data/fashion-mnist ]; then
+b=$PWD/build-cuda
+p=$b/experiments/pesuite
+data=$PWD/.device-data
+if has build; then
+  t0=$(date +%s)
+  cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+  cmake --build $b --parallel "$(nproc)" -- -k 0 >"$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
+  echo "build: $(( $(date +%s) - t0 )) s"
+  python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+  python3 -c 'import torch_geometric as g; print("torch_geometric", g.__version__)' 2>&1 | tail -1
+fi
+if has tests; then
+  (cd $b && ctest --parallel 8 --output-on-failure >"$out/ctest.log" 2>&1); tail -15 "$out/ctest.log"
+  echo "== heads tests on CUDA"
+  PESUITE_TEST_DEVICE=cuda $b/tests/heads/test_heads --gtest_brief=1 2>&1 | tail -5
+fi
+if has attention; then
+  echo "== bench attention (cuda, fp32 then bf16)"
+  $p bench attention --device cuda 2>&1 | tail -20
+  $p bench attention --device cuda --amp bf16 2>&1 | tail -20
+fi
+if has gnn; then
+  echo "== bench gnn: pesuite vs PyG (training graphs/s)"
+  for m in "gps lap" "gine rwse"; do
+    set -- $m
+    timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --json 2>&1 | tail -2
+    timeout 150 python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 2>&1 | tail -2
+  done
+fi
+if has graph-train; then
+  echo "== graph train on CUDA: csl quick config"
+  cfg=$(ls experiments/configs/graph/csl-gine+lap.toml 2>/dev/null | head -1)
+  [ -n "$cfg" ] && timeout 200 $p graph train --config "$cfg" --device cuda --runs /tmp/gruns --json 2>&1 | tail -8
+fi
+if has vision-train && [ -d "$data/fashion-mnist" ]; then
   echo "== vision train on CUDA (--device auto)"
-  $b/experiments/pesuite vision train --config experiments/configs/vision/fmnist-vit+peg.toml \
-    --set "data.train=idx:$PWD/.device-data/fashion-mnist?split=train" \
-    --set "data.test=idx:$PWD/.device-data/fashion-mnist?split=test" --set train.epochs=2 \
-    --set train.batch_size=256 --runs /tmp/runs --json 2>&1 | tail -12
-  cat /tmp/runs/*/*/env.json | grep -E '"device"|cuda'
+  timeout 200 $p vision train --config experiments/configs/vision/fmnist-vit+peg.toml \
+    --set "data.train=idx:$data/fashion-mnist?split=train" \
+    --set "data.test=idx:$data/fashion-mnist?split=test" --set train.epochs=2 \
+    --set train.batch_size=256 --runs /tmp/runs --json 2>&1 | tail -6
+fi
+if has vit; then
+  echo "== bench vit: pesuite vs PyTorch eager"
+  STEPS=${STEPS:-30} bash scripts/gpu/bench_vit.sh $b "$out/vit" 2>&1 | tail -25
+fi
+if has graph-pe; then
+  echo "== bench graph-pe vs PyG transforms"
+  REPEAT=2 bash scripts/gpu/bench_graph_pe.sh $b "$out/graph-pe" "$data" 2>&1 | tail -40
 fi

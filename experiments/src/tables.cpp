@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "pesuite/experiments/graph_tables.h"
 #include "pesuite/heads/error.h"
 
 namespace pesuite::experiments {
@@ -18,6 +19,13 @@ const std::vector<TableInfo>& list_tables() {
   static const std::vector<TableInfo> tables = {
       {"cpvt-fmnist", "Fashion-MNIST ViT with none/learned/sincos2d/rope2d/peg/peg-gap, accuracy at 1x, 1.5x, 2x size",
        true, run_cpvt_fmnist},
+      {"cpvt-ablation", "8-block Fashion-MNIST ViT: PEG before/after block 0/3/6, kernel 1/3/5, with and without zero padding",
+       false, run_cpvt_ablation},
+      {"csl", "CSL: GINE / GPS with none/lap/rwse/spe/rfp, 5-fold CV (quick: GINE none/lap/rwse)", true, run_graph_table_csl},
+      {"tu", "MUTAG / ENZYMES / PROTEINS: GINE with none/lap/rwse, 10-fold CV, GIN's numbers beside", false, run_graph_table_tu},
+      {"counting", "3..6-cycle counting: GINE with none/lap/signnet/spe, MAE per cycle length", false, run_graph_table_counting},
+      {"ogb-mol", "ogbg-molesol: GINE / GPS with none/lap/rwse, RMSE on the scaffold split", false, run_graph_table_ogb_mol},
+      {"zinc", "ZINC 12k (when present): GINE, GINE + SPE, GPS + RWSE, MAE, published numbers beside", false, run_graph_table_zinc},
   };
   return tables;
 }

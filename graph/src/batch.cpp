@@ -17,17 +17,21 @@ GraphBatch make_batch(const std::vector<const Graph*>& graphs, std::int64_t nl, 
     feats = feats && !g->node_features.empty() && (fdim < 0 || fdim == g->node_feature_dim);
     fdim = g->node_feature_dim;
     labels = labels && static_cast<Index>(g->node_labels.size()) == g->num_nodes;
-    efeats = efeats && !g->edge_features.empty() && (edim < 0 || edim == g->edge_feature_dim);
-    edim = g->edge_feature_dim;
-    elabels = elabels && !g->edge_labels.empty();
+    // A graph without edges (a single-atom molecule) says nothing about edge features.
+    if (g->num_stored_edges() > 0) {
+      efeats = efeats && !g->edge_features.empty() && (edim < 0 || edim == g->edge_feature_dim);
+      edim = g->edge_feature_dim;
+      elabels = elabels && !g->edge_labels.empty();
+    }
     targets = targets && !g->graph_targets.empty() && (tdim < 0 || tdim == static_cast<std::int64_t>(g->graph_targets.size()));
     tdim = static_cast<std::int64_t>(g->graph_targets.size());
     weighted = weighted || g->has_weights();
     if (labels && nl <= 0)
       for (auto l : g->node_labels) nl = std::max(nl, l + 1);
-    if (elabels && el <= 0)
+    if (elabels && el <= 0 && g->num_stored_edges() > 0)
       for (auto l : g->edge_labels) el = std::max(el, l + 1);
   }
+  if (edim < 0) efeats = elabels = false;  // no graph has an edge
   b.edge_index = torch::empty({2, E}, torch::kInt64);
   b.batch = torch::empty({N}, torch::kInt64);
   b.node_ptr = torch::empty({b.num_graphs + 1}, torch::kInt64);

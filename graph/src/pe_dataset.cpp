@@ -63,6 +63,15 @@ DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<Pe
       out.metadata[name + ".max_residual"] = buf;
       std::snprintf(buf, sizeof buf, "%.3e", max_rel);
       out.metadata[name + ".max_rel_residual"] = buf;
+      // One graph (the large cases): every pair's relative residual ||L v - lambda v|| / ||L||.
+      if (G == 1 && !results[s].rel_residuals.empty()) {
+        std::string list;
+        for (double r : results[s].rel_residuals) {
+          std::snprintf(buf, sizeof buf, "%.2e", r);
+          list += (list.empty() ? "" : ",") + std::string(buf);
+        }
+        out.metadata[name + ".rel_residuals"] = list;
+      }
     }
   }
   // Graphs with zero nodes contribute no rows; a spec that never produced a tensor still gets one.

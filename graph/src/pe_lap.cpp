@@ -99,7 +99,11 @@ GraphPe lap_pe(const Graph& g, const LapOptions& o, Index graph_index, const std
     } else {
       std::vector<Index> all(static_cast<std::size_t>(n));
       for (Index i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
-      write(solve_block(g, o), all);
+      const Block b = solve_block(g, o);
+      write(b, all);
+      const Index drop = o.keep_trivial ? 0 : 1;
+      for (Index j = drop; j < b.info.residuals.size(); ++j)
+        out.rel_residuals.push_back(b.info.norm_estimate > 0 ? b.info.residuals[j] / b.info.norm_estimate : b.info.residuals[j]);
     }
   }
   if (out.solver.empty()) out.solver = "dense";

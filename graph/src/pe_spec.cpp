@@ -17,13 +17,13 @@ const std::vector<PeInfo>& pe_table() {
         {"per_component", "0", "eigenvectors of each connected component separately"},
         {"random_sign", "0", "flip each eigenvector's sign at random (seeded; for training)"},
         {"seed", "0", "seed of random_sign"},
-        {"solver", "auto", "auto | dense | shift_invert | lanczos"},
+        {"solver", "auto", "auto | dense | shift_invert | lanczos | chebyshev"},
         {"dense_max", "600", "auto: dense solver up to this many nodes"}}},
       {"eig", "first k eigenpairs as they are (SPE / SignNet input)",
        {{"k", "37", "number of pairs (SPE ZINC pe_dims)"},
         {"norm", "sym", "Laplacian: none | sym | rw"},
         {"per_component", "0", "per connected component"},
-        {"solver", "auto", "auto | dense | shift_invert | lanczos"},
+        {"solver", "auto", "auto | dense | shift_invert | lanczos | chebyshev"},
         {"dense_max", "600", "auto: dense solver up to this many nodes"}}},
       {"rwse", "random-walk return probabilities diag((D^-1 A)^t), t = 1..steps",
        {{"steps", "20", "walk length (GraphGPS ZINC kernel.times 1..20)"}}},
@@ -107,7 +107,7 @@ PeSpec parse_pe_spec(const std::string& text) {
   };
   need_one_of("norm", spec.name == "rfp" ? std::vector<std::string>{"l2", "qr"} : std::vector<std::string>{"none", "sym", "rw"});
   need_one_of("trivial", {"keep", "drop"});
-  need_one_of("solver", {"auto", "dense", "shift_invert", "lanczos"});
+  need_one_of("solver", {"auto", "dense", "shift_invert", "lanczos", "chebyshev"});
   need_one_of("op", {"adj", "lap", "rw"});
   need_one_of("init", {"gaussian", "uniform", "rademacher"});
   need_one_of("per_component", {"0", "1"});

@@ -89,12 +89,41 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   if (x.dim() != 3 || x.size(2) != options.dim())
     throw InputError("attention: input must be [B, N, " + std::to_string(options.dim()) + "], got " + shape_str(x));
   const auto B = x.size(0), N = x.size(1);
+  // The fused kernel (LibTorch 2.x) when allowed; otherwise the batched-GEMM composition below,
+  // which is also what capturing probabilities needs.
+  const bool kernel = compat::kHasFusedAttention && options.fused() && !capture_options_.probs();
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  bool q_scaled = false;  // whether q already carries the 1/sqrt(hd) of the scores
 
+  // q, k, v as [B, H, N|M, hd] views. unbind, not t[0], t[1], t[2]: the backward of three selects
+  // is three zero-filled copies of the whole projection plus two sums; unbind's is one stack.
   torch::Tensor qh, kh, vh;
   if (!args.context.defined()) {
     if (!qkv) throw InputError("attention: kv_dim differs from dim, so a context (key/value input) is required");
-    auto t = qkv(x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4});
-    qh = t[0], kh = t[1], vh = t[2];
+    if (kernel) {
+      auto t = qkv(x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
+      qh = t[0], kh = t[1], vh = t[2];
+    } else {
+      // Sequence-first with the weight rows reordered to (head, q/k/v, channel): then every head's
+      // q, k and v are matrices with a common row stride and the B*H batch folds into one stride,
+      // so the batched GEMMs read the projection in place. Reordering the [3 inner, dim] weight
+      // costs O(dim^2); copying q, k, v into [B*H, N, hd] would cost O(B N dim), forward and back.
+      // (This is why torch::nn::MultiheadAttention is sequence-first.)
+      // The 1/sqrt(hd) of the scores is folded into the q rows too (O(dim^2) again, and exact when
+      // hd is a power of 4); LibTorch 1.13's baddbmm(beta = 0, alpha = scale) would read the
+      // uninitialised output on its small-matrix path.
+      auto qscale = torch::ones({3, 1, 1, 1}, qkv->weight.options());
+      qscale[0] = scale;
+      auto w = (qkv->weight.view({3, H, hd, options.dim()}) * qscale).transpose(0, 1).reshape({3 * inner, options.dim()});
+      auto b = qkv->bias.defined() ? (qkv->bias.view({3, H, hd}) * qscale.view({3, 1, 1})).transpose(0, 1).reshape({3 * inner})
+                                   : qkv->bias;
+      auto y = torch::linear(x.transpose(0, 1).contiguous(), w, b);  // [N, B, H * 3 * hd]
+      auto t = y.view({N, B * H, 3, hd}).unbind(2);                  // each [N, B*H, hd]
+      qh = t[0].transpose(0, 1).view({B, H, N, hd});
+      kh = t[1].transpose(0, 1).view({B, H, N, hd});
+      vh = t[2].transpose(0, 1).view({B, H, N, hd});
+      q_scaled = true;
+    }
   } else {
     const auto& c = args.context;
     const auto kv_dim = options.kv_dim() > 0 ? options.kv_dim() : options.dim();
@@ -114,7 +143,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
       kvp = kv(c);
     }
     qh = split_heads(qp, H, hd);
-    auto t = kvp.view({B, c.size(1), 2, H, hd}).permute({2, 0, 3, 1, 4});
+    auto t = kvp.view({B, c.size(1), 2, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);
     kh = t[0], vh = t[1];
   }
   const auto M = kh.size(2);
@@ -150,18 +179,22 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
 
   const double dropout = is_training() ? options.dropout() : 0.0;
   torch::Tensor o;
-  if (options.fused() && !capture_options_.probs()) {
+  if (kernel) {
     o = compat::sdpa(qh, kh, vh, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt, dropout,
                      causal_flag, is_training());
   } else {
-    auto scores = torch::matmul(qh * (1.0 / std::sqrt(static_cast<double>(hd))), kh.transpose(-2, -1));
-    if (bias.defined()) scores = scores + bias;
-    if (causal_flag)
-      scores = scores.masked_fill(torch::ones({N, M}, qh.options().dtype(torch::kBool)).triu(1), neg_inf);
+    // Batched GEMMs over the B*H heads; the bias and the causal mask are added in place (one pass
+    // over the scores, and nothing of [B, H, N, M] is materialised for them).
+    auto q3 = qh.reshape({B * H, N, hd}), k3 = kh.reshape({B * H, M, hd}), v3 = vh.reshape({B * H, M, hd});
+    if (!q_scaled) q3 = q3 * scale;
+    auto scores = torch::bmm(q3, k3.transpose(1, 2));
+    auto s4 = scores.view({B, H, N, M});
+    if (bias.defined()) s4.add_(bias);
+    if (causal_flag) s4.masked_fill_(torch::ones({N, M}, qh.options().dtype(torch::kBool)).triu(1), neg_inf);
     auto p = torch::softmax(scores, -1);
-    if (capture_options_.probs()) captured_.probs = capture_options_.detach() ? p.detach() : p;
+    if (capture_options_.probs()) captured_.probs = capture_options_.detach() ? p.view({B, H, N, M}).detach() : p.view({B, H, N, M});
     if (dropout > 0) p = torch::dropout(p, dropout, true);
-    o = torch::matmul(p, vh);
+    o = torch::bmm(p, v3).view({B, H, N, hd});
   }
   if (!capture_options_.probs()) captured_.probs = torch::Tensor();
 

@@ -66,6 +66,20 @@ const std::vector<Entry>& table() {
        [](const Reader&, const Need&, PositionalEncoding& pe) { pe.term = NoPE().ptr(); }},
       {{"alibi", "bias", {}, "ALiBi: -m_h * distance, paper slopes for any head count (Press et al. 2022)"},
        [](const Reader&, const Need& n, PositionalEncoding& pe) { pe.term = Alibi(AlibiOptions(n.heads())).ptr(); }},
+      {{"alibi2d",
+        "bias",
+        {{"metric", "euclidean", "distance between grid cells: euclidean | manhattan"},
+         {"scale", "1", "distances are divided by this (> 0), e.g. 2 on a grid twice the training size"}},
+        "2D ALiBi on the patch grid: -m_h * distance(cell_i, cell_j) / scale, ALiBi slopes, zero bias for class tokens"},
+       [](const Reader& r, const Need& n, PositionalEncoding& pe) {
+         const auto metric = r.raw("metric");
+         if (metric != "euclidean" && metric != "manhattan")
+           throw InputError("pe 'alibi2d': parameter 'metric' must be euclidean or manhattan, got '" + metric + "'");
+         pe.term = Alibi2D(Alibi2DOptions(n.heads())
+                               .metric(metric == "euclidean" ? GridMetric::Euclidean : GridMetric::Manhattan)
+                               .scale(r.real("scale")))
+                       .ptr();
+       }},
       {{"kerple_log",
         "bias",
         {{"r1", "1", "initial r1 > 0"}, {"r2", "1", "initial r2 > 0"}},

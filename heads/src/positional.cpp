@@ -116,6 +116,31 @@ torch::Tensor AlibiImpl::bias(std::int64_t nq, std::int64_t nk, const TokenLayou
   return -slopes.to(options_).view({-1, 1, 1}) * d.unsqueeze(0);
 }
 
+// ---- 2D ALiBi ------------------------------------------------------------------------------------
+Alibi2DImpl::Alibi2DImpl(const Alibi2DOptions& options_) : options(options_) {
+  if (options.heads() <= 0) throw InputError("alibi2d: heads must be > 0, got " + std::to_string(options.heads()));
+  check_positive("alibi2d", "scale", options.scale());
+  slopes = register_buffer("slopes", torch::tensor(alibi_slopes(options.heads()), torch::kFloat64).to(torch::kFloat32));
+}
+
+torch::Tensor Alibi2DImpl::bias(std::int64_t nq, std::int64_t nk, const TokenLayout& layout,
+                                const torch::TensorOptions& options_) {
+  if (!layout.is_grid()) throw InputError("alibi2d: needs a grid token layout (TokenLayout::grid(h, w, prefix))");
+  const auto key = std::to_string(nq) + "/" + std::to_string(nk) + "/" + std::to_string(layout.prefix) + "/" +
+                   std::to_string(layout.height) + "x" + std::to_string(layout.width) + "/" +
+                   slopes.device().str() + "/" + std::string(c10::toString(options_.dtype()));
+  if (key != cache_key_ || !cache_.defined()) {
+    // Distances in double: exact for integer cells (Manhattan) and correctly rounded (Euclidean).
+    auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(slopes.device());
+    auto diff = token_positions(nq, layout, 0, opts).unsqueeze(1) - token_positions(nk, layout, 0, opts).unsqueeze(0);
+    auto d = options.metric() == GridMetric::Euclidean ? diff.pow(2).sum(-1).sqrt() : diff.abs().sum(-1);
+    d = pad_prefix(d / options.scale(), layout.prefix);
+    cache_ = (-slopes.to(torch::kFloat64).view({-1, 1, 1}) * d.unsqueeze(0)).to(options_.dtype());
+    cache_key_ = key;
+  }
+  return cache_.device() == options_.device() ? cache_ : cache_.to(options_.device());
+}
+
 // ---- KERPLE ---------------------------------------------------------------------------------------
 KerpleImpl::KerpleImpl(const KerpleOptions& options_) : options(options_) { reset(); }
 
@@ -206,6 +231,44 @@ torch::Tensor T5BiasImpl::bias(std::int64_t nq, std::int64_t nk, const TokenLayo
 // ---- 2D relative bias -----------------------------------------------------------------------------
 RelBias2DImpl::RelBias2DImpl(const RelBias2DOptions& options_) : options(options_) { reset(); }
 
+namespace {
+// [n, n] rows of a 2D relative bias table for an h x w grid: (query - key) offsets shifted to start
+// at 0 (Swin / BEiT convention), then the three class-token entries when there is a class token.
+torch::Tensor relative_index(std::int64_t h, std::int64_t w, bool class_token) {
+  const std::int64_t cells = (2 * h - 1) * (2 * w - 1);
+  auto idx = torch::arange(h * w, torch::kInt64);
+  auto r = torch::div(idx, w, "floor"), c = idx - torch::div(idx, w, "floor") * w;
+  auto dr = r.unsqueeze(1) - r.unsqueeze(0) + (h - 1);
+  auto dc = c.unsqueeze(1) - c.unsqueeze(0) + (w - 1);
+  auto rel = dr * (2 * w - 1) + dc;
+  if (class_token) {
+    rel = torch::constant_pad_nd(rel, {1, 0, 1, 0}, 0);
+    rel.index_put_({0, torch::indexing::Slice()}, cells);      // class -> patch
+    rel.index_put_({torch::indexing::Slice(), 0}, cells + 1);  // patch -> class
+    rel.index_put_({0, 0}, cells + 2);                         // class -> class
+  }
+  return rel;
+}
+}  // namespace
+
+torch::Tensor resize_relative_table(const torch::Tensor& table, std::int64_t h0, std::int64_t w0, std::int64_t h1,
+                                    std::int64_t w1) {
+  const auto r0 = 2 * h0 - 1, c0 = 2 * w0 - 1, r1 = 2 * h1 - 1, c1 = 2 * w1 - 1;
+  if (table.dim() != 2 || table.size(0) != r0 * c0)
+    throw InputError("resize_relative_table: table must be [" + std::to_string(r0 * c0) + ", heads] for a " +
+                     std::to_string(h0) + "x" + std::to_string(w0) + " grid");
+  if (h1 <= 0 || w1 <= 0) throw InputError("resize_relative_table: target grid must be > 0");
+  if (r0 == r1 && c0 == c1) return table;
+  const auto heads = table.size(1);
+  auto img = table.reshape({1, r0, c0, heads}).permute({0, 3, 1, 2});
+  namespace F = torch::nn::functional;
+  auto out = F::interpolate(img, F::InterpolateFuncOptions()
+                                     .size(std::vector<std::int64_t>{r1, c1})
+                                     .mode(torch::kBicubic)
+                                     .align_corners(false));
+  return out.permute({0, 2, 3, 1}).reshape({r1 * c1, heads});
+}
+
 void RelBias2DImpl::reset() {
   const auto h = options.height(), w = options.width();
   if (options.heads() <= 0 || h <= 0 || w <= 0)
@@ -213,37 +276,47 @@ void RelBias2DImpl::reset() {
   const std::int64_t cells = (2 * h - 1) * (2 * w - 1);
   const std::int64_t entries = cells + (options.class_token() ? 3 : 0);
   table = register_parameter("table", torch::randn({entries, options.heads()}) * 0.02);
-  auto idx = torch::arange(h * w, torch::kInt64);
-  auto r = torch::div(idx, w, "floor"), c = idx - torch::div(idx, w, "floor") * w;
-  // query minus key, shifted to start at 0 (Swin / BEiT convention)
-  auto dr = r.unsqueeze(1) - r.unsqueeze(0) + (h - 1);
-  auto dc = c.unsqueeze(1) - c.unsqueeze(0) + (w - 1);
-  auto rel = dr * (2 * w - 1) + dc;
-  if (options.class_token()) {
-    rel = torch::constant_pad_nd(rel, {1, 0, 1, 0}, 0);
-    rel.index_put_({0, torch::indexing::Slice()}, cells);      // class -> patch
-    rel.index_put_({torch::indexing::Slice(), 0}, cells + 1);  // patch -> class
-    rel.index_put_({0, 0}, cells + 2);                         // class -> class
-  }
   // A plain member, not a buffer: Module::to(dtype) would convert a buffer to float and lose
   // exactness for large tables. Moved to the table's device on first use there.
-  index = rel;
+  index = relative_index(h, w, options.class_token());
+}
+
+void RelBias2DImpl::resize(std::int64_t height, std::int64_t width) {
+  if (height <= 0 || width <= 0) throw InputError("relbias2d: resize to a grid of size > 0");
+  const auto h = options.height(), w = options.width();
+  const std::int64_t cells = (2 * h - 1) * (2 * w - 1);
+  torch::NoGradGuard no_grad;
+  auto grid = resize_relative_table(table.narrow(0, 0, cells), h, w, height, width);
+  auto next = options.class_token() ? torch::cat({grid, table.narrow(0, cells, 3)}, 0) : grid;
+  table.set_data(next.detach().clone());
+  options.height(height).width(width);
+  index = relative_index(height, width, options.class_token()).to(table.device());
 }
 
 torch::Tensor RelBias2DImpl::bias(std::int64_t nq, std::int64_t nk, const TokenLayout& layout,
                                   const torch::TensorOptions& options_) {
   const std::int64_t cls = options.class_token() ? 1 : 0;
-  const std::int64_t n = cls + options.height() * options.width();
-  if (!layout.is_grid() || layout.height != options.height() || layout.width != options.width() ||
-      layout.prefix != cls || nq != n || nk != n)
-    throw InputError("relbias2d: built for prefix " + std::to_string(cls) + " + grid " +
-                     std::to_string(options.height()) + "x" + std::to_string(options.width()) +
-                     ", called with prefix " + std::to_string(layout.prefix) + " + grid " +
-                     std::to_string(layout.height) + "x" + std::to_string(layout.width) + " (" +
-                     std::to_string(nq) + "x" + std::to_string(nk) + " tokens)");
-  if (index.device() != table.device()) index = index.to(table.device());
-  auto b = table.index_select(0, index.flatten()).view({n, n, -1}).permute({2, 0, 1});
-  return b.to(options_.dtype());
+  const auto h = options.height(), w = options.width();
+  const bool ok = layout.is_grid() && layout.width > 0 && layout.prefix == cls &&
+                  nq == cls + layout.height * layout.width && nk == nq;
+  if (!ok)
+    throw InputError("relbias2d: built for prefix " + std::to_string(cls) + " + grid " + std::to_string(h) + "x" +
+                     std::to_string(w) + " (resized to other grids), called with prefix " +
+                     std::to_string(layout.prefix) + " + grid " + std::to_string(layout.height) + "x" +
+                     std::to_string(layout.width) + " (" + std::to_string(nq) + "x" + std::to_string(nk) + " tokens)");
+  const auto n = nq;
+  if (layout.height == h && layout.width == w) {
+    if (index.device() != table.device()) index = index.to(table.device());
+    auto b = table.index_select(0, index.flatten()).view({n, n, -1}).permute({2, 0, 1});
+    return b.to(options_.dtype());
+  }
+  // Another grid: resize the (dy, dx) part (differentiably, so fine-tuning at the new size trains
+  // the original table) and index it with that grid's offsets.
+  const std::int64_t cells = (2 * h - 1) * (2 * w - 1);
+  auto grid = resize_relative_table(table.narrow(0, 0, cells), h, w, layout.height, layout.width);
+  auto t = cls ? torch::cat({grid, table.narrow(0, cells, 3)}, 0) : grid;
+  auto idx = relative_index(layout.height, layout.width, cls).to(table.device());
+  return t.index_select(0, idx.flatten()).view({n, n, -1}).permute({2, 0, 1}).to(options_.dtype());
 }
 
 // ---- RoPE 1D --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// `pesuite vision train` and `data inspect idx:` end to end on a small IDX dataset written here in
+// `pesuite vision train|eval|attention` and `data inspect idx:` end to end on a small IDX dataset written here in
 // the real format, and the bad-input paths: exit 2, one line naming the file and place, no run
 // folder left behind.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pesuite/heads/atomic_file.h"
+#include "pesuite/heads/safetensors.h"
 #include "test_util.h"
 
 using pesuite::test::run_cli;
@@ -96,4 +97,103 @@ TEST(CliVision, BadInputsExit2AndWriteNothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_FALSE(fs::exists(dir / "runs"));  // nothing was started
+}
+
+namespace {
+
+// Train / test splits of the banded IDX set and the --set flags that point a run at them.
+std::string tiny_data(const TempDir& dir) {
+  write_idx_split(dir.str(), "train", 48);
+  write_idx_split(dir.str(), "t10k", 24);
+  return " --set 'data.train=idx:" + dir.str() + "?split=train' --set 'data.test=idx:" + dir.str() +
+         "?split=test' --set device=cpu --set train.batch_size=16 --set train.epochs=2";
+}
+
+nlohmann::json train_json(const std::string& args) {
+  auto r = run_cli("vision train --json" + args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+}
+
+}  // namespace
+
+// Resume gives the weights of an uninterrupted run, bit for bit (with drop-path and mixup/cutmix
+// drawing random numbers), and evaluating the final checkpoint repeats the run's final test.
+TEST(CliVision, ResumeIsBitwiseAndEvalMatchesTheRun) {
+  TempDir dir;
+  const std::string common = tiny_data(dir) + " --runs " + dir.str() + "/runs --set model.drop_path=0.1" +
+                             " --set train.mixup=0.8 --set train.cutmix=1.0 --set train.mix_prob=0.7 --set model.pe=learned";
+  auto full = train_json(common);
+  ASSERT_TRUE(full.value("finished", false));
+  EXPECT_EQ(full["steps"], 6);
+
+  auto part = train_json(common + " --set train.stop_after_steps=2");
+  ASSERT_FALSE(part.value("finished", true));
+  EXPECT_EQ(part["steps"], 2);
+  EXPECT_FALSE(part.contains("test_acc@28"));
+  const std::string run = part["run"];
+  auto rest = train_json(" --resume " + run + " --set train.stop_after_steps=0");
+  ASSERT_TRUE(rest.value("finished", false));
+  EXPECT_EQ(rest["run"], run);
+  EXPECT_EQ(rest["steps"], 6);
+
+  auto a = pesuite::io::load_safetensors(full["run"].get<std::string>() + "/ckpt/last.safetensors");
+  auto b = pesuite::io::load_safetensors(run + "/ckpt/last.safetensors");
+  int compared = 0;
+  for (const auto& [name, t] : a.tensors)
+    if (name.rfind("model.", 0) == 0 || name.rfind("optim.", 0) == 0) {
+      ASSERT_TRUE(b.tensors.count(name)) << name;
+      EXPECT_TRUE(torch::equal(t, b.tensors.at(name))) << name;
+      ++compared;
+    }
+  EXPECT_GT(compared, 20);
+  for (const char* k : {"test_acc@28", "test_acc@44", "test_acc@56", "test_top5@28"}) EXPECT_EQ(full[k], rest[k]) << k;
+
+  // The checkpoint carries its config: eval needs nothing else.
+  auto r = run_cli("vision eval --json --ckpt " + full["run"].get<std::string>() + "/ckpt/last.safetensors --sizes 28,56");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto e = nlohmann::json::parse(r.out);
+  EXPECT_EQ(e["test_acc@28"], full["test_acc@28"]);
+  EXPECT_EQ(e["test_acc@56"], full["test_acc@56"]);
+  EXPECT_FALSE(e.contains("test_acc@44"));
+
+  r = run_cli("vision eval --ckpt " + dir / "nothing.safetensors");
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_cli("vision eval --ckpt " + full["run"].get<std::string>() + "/ckpt/last.safetensors --sizes 28,30");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("30"), std::string::npos) << r.err;
+  r = run_cli("vision train --resume " + dir / "no-such-run");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+// `vision attention` writes the class-token attention of every layer and the PE similarity map.
+TEST(CliVision, AttentionWritesMapsAndPngs) {
+  TempDir dir;
+  auto j = train_json(tiny_data(dir) + " --runs " + dir.str() + "/runs --set train.epochs=1 --set model.pe=sincos2d");
+  const std::string ckpt = j["run"].get<std::string>() + "/ckpt/last.safetensors";
+  auto r = run_cli("vision attention --ckpt " + ckpt + " --image 'idx:" + dir.str() + "?split=test' --index 3 --out " + dir / "att");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto summary = nlohmann::json::parse(pesuite::read_file(dir / "att/summary.json"));
+  EXPECT_EQ(summary["layers"].size(), 4u);
+  EXPECT_EQ(summary["layers"][0]["entropy"].size(), 3u);
+  EXPECT_EQ(summary["label"], "3");
+  auto t = pesuite::io::load_safetensors(dir / "att/attention.safetensors");
+  EXPECT_EQ(t.tensors.at("layer3.maps").sizes(), (std::vector<int64_t>{3, 7, 7}));
+  EXPECT_EQ(t.tensors.at("pe_similarity").sizes(), (std::vector<int64_t>{49, 7, 7}));
+  if (!summary.contains("png")) {  // built with OpenCV
+    for (const char* f : {"attention_layer0.png", "attention_layer3.png", "pe_similarity.png"}) {
+      ASSERT_TRUE(fs::exists(dir / ("att/" + std::string(f)))) << f;
+      EXPECT_EQ(pesuite::read_file(dir / ("att/" + std::string(f))).substr(1, 3), "PNG") << f;
+    }
+  }
+  // At 2x the grid is 14x14; a PEG model has no embedding to compare, and says so.
+  auto peg = train_json(tiny_data(dir) + " --runs " + dir.str() + "/runs --set train.epochs=1 --set model.pe=peg --set model.pooling=gap");
+  r = run_cli("vision attention --ckpt " + peg["run"].get<std::string>() + "/ckpt/last.safetensors --image 'idx:" + dir.str() +
+              "?split=test' --size 56 --out " + dir / "att2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  summary = nlohmann::json::parse(pesuite::read_file(dir / "att2/summary.json"));
+  EXPECT_EQ(summary["grid"], nlohmann::json::array({14, 14}));
+  EXPECT_TRUE(summary.contains("pe_similarity"));
+  r = run_cli("vision attention --ckpt " + ckpt + " --image 'idx:" + dir.str() + "?split=test' --index 999 --out " + dir / "att3");
+  EXPECT_EQ(r.exit_code, 2);
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "graph_test_util.h"
+#include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/graph/eigensolver.h"
 #include "pesuite/graph/laplacian.h"
 #include "pesuite/graph/pe.h"
@@ -74,6 +75,85 @@ TEST(GraphPe, SparseSolversMatchClosedForm) {
   std::vector<double> path;
   for (Index j = 0; j < 4; ++j) path.push_back(2 - 2 * std::cos(kPi * j / 60));
   expect_spectrum(path_graph(60), LaplacianKind::Combinatorial, path, SolverKind::Lanczos);
+}
+
+TEST(GraphPe, ChebyshevSolverMatchesClosedForm) {
+  // The Chebyshev-filtered block iteration (what auto uses on expanders), forced onto small graphs
+  // with known spectra: a 30 x 37 grid (simple spectrum, small gaps at the low end) and a cycle
+  // (every non-trivial eigenvalue double: clusters must come out as whole eigenspaces).
+  const Index r = 30, c = 37;
+  std::vector<double> all;
+  for (Index a = 0; a < r; ++a)
+    for (Index b = 0; b < c; ++b) all.push_back(4 - 2 * std::cos(kPi * a / r) - 2 * std::cos(kPi * b / c));
+  all = sorted(all);
+  all.resize(8);
+  expect_spectrum(grid_graph(r, c), LaplacianKind::Combinatorial, all, SolverKind::Chebyshev);
+  std::vector<double> cyc;
+  for (Index j = 0; j < 7; ++j) cyc.push_back(1 - std::cos(2 * kPi * ((j + 1) / 2) / 300));
+  expect_spectrum(cycle_graph(300), LaplacianKind::Sym, cyc, SolverKind::Chebyshev);
+}
+
+TEST(GraphPe, ChebyshevSolverOnRandomRegularMatchesDense) {
+  // A random 4-regular graph (an expander: the case the solver exists for), against the dense solver;
+  // the relative residual of every pair must meet the tolerance.
+  const auto ds = pesuite::datasets::load_graph_dataset(pesuite::datasets::parse_spec("regular:?nodes=500&degree=4&seed=3"));
+  const Graph& g = ds.graphs.at(0);
+  const auto L = laplacian(g, LaplacianKind::Sym);
+  const auto dense = smallest_eigenpairs_dense(dense_laplacian(g, LaplacianKind::Sym), 8);
+  EigenOptions o;
+  o.solver = SolverKind::Chebyshev;
+  const auto p = smallest_eigenpairs(L, 8, o);
+  EXPECT_EQ(p.solver, "chebyshev");
+  ASSERT_EQ(p.values.size(), 8);
+  for (Index i = 0; i < 8; ++i) {
+    EXPECT_NEAR(p.values[i], dense.values[i], 1e-9) << "pair " << i;
+    EXPECT_LE(p.residuals[i] / p.norm_estimate, 1e-7) << "pair " << i;
+  }
+  // Same subspace as the dense solver's (the pairs are simple here).
+  const Eigen::MatrixXd overlap = dense.vectors.transpose() * p.vectors;
+  EXPECT_NEAR(overlap.cwiseAbs2().sum(), 8.0, 1e-6);
+  // Through the encoding: solver and per-pair residuals reported.
+  auto enc = pe::compute(g, pe::parse_pe_spec("lap:k=8,solver=chebyshev"));
+  EXPECT_EQ(enc.solver, "chebyshev");
+  ASSERT_EQ(enc.rel_residuals.size(), 8u);
+  for (double rr : enc.rel_residuals) EXPECT_LE(rr, 1e-7);
+  auto ds_pe = pe::compute_dataset(ds.graphs, {pe::parse_pe_spec("lap:k=8,solver=chebyshev")}, 2);
+  EXPECT_EQ(ds_pe.metadata.at("lap.solver"), "chebyshev=1");
+  EXPECT_TRUE(ds_pe.metadata.count("lap.rel_residuals"));
+}
+
+TEST(GraphPe, RwseSymmetricPathsMatchPlainWalk) {
+  // The symmetric half-power paths (block for small graphs, sparse balls for large) against dense
+  // powers of P, with self loops, weights and an isolated node; a one-sided directed graph uses the
+  // plain walk.
+  std::vector<EdgeInput> e = {{0, 1, 1.0}, {1, 2, 2.5}, {2, 0, 0.5}, {2, 3, 1.0}, {3, 3, 2.0}, {3, 4, 1.0}};
+  Graph g = Graph::from_edges(6, e);
+  Graph dg = Graph::from_edges(5, {{0, 1, 1.0}, {1, 2, 1.0}, {2, 0, 1.0}, {2, 3, 1.0}, {3, 4, 1.0}, {4, 2, 1.0}}, true);
+  for (const Graph* gp : {&g, &dg}) {
+    const Index n = gp->num_nodes, T = 9;
+    Eigen::MatrixXd P = Eigen::MatrixXd::Zero(n, n);
+    for (Index u = 0; u < n; ++u) {
+      const double d = gp->weighted_degree(u);
+      for (Index k = gp->row_begin(u); k < gp->row_end(u); ++k) P(u, gp->col[static_cast<std::size_t>(k)]) += gp->weight(k) / d;
+    }
+    auto r = pe::rwse(*gp, T);
+    Eigen::MatrixXd Pt = Eigen::MatrixXd::Identity(n, n);
+    for (Index t = 1; t <= T; ++t) {
+      Pt = Pt * P;
+      for (Index i = 0; i < n; ++i) EXPECT_NEAR(r[static_cast<std::size_t>(i * T + t - 1)], Pt(i, i), 1e-12) << "t " << t << " node " << i;
+    }
+  }
+  // Large graph (sparse path) against the small-graph block path on the same rows: a 20 x 20 grid
+  // has 400 nodes (block path); the same grid as a component of a 2400-node graph takes the sparse one.
+  Graph small = grid_graph(20, 20);
+  std::vector<std::pair<Index, Index>> big_e;
+  for (Index u = 0; u < small.num_nodes; ++u)
+    for (Index k = small.row_begin(u); k < small.row_end(u); ++k)
+      if (u < small.col[static_cast<std::size_t>(k)]) big_e.push_back({u, small.col[static_cast<std::size_t>(k)]});
+  for (Index i = 400; i + 1 < 2400; ++i) big_e.push_back({i, i + 1});
+  Graph big = Graph::from_pairs(2400, big_e);
+  auto rs = pe::rwse(small, 20), rb = pe::rwse(big, 20);
+  for (std::size_t i = 0; i < rs.size(); ++i) EXPECT_NEAR(rs[i], rb[i], 1e-13);
 }
 
 TEST(GraphPe, LapPeShapesPaddingMask) {

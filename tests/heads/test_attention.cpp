@@ -151,6 +151,33 @@ TEST_P(AttentionPaths, EqualsNaiveWithRope2DAndClassToken) {
   EXPECT_LT(max_abs_diff(m(x, a), naive(*m, x, {}, {}, rope.ptr(), layout)), 1e-5);
 }
 
+// Gradients (input, projections, a learned bias table) against the naive composition: the plain
+// path reorders the qkv weight rows, scales inside the GEMM and adds the bias in place.
+TEST_P(AttentionPaths, GradientsEqualNaive) {
+  const int h = 3, w = 2;
+  auto rel = RelBias2D(RelBias2DOptions(4, h, w).class_token(true));
+  rel->to(pesuite::test::device());
+  auto m = make(32, 4, GetParam(), rel.ptr(), false);
+  auto layout = TokenLayout::grid(h, w, 1);
+  auto x = torch::randn({2, 7, 32}, pesuite::test::f32()).requires_grad_(true);
+  auto g = torch::randn({2, 7, 32}, pesuite::test::f32());
+  AttentionArgs a;
+  a.layout = layout;
+  auto grads = [&](const torch::Tensor& y) {
+    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+    x.mutable_grad() = torch::Tensor();
+    (y * g).sum().backward();
+    std::vector<torch::Tensor> out = {x.grad().clone()};
+    for (auto& p : m->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  auto got = grads(m(x, a));
+  auto bias = rel->bias(7, 7, layout, pesuite::test::f32()).unsqueeze(0).expand({2, 4, 7, 7});
+  auto want = grads(naive(*m, x, {}, bias));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_LT(max_abs_diff(got[i], want[i]), 1e-5) << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(FusedAndPlain, AttentionPaths, ::testing::Values(true, false));
 
 TEST(Attention, FusedEqualsPlainForEveryTerm) {
@@ -158,7 +185,9 @@ TEST(Attention, FusedEqualsPlainForEveryTerm) {
   std::vector<PositionalTermPtr> terms = {
       NoPE().ptr(), Alibi(AlibiOptions(4)).ptr(), Kerple(KerpleOptions(4, KerpleKind::Log)).ptr(),
       Kerple(KerpleOptions(4, KerpleKind::Power)).ptr(), T5Bias(T5BiasOptions(4)).ptr(),
-      RelBias2D(RelBias2DOptions(4, 4, 4).class_token(true)).ptr(), RoPE1D(RoPE1DOptions(8)).ptr(),
+      RelBias2D(RelBias2DOptions(4, 4, 4).class_token(true)).ptr(), Alibi2D(Alibi2DOptions(4)).ptr(),
+      RelBias2D(RelBias2DOptions(4, 3, 5).class_token(true)).ptr(),  // resized to 4x4 on the fly
+      RoPE1D(RoPE1DOptions(8)).ptr(),
       RoPE2D(RoPE2DOptions(8)).ptr()};
   auto x = torch::randn({2, 17, 32}, pesuite::test::f32());
   auto pad = torch::zeros({2, 17}, torch::kBool);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "heads_test_util.h"
 #include "pesuite/heads/absolute_pe.h"
@@ -64,6 +65,41 @@ TEST(Alibi, BiasIsMinusSlopeTimesDistanceAndZeroForPrefix) {
   // On a grid the distance is Euclidean between cells.
   auto g = a->bias(6, 6, TokenLayout::grid(2, 3), pesuite::test::f64()).cpu();
   EXPECT_NEAR(g[0][0][5].item<double>(), -s[0] * std::sqrt(1.0 + 4.0), 1e-6);
+}
+
+// ---- 2D ALiBi --------------------------------------------------------------------------------------
+TEST(Alibi2D, BiasIsMinusSlopeTimesGridDistanceAtAnyGridSize) {
+  const int H = 6;
+  auto s = alibi_slopes(H);
+  Alibi2D euclid{Alibi2DOptions(H)};
+  Alibi2D manhattan(Alibi2DOptions(H).metric(GridMetric::Manhattan).scale(2.0));
+  euclid->to(dev()), manhattan->to(dev());
+  for (auto [gh, gw, pre] : std::vector<std::tuple<int, int, int>>{{2, 3, 1}, {4, 4, 1}, {3, 5, 0}, {1, 2, 2}}) {
+    const int n = pre + gh * gw;
+    auto layout = TokenLayout::grid(gh, gw, pre);
+    auto be = euclid->bias(n, n, layout, pesuite::test::f64()).cpu();
+    auto bm = manhattan->bias(n, n, layout, pesuite::test::f64()).cpu();
+    ASSERT_EQ(be.sizes(), (std::vector<std::int64_t>{H, n, n}));
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+          double de = 0, dm = 0;
+          if (i >= pre && j >= pre) {
+            const int dr = (i - pre) / gw - (j - pre) / gw, dc = (i - pre) % gw - (j - pre) % gw;
+            de = std::sqrt(double(dr * dr + dc * dc));
+            dm = (std::abs(dr) + std::abs(dc)) / 2.0;
+          }
+          EXPECT_NEAR(be[h][i][j].item<double>(), -s[h] * de, 1e-12) << gh << "x" << gw << " " << h << " " << i << " " << j;
+          EXPECT_NEAR(bm[h][i][j].item<double>(), -s[h] * dm, 1e-12);
+        }
+  }
+  // The cache follows the dtype and the grid.
+  auto f = euclid->bias(7, 7, TokenLayout::grid(2, 3, 1), pesuite::test::f32());
+  EXPECT_EQ(f.scalar_type(), torch::kFloat32);
+  EXPECT_NEAR(f[0][1][6].item<double>(), -s[0] * std::sqrt(5.0), 1e-6);
+  EXPECT_THROW(euclid->bias(6, 6, TokenLayout::sequence(), pesuite::test::f32()), InputError);
+  EXPECT_THROW(euclid->bias(8, 8, TokenLayout::grid(2, 3, 1), pesuite::test::f32()), InputError);
+  EXPECT_THROW(Alibi2D(Alibi2DOptions(4).scale(0)), InputError);
 }
 
 // ---- KERPLE ---------------------------------------------------------------------------------------
@@ -165,7 +201,47 @@ TEST(RelBias2D, IndexesByRowAndColumnOffsetWithClassEntries) {
     EXPECT_EQ(b[head][5][0].item<float>(), table[cells + 1][head].item<float>());
     EXPECT_EQ(b[head][0][0].item<float>(), table[cells + 2][head].item<float>());
   }
-  EXPECT_THROW(r->bias(10, 10, TokenLayout::grid(3, 3, 1), pesuite::test::f32()), InputError);
+  EXPECT_THROW(r->bias(11, 11, TokenLayout::grid(3, 3, 1), pesuite::test::f32()), InputError);  // 11 != 1 + 9
+  EXPECT_THROW(r->bias(9, 9, TokenLayout::grid(3, 3, 0), pesuite::test::f32()), InputError);    // no class token
+}
+
+TEST(RelBias2D, ResizeIsIdentityAtTheSameSizeAndInterpolatesOtherwise) {
+  const int h = 3, w = 4, P = h * w;
+  RelBias2D r(RelBias2DOptions(2, h, w).class_token(true));
+  r->to(dev());
+  auto layout = TokenLayout::grid(h, w, 1);
+  auto before = r->bias(P + 1, P + 1, layout, pesuite::test::f32()).detach().clone();
+  auto table = r->table.detach().clone();
+  r->resize(h, w);
+  EXPECT_TRUE(torch::equal(r->table.detach(), table));
+  EXPECT_TRUE(torch::equal(r->bias(P + 1, P + 1, layout, pesuite::test::f32()).detach(), before));
+  const auto cells = (2 * h - 1) * (2 * w - 1);
+  EXPECT_TRUE(torch::equal(resize_relative_table(table.narrow(0, 0, cells), h, w, h, w), table.narrow(0, 0, cells)));
+
+  // Another grid: on the fly equals resize() then the new grid; a constant table stays constant;
+  // class-token entries are kept.
+  auto big = TokenLayout::grid(5, 6, 1);
+  auto fly = r->bias(31, 31, big, pesuite::test::f32()).detach().clone();
+  RelBias2D c(RelBias2DOptions(2, h, w).class_token(true));
+  c->to(dev());
+  {
+    torch::NoGradGuard ng;
+    c->table.copy_(r->table);
+  }
+  c->resize(5, 6);
+  EXPECT_EQ(c->table.size(0), 9 * 11 + 3);
+  EXPECT_EQ(c->options.height(), 5);
+  EXPECT_LT(max_abs_diff(c->bias(31, 31, big, pesuite::test::f32()), fly), 1e-6);
+  EXPECT_TRUE(torch::equal(c->table.detach().narrow(0, 9 * 11, 3), table.narrow(0, cells, 3)));
+  {
+    torch::NoGradGuard ng;
+    r->table.narrow(0, 0, cells).select(1, 0).fill_(0.5);
+  }
+  auto k = r->bias(31, 31, big, pesuite::test::f32()).detach().cpu();
+  EXPECT_LT(max_abs_diff(k[0].narrow(0, 1, 30).narrow(1, 1, 30), torch::full({30, 30}, 0.5)), 1e-6);
+  // The resize is differentiable: fine-tuning at the new size trains the original table.
+  r->bias(31, 31, big, pesuite::test::f32()).sum().backward();
+  EXPECT_GT(r->table.grad().abs().sum().item<double>(), 0.0);
 }
 
 // ---- RoPE -----------------------------------------------------------------------------------------
@@ -436,6 +512,15 @@ TEST(Registry, SpecsOverrideDefaultsAndErrorsNameTheKey) {
   EXPECT_NE(e6.find("true or false"), std::string::npos) << e6;
   auto e7 = error_of([&] { create_pe("alibi:x=1", shape); });
   EXPECT_NE(e7.find("(none)"), std::string::npos) << e7;
+  auto a2 = create_pe("alibi2d:metric=manhattan,scale=2", shape);
+  auto* a2i = dynamic_cast<Alibi2DImpl*>(a2.term.get());
+  ASSERT_NE(a2i, nullptr);
+  EXPECT_EQ(a2i->options.metric(), GridMetric::Manhattan);
+  EXPECT_EQ(a2i->options.scale(), 2.0);
+  EXPECT_EQ(a2.kind, "bias");
+  EXPECT_EQ(create_pe("alibi2d", shape).params.at("metric"), "euclidean");
+  auto e8 = error_of([&] { create_pe("alibi2d:metric=cosine", shape); });
+  EXPECT_NE(e8.find("euclidean or manhattan"), std::string::npos) << e8;
 }
 
 TEST(RoPE, CachedTablesFollowTheLayoutAndDtype) {

@@ -2,7 +2,10 @@
 // the papers' shapes, and PEG sits where CPVT puts it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/pe_registry.h"
 #include "pesuite/vision/vit.h"
 
 using namespace pesuite;
@@ -32,11 +35,12 @@ TEST(ViT, EveryEncodingAtTrainingAndLargerSizes) {
   }
 }
 
-TEST(ViT, FixedGridBiasWorksAtItsSizeAndSaysSoElsewhere) {
+TEST(ViT, RelativeBiasTableFollowsTheGrid) {
+  // relbias2d's table is per grid offset of the training grid; heads/ resizes it to a new grid.
   ViT m(small("relbias2d"));
   m->eval();
   EXPECT_EQ(m(torch::randn({2, 1, 28, 28})).size(1), 5);
-  EXPECT_THROW(m(torch::randn({2, 1, 44, 44})), InputError);  // its bias table is per grid offset
+  EXPECT_TRUE(torch::isfinite(m(torch::randn({2, 1, 44, 44}))).all().item<bool>());
 }
 
 TEST(ViT, DeitAndCpvtTinyHaveThePapersSizes) {
@@ -92,4 +96,63 @@ TEST(ViT, BadInputsAreClearErrors) {
   ViT m(small("none"));
   EXPECT_THROW(m(torch::randn({1, 3, 28, 28})), InputError);
   EXPECT_THROW(m(torch::randn({1, 1, 30, 30})), InputError);
+}
+
+// Every encoding the CLI accepts by name (--set model.pe=...) builds and runs at the training
+// size and at 2x. alibi2d is checked once the heads registry has it.
+TEST(ViT, EveryPeNameBuildsAndRunsAtTwoSizes) {
+  torch::manual_seed(0);
+  std::vector<std::string> names;
+  for (const auto& info : heads::list_pes()) names.push_back(info.name);
+  for (const std::string pe : {"learned", "sincos2d", "fourier", "rope2d", "alibi2d", "peg", "none"}) {
+    if (std::find(names.begin(), names.end(), pe) == names.end()) {
+      ADD_FAILURE() << pe << " is not in the heads PE registry";
+      continue;
+    }
+    for (bool cls : {true, false}) {
+      ViT m(small(pe).class_token(cls));
+      m->eval();
+      for (int size : {28, 56}) {
+        auto y = m(torch::randn({2, 1, size, size}));
+        EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 5})) << pe << " at " << size;
+        EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << pe << " at " << size;
+      }
+    }
+  }
+}
+
+TEST(ViT, PegBeforeBlockZeroAndAtSeveralBlocks) {
+  ViT before(small("peg").pe_after_blocks({-1}));
+  bool found = false;
+  for (const auto& p : before->named_parameters()) found |= p.key().rfind("pos_input.", 0) == 0;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(before(torch::randn({1, 1, 28, 28})).size(1), 5);
+  ViT both(small("peg:kernel=5,padding=false").pe_after_blocks({-1, 0, 1}));
+  EXPECT_EQ(both->block_pe.size(), 3u);
+  EXPECT_EQ(both(torch::randn({1, 1, 44, 44})).size(1), 5);
+  EXPECT_THROW(ViT(small("peg").pe_after_blocks({1, 0})), InputError);
+  EXPECT_THROW(ViT(small("peg").pe_after_blocks({-2})), InputError);
+}
+
+TEST(ViT, CaptureAttentionGivesEveryLayerAndGridMaps) {
+  torch::manual_seed(2);
+  for (bool cls : {true, false}) {
+    ViT m(small("learned").class_token(cls));
+    auto cap = capture_attention(m, torch::randn({1, 1, 28, 28}));
+    ASSERT_EQ(cap.probs.size(), 2u);
+    const std::int64_t n = 49 + (cls ? 1 : 0);
+    EXPECT_EQ(cap.probs[1].sizes(), (std::vector<int64_t>{1, 3, n, n}));
+    auto maps = attention_grid_maps(cap.probs[0], cap.layout);
+    EXPECT_EQ(maps.sizes(), (std::vector<int64_t>{1, 3, 7, 7}));
+    if (!cls) EXPECT_NEAR(maps.sum().item<double>(), 3.0, 1e-4);  // mean received attention sums to 1 per head
+    for (auto& a : m->attention_layers()) EXPECT_FALSE(a->captured().probs.defined());  // capture cleared
+  }
+  // Similarity maps of an additive encoding: position i is most similar to itself (cosine 1).
+  ViT learned(small("sincos2d"));
+  auto sim = pe_similarity_maps(learned, 7, 7);
+  ASSERT_TRUE(sim.defined());
+  EXPECT_EQ(sim.sizes(), (std::vector<int64_t>{49, 7, 7}));
+  EXPECT_NEAR(sim[10][1][3].item<double>(), 1.0, 1e-5);  // cell 10 = row 1, column 3
+  ViT peg(small("peg"));
+  EXPECT_FALSE(pe_similarity_maps(peg, 7, 7).defined());
 }

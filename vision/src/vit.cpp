@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/head_analysis.h"
 
 namespace pesuite::vision {
 
@@ -59,13 +60,16 @@ ViTImpl::ViTImpl(const ViTOptions& o) : options(o) {
   }
   if (pe.term) register_module("pos_term", std::dynamic_pointer_cast<torch::nn::Module>(pe.term));
   if (pe.token && pe.kind == "conditional") {
+    std::int64_t prev = -2;
     for (std::int64_t at : o.pe_after_blocks()) {
-      if (at < 0 || at >= o.depth())
+      if (at < -1 || at >= o.depth())
         throw InputError("vit: pe_after_blocks has block " + std::to_string(at) + ", the model has " +
-                         std::to_string(o.depth()));
+                         std::to_string(o.depth()) + " (valid: -1 = before block 0, .. " + std::to_string(o.depth() - 1) + ")");
+      if (at <= prev) throw InputError("vit: pe_after_blocks must be strictly increasing");
+      prev = at;
       // Each position gets its own PEG, as in CPVT's 0-4 variant.
       auto instance = block_pe.empty() ? pe.token : heads::create_pe(o.pe(), shape).token;
-      block_pe.push_back(register_module("pos_block" + std::to_string(at), instance));
+      block_pe.push_back(register_module(at < 0 ? std::string("pos_input") : "pos_block" + std::to_string(at), instance));
     }
   } else if (pe.token) {
     input_pe = register_module("pos_embed", pe.token);
@@ -100,6 +104,7 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   if (input_pe) x = input_pe->forward(x, args.layout);
   std::size_t next_pe = 0;
   const auto& after = options.pe_after_blocks();
+  if (next_pe < block_pe.size() && after[next_pe] < 0) x = block_pe[next_pe++]->forward(x, args.layout);
   for (std::size_t i = 0; i < blocks->size(); ++i) {
     x = blocks[i]->as<Block>()->forward(x, args);
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) x = block_pe[next_pe++]->forward(x, args.layout);
@@ -120,6 +125,52 @@ std::vector<torch::Tensor> ViTImpl::parameters_by_decay(bool decay) {
   for (const auto& p : named_parameters())
     if (exempt_from_decay(p.key(), p.value()) != decay) out.push_back(p.value());
   return out;
+}
+
+std::vector<heads::MultiHeadAttention> ViTImpl::attention_layers() {
+  std::vector<heads::MultiHeadAttention> out;
+  for (std::size_t i = 0; i < blocks->size(); ++i) out.push_back(blocks[i]->as<Block>()->attn);
+  return out;
+}
+
+// ---- analysis ---------------------------------------------------------------------------------
+
+ViTAttention capture_attention(ViT& model, const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  auto layers = model->attention_layers();
+  for (auto& a : layers) a->set_capture(heads::CaptureOptions().probs(true));
+  ViTAttention out;
+  try {
+    out.logits = model(images);
+  } catch (...) {
+    for (auto& a : layers) a->clear_capture();
+    throw;
+  }
+  for (auto& a : layers) {
+    out.probs.push_back(a->captured().probs);
+    a->clear_capture();
+  }
+  out.layout = model->layout_for(images.size(2), images.size(3));
+  if (was_training) model->train();
+  return out;
+}
+
+torch::Tensor attention_grid_maps(const torch::Tensor& probs, const heads::TokenLayout& layout) {
+  if (layout.prefix > 0) return heads::cls_attention_maps(probs, layout, 0);
+  // No class token: what each patch receives, averaged over the queries.
+  return probs.mean(2).reshape({probs.size(0), probs.size(1), layout.height, layout.width});
+}
+
+torch::Tensor pe_similarity_maps(ViT& model, std::int64_t grid_h, std::int64_t grid_w) {
+  if (!model->input_pe) return {};
+  torch::NoGradGuard no_grad;
+  const auto layout = heads::TokenLayout::grid(grid_h, grid_w, model->options.class_token() ? 1 : 0);
+  auto emb = model->input_pe->embedding(layout.prefix + grid_h * grid_w, layout,
+                                        torch::TensorOptions().dtype(torch::kFloat32).device(model->patch_embed->weight.device()));
+  if (!emb.defined()) return {};
+  return heads::positional_similarity_maps(emb.cpu(), layout);
 }
 
 // ---- registry ---------------------------------------------------------------------------------
@@ -151,6 +202,8 @@ const std::vector<Preset>& presets() {
                  [] { return size_preset("tiny").pe("peg").pe_after_blocks({0, 1, 2, 3, 4}); }});
     t.push_back({{"vit_tiny_patch4_28", "4 blocks, width 96, 3 heads, patch 4 on 28x28 grey images (MNIST-sized)"},
                  [] { return ViTOptions().img_size(28).patch_size(4).in_chans(1).dim(96).depth(4).heads(3).num_classes(10); }});
+    t.push_back({{"vit_deep_patch4_28", "8 blocks, width 64, 2 heads, patch 4 on 28x28 grey images (room for PEG-position ablations)"},
+                 [] { return ViTOptions().img_size(28).patch_size(4).in_chans(1).dim(64).depth(8).heads(2).num_classes(10); }});
     t.push_back({{"vit_tiny_patch4_32", "4 blocks, width 96, 3 heads, patch 4 on 32x32 colour images (CIFAR-sized)"},
                  [] { return ViTOptions().img_size(32).patch_size(4).in_chans(3).dim(96).depth(4).heads(3).num_classes(10); }});
     return t;

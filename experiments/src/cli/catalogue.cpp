@@ -1,5 +1,9 @@
 // Rows of `pesuite list pes` and `pesuite list models`. Each frontend contributes its registry here.
 #include "cli.h"
+
+#include <map>
+
+#include "pesuite/graph/gnn.h"
 #include "pesuite/graph/pe.h"
 #include "pesuite/heads/pe_registry.h"
 #include "pesuite/vision/vit.h"
@@ -27,6 +31,17 @@ std::vector<CatalogueEntry> model_catalogue() {
   std::vector<CatalogueEntry> rows;
   // Vision transformers (pesuite::vision::create_vit); the encoding is chosen with model.pe.
   for (const auto& info : vision::list_vit_models()) rows.push_back({info.name, "vit", "pe=<any attention/token PE>", info.help});
+  // GNNs and graph transformers (pesuite::graph::GraphModel); the encoding is chosen with model.encoder.
+  std::string encoders;
+  for (const auto& e : graph::list_graph_encoders()) encoders += (encoders.empty() ? "" : "|") + e;
+  const std::map<std::string, std::string> gnn_help = {
+      {"gine", "GINE message passing (Hu et al. 2020), edge features"},
+      {"gatedgcn", "residual gated graph convnet (Bresson & Laurent), edge gates"},
+      {"gps", "GPS layer: local GINE + global multi-head attention + MLP (Rampasek et al. 2022)"}};
+  for (const auto& m : graph::list_graph_models()) {
+    auto it = gnn_help.find(m);
+    rows.push_back({m, "gnn", "encoder=" + encoders, it == gnn_help.end() ? "" : it->second});
+  }
   return rows;
 }
 

@@ -18,8 +18,10 @@ void add_reproduce_command(CLI::App& app);
 
 // Benchmarks, each adding one subcommand to `pesuite bench`.
 void add_bench_attention(CLI::App& bench);  // bench_attention.cpp
+void add_bench_vit(CLI::App& bench);        // bench_vit.cpp
 void add_bench_graph_pe(CLI::App& bench);   // bench_graph_pe.cpp
 void add_bench_loader(CLI::App& bench);     // bench_loader.cpp
+void add_bench_gnn(CLI::App& bench);        // bench_gnn.cpp
 
 // What `pesuite list pes|models` prints; each frontend adds its rows in catalogue.cpp.
 struct CatalogueEntry {

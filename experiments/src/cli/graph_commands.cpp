@@ -1,10 +1,17 @@
 // `pesuite graph ...`: graph frontend commands. `graph pe` precomputes positional encodings of a
-// dataset into one safetensors file (through the on-disk cache of graph_pe_cache.h).
+// dataset into one safetensors file (through the on-disk cache of graph_pe_cache.h); `graph train`
+// and `graph eval` drive the graph training engine (experiments/graph_training.h).
+#include <filesystem>
+#include <iomanip>
+#include <memory>
 #include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "cli.h"
 #include "pesuite/datasets/graph_pe_cache.h"
 #include "pesuite/experiments/build_info.h"
+#include "pesuite/experiments/graph_training.h"
 #include "pesuite/heads/error.h"
 
 namespace pesuite::cli {
@@ -55,6 +62,79 @@ void add_graph_commands(CLI::App& app) {
   pe->add_option("--cache-dir", args.cache_dir, "Cache folder (default $PESUITE_CACHE or ~/.cache/pesuite)");
   pe->add_flag("--no-cache", args.no_cache, "Neither read nor write the cache");
   pe->callback([]() { run_graph_pe(args); });
+
+  // ---- train / eval ----
+  auto* train = cmd->add_subcommand("train", "Train a GNN / graph transformer from a config (experiments/configs/graph/*.toml)");
+  static ConfigOptions config;
+  static std::string runs = "runs", resume, device;
+  static bool json = false;
+  add_config_options(*train, config);
+  train->add_option("--resume", resume, "Continue this run folder (its config.toml; --set still applies)");
+  train->add_option("--device", device, "auto | cpu | cuda | cuda:N (overrides the config's device)");
+  train->add_option("--runs", runs, "Folder of run folders")->capture_default_str();
+  train->add_flag("--json", json, "Print the result as JSON");
+  train->callback([]() {
+    std::vector<std::string> sets = config.sets;
+    if (!device.empty()) sets.push_back("device=" + device);
+    experiments::GraphTrainResult r;
+    if (!resume.empty()) {
+      if (!config.config_file.empty()) throw InputError("--resume takes the run folder's config.toml; drop --config");
+      r = experiments::resume_graph_training(resume, sets);
+    } else {
+      auto cfg = experiments::graph_training_defaults();
+      if (!config.config_file.empty()) cfg.merge_file(config.config_file);
+      for (const auto& s : sets) cfg.apply_set(s);
+      r = experiments::run_graph_training(cfg, runs);
+    }
+    nlohmann::ordered_json out{{"run", r.run_path}, {"task", r.task}, {"metric", r.metric}, {"folds", r.folds.size()},
+                               {"seconds", r.seconds}, {"interrupted", r.interrupted}};
+    for (const auto& [k, s] : r.summary) out["test_" + k] = {{"mean", s.mean}, {"std", s.std}, {"n", s.n}};
+    if (json) {
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    std::cout << "run " << r.run_path << "\n";
+    if (r.interrupted) {
+      std::cout << "stopped before the end (train.stop_at_step); continue with: pesuite graph train --resume " << r.run_path << "\n";
+      return;
+    }
+    for (const auto& f : r.folds)
+      if (r.folds.size() > 1)
+        std::cout << "fold " << f.fold << ": test " << r.metric << " " << f.test.at(r.metric) << " (best epoch " << f.best_epoch
+                  << ", " << std::fixed << std::setprecision(1) << f.seconds << std::defaultfloat << " s)\n";
+    for (const auto& [k, s] : r.summary)
+      std::cout << "test " << k << ": " << s.mean << " ± " << s.std << " (n=" << s.n << ")\n";
+  });
+
+  auto* eval = cmd->add_subcommand("eval", "Evaluate a graph checkpoint on its fold's train / val / test splits");
+  static std::string ckpt, eval_config;
+  static std::vector<std::string> eval_sets;
+  eval->add_option("--ckpt", ckpt, "Checkpoint: <run>/ckpt/[foldK/]best.safetensors or last.safetensors")->required();
+  eval->add_option("--config", eval_config, "Config (default: the run folder's config.toml)")->check(CLI::ExistingFile);
+  eval->add_option("--set", eval_sets, "Override a config key (repeatable)");
+  eval->add_flag("--json", json, "Print the result as JSON");
+  eval->callback([]() {
+    std::unique_ptr<experiments::Config> cfg;
+    if (!eval_config.empty() || !eval_sets.empty()) {
+      cfg = std::make_unique<experiments::Config>(experiments::graph_training_defaults());
+      if (!eval_config.empty()) cfg->merge_file(eval_config);
+      else if (std::filesystem::exists(std::filesystem::path(ckpt).parent_path() / ".." / "config.toml"))
+        cfg->merge_file((std::filesystem::path(ckpt).parent_path() / ".." / "config.toml").string());
+      else if (std::filesystem::exists(std::filesystem::path(ckpt).parent_path() / ".." / ".." / "config.toml"))
+        cfg->merge_file((std::filesystem::path(ckpt).parent_path() / ".." / ".." / "config.toml").string());
+      for (const auto& s : eval_sets) cfg->apply_set(s);
+    }
+    const auto r = experiments::evaluate_graph_checkpoint(ckpt, cfg.get());
+    if (json) {
+      std::cout << nlohmann::json(r).dump(2) << "\n";
+      return;
+    }
+    for (const auto& [split, m] : r) {
+      std::cout << split << ":";
+      for (const auto& [k, v] : m) std::cout << " " << k << "=" << v;
+      std::cout << "\n";
+    }
+  });
 }
 
 }  // namespace pesuite::cli

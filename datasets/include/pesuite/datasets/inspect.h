@@ -21,6 +21,12 @@ std::string inspect_text(const nlohmann::json& summary);
 
 // Per-kind implementations (datasets/src/graph_inspect.cpp, image_inspect.cpp).
 nlohmann::json inspect_graph_dataset(const DatasetSpec& spec, const InspectOptions& options);
+// Images without OpenCV: IDX / CIFAR in full; imagefolder / voc / coco from their annotations only
+// (sizes as annotated, files not opened). pesuite::imageio's inspect_images decodes every file.
 nlohmann::json inspect_image_dataset(const DatasetSpec& spec, const InspectOptions& options);
+
+struct ImageDataset;
+// The summary of a set of image records (image_dataset.cpp): counts, objects per class, sizes, items.
+nlohmann::json inspect_records(const ImageDataset& set, const InspectOptions& options);
 
 }  // namespace pesuite::datasets

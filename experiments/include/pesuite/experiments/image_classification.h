@@ -1,33 +1,93 @@
 #pragma once
 // Train and evaluate a ViT image classifier from a config (the engine behind `pesuite vision
-// train` and the cpvt-fmnist table): data from a dataset spec, model from the vision registry with
-// any positional encoding, AdamW + warm-up/cosine through the shared Trainer, a run folder with
-// metrics, checkpoints and plots, and test accuracy at several input sizes without fine-tuning
-// (images upsampled), which is CPVT's resolution-generalisation study.
+// train|eval|attention` and the cpvt-* tables): data from a dataset spec, model from the vision
+// registry with any positional encoding, AdamW + warm-up/cosine through the shared Trainer (label
+// smoothing, mixup / cutmix, gradient clipping, drop-path, bf16 autocast on CUDA), a run folder
+// with metrics, checkpoints and plots, and test top-1 / top-5 (or mAP for multi-label data) at
+// several input sizes without fine-tuning (images upsampled), which is CPVT's resolution study.
 //
 //   auto cfg = image_classification_defaults();
 //   cfg.merge_file("experiments/configs/vision/fmnist-vit+peg.toml");
 //   cfg.apply_set("model.pe=rope2d");
 //   ClassificationResult r = run_image_classification(cfg, "runs");
 //   r.accuracy_at_size[56];
+//   // later: continue an interrupted run, or evaluate its checkpoint at other sizes
+//   run_image_classification(resume_config(r.run_path), "runs", r.run_path);
+//   auto e = evaluate_checkpoint(checkpoint_config(r.run_path + "/ckpt/last.safetensors"),
+//                                r.run_path + "/ckpt/last.safetensors", {28, 56});
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "pesuite/experiments/config.h"
+#include "pesuite/vision/vit.h"
 
 namespace pesuite::experiments {
 
 Config image_classification_defaults();
 
+// Test metrics at one input side length.
+struct SizeMetrics {
+  double top1 = 0, top5 = 0;  // single-label (NaN for multi-label data)
+  double map = 0;             // multi-label mean average precision (NaN for single-label data)
+  double loss = 0;            // mean test loss of the training objective
+};
+
 struct ClassificationResult {
-  std::map<std::int64_t, double> accuracy_at_size;  // test top-1 by input side length
+  std::map<std::int64_t, double> accuracy_at_size;  // the headline metric: top-1, or mAP when multi-label
+  std::map<std::int64_t, SizeMetrics> metrics_at_size;
+  std::string metric = "top1";  // "top1" | "mAP"
+  bool finished = true;         // false: stopped by train.stop_after_steps (resume to continue)
+  std::int64_t steps = 0, total_steps = 0;
   double train_seconds = 0;
   double train_images_per_second = 0;
   std::string run_path;
+  std::string checkpoint;  // the last checkpoint written
 };
 
-// Checks the whole config (dataset, model, encoding) before any training starts.
-ClassificationResult run_image_classification(const Config& config, const std::string& runs_root);
+// Checks the whole config (dataset, model, encoding) before any training starts. With `resume`
+// (a run folder, or a checkpoint inside one), training continues in that folder from its last
+// checkpoint, bitwise-identically on CPU to a run that was never interrupted.
+ClassificationResult run_image_classification(const Config& config, const std::string& runs_root,
+                                              const std::string& resume = "");
+
+// The config of a run folder (its config.toml over the defaults), for --resume.
+Config resume_config(const std::string& run_or_checkpoint);
+// The config a checkpoint was trained with: saved in its metadata, else its run folder's
+// config.toml; the defaults when neither is there.
+Config checkpoint_config(const std::string& checkpoint);
+// Resolves a run folder or checkpoint to (run folder, checkpoint file).
+std::pair<std::string, std::string> resolve_checkpoint(const std::string& run_or_checkpoint);
+
+// The model of `config` with the weights of `checkpoint` (the class count is read from the
+// checkpoint's head), in eval mode on `device`.
+vision::ViT load_classifier(const Config& config, const std::string& checkpoint, const torch::Device& device);
+
+// A labelled image set in memory, normalised with the config's mean / std.
+struct ImageSet {
+  torch::Tensor images;   // float [N, C, H, W]
+  torch::Tensor targets;  // int64 [N] (single-label) or float [N, K] multi-hot (1, 0, -1 = ignore)
+  std::int64_t classes = 0;
+  std::vector<std::string> class_names;
+  bool multi_label = false;
+};
+ImageSet load_image_set(const std::string& spec, std::int64_t limit, const std::vector<double>& mean,
+                        const std::vector<double>& std);
+
+// Test metrics of a model at each size (images resized bilinearly, no fine-tuning).
+std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, const ImageSet& set,
+                                                      const std::vector<std::int64_t>& sizes, std::int64_t batch,
+                                                      const torch::Device& device, bool bf16);
+
+struct CheckpointEval {
+  std::string checkpoint;
+  std::string metric;  // "top1" | "mAP"
+  std::map<std::int64_t, SizeMetrics> metrics_at_size;
+};
+CheckpointEval evaluate_checkpoint(const Config& config, const std::string& checkpoint,
+                                   const std::vector<std::int64_t>& sizes);
 
 }  // namespace pesuite::experiments

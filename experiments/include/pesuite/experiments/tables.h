@@ -34,5 +34,6 @@ std::string default_config_dir();
 
 // ---- the tables (one file each) ---------------------------------------------------------------
 void run_cpvt_fmnist(const TableOptions& options);  // table_cpvt_fmnist.cpp
+void run_cpvt_ablation(const TableOptions& options);  // table_cpvt_ablation.cpp
 
 }  // namespace pesuite::experiments

@@ -62,9 +62,10 @@ struct Encoding {
 
 struct GraphPe {
   std::vector<Encoding> tensors;
-  std::string solver;          // eigen-based encodings: "dense", "shift_invert", "lanczos"
+  std::string solver;          // eigen-based encodings: "dense", "shift_invert", "lanczos", "chebyshev"
   double max_residual = 0;     // max ||L v - lambda v||
   double max_rel_residual = 0; // the same divided by ||L|| (row-sum bound)
+  std::vector<double> rel_residuals;  // per pair, in column order (whole-graph solves; empty per component)
 };
 
 // One graph. graph_index seeds the random encodings (rfp, random signs) so that a dataset's

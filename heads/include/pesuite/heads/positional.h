@@ -108,6 +108,38 @@ class AlibiImpl : public PositionalTerm {
 };
 TORCH_MODULE(Alibi);
 
+// ---- 2D ALiBi on an image grid ------------------------------------------------------------------
+// bias[h, i, j] = -m_h * dist(cell_i, cell_j) / scale with ALiBi's slopes m_h (alibi_slopes) and the
+// distance between the (row, column) grid cells of patches i and j: Euclidean (default, as
+// CROMA's 2D-ALiBi) or Manhattan |dr| + |dc|. Prefix (class / register) tokens carry no position:
+// their rows and columns are 0, so they attend and are attended without a distance penalty. Works
+// at any grid size (the layout gives it); `scale` > 1 shrinks distances (e.g. scale = 2 when a
+// model trained on 14x14 runs on 28x28 and should see the same extent). Needs a grid layout.
+// The bias has no parameters, so it is kept for the last (shape, layout, dtype, device): the
+// blocks of a ViT share one term and pay for it once per shape.
+enum class GridMetric { Euclidean, Manhattan };
+struct Alibi2DOptions {
+  explicit Alibi2DOptions(std::int64_t heads) : heads_(heads) {}
+  TORCH_ARG(std::int64_t, heads);
+  TORCH_ARG(GridMetric, metric) = GridMetric::Euclidean;
+  TORCH_ARG(double, scale) = 1.0;
+};
+class Alibi2DImpl : public PositionalTerm {
+ public:
+  explicit Alibi2DImpl(const Alibi2DOptions& options);
+  void reset() {}
+  torch::Tensor bias(std::int64_t nq, std::int64_t nk, const TokenLayout& layout,
+                     const torch::TensorOptions& options) override;
+  std::string name() const override { return "alibi2d"; }
+  Alibi2DOptions options;
+  torch::Tensor slopes;  // buffer [H]
+
+ private:
+  std::string cache_key_;
+  torch::Tensor cache_;
+};
+TORCH_MODULE(Alibi2D);
+
 // ---- KERPLE (Chi et al. 2022) -------------------------------------------------------------------
 // log:   bias = -r1 * log(1 + r2 * dist)     r1, r2 > 0
 // power: bias = -r1 * dist^r2                r1 > 0, 0 < r2 <= 2
@@ -164,8 +196,10 @@ TORCH_MODULE(T5Bias);
 
 // ---- 2D relative position bias (Swin / BEiT) ----------------------------------------------------
 // A learned scalar per head for every (dy, dx) in [-(h-1), h-1] x [-(w-1), w-1]; with class_token,
-// three more entries (class->patch, patch->class, class->class) as in BEiT. The table is tied to
-// the grid size of the options; the layout must match it.
+// three more entries (class->patch, patch->class, class->class) as in BEiT. The table belongs to
+// the grid size of the options; on another grid (the layout's) the (dy, dx) part of the table is
+// resized bicubically on the fly, as Swin / timm do when fine-tuning at a new resolution, and
+// resize() makes that permanent (a new parameter of the new size).
 struct RelBias2DOptions {
   RelBias2DOptions(std::int64_t heads, std::int64_t height, std::int64_t width)
       : heads_(heads), height_(height), width_(width) {}
@@ -181,11 +215,20 @@ class RelBias2DImpl : public PositionalTerm {
   torch::Tensor bias(std::int64_t nq, std::int64_t nk, const TokenLayout& layout,
                      const torch::TensorOptions& options) override;
   std::string name() const override { return "relbias2d"; }
+  // Replaces the table by its resize to a height x width grid (identity at the same size) and
+  // updates options; the class-token entries are kept. Call before building an optimiser.
+  void resize(std::int64_t height, std::int64_t width);
   RelBias2DOptions options;
   torch::Tensor table;  // parameter [(2h-1)(2w-1) (+3), H]
   torch::Tensor index;  // [P(+1), P(+1)] int64 rows of the table (not a buffer: see reset())
 };
 TORCH_MODULE(RelBias2D);
+
+// The (dy, dx) table of a 2D relative bias [(2h0-1)(2w0-1), H] resized bicubically (align_corners
+// false, as timm's resize_rel_pos_bias_table) to [(2h1-1)(2w1-1), H]; the input itself when the
+// sizes agree.
+torch::Tensor resize_relative_table(const torch::Tensor& table, std::int64_t h0, std::int64_t w0, std::int64_t h1,
+                                    std::int64_t w1);
 
 // Rotation tables of the last call's shape, layout, device and dtype: recomputing cos/sin every
 // forward is many small kernels on a GPU. (Not shared between threads running one module.)

@@ -36,7 +36,8 @@ struct ViTOptions {
   TORCH_ARG(double, dropout) = 0.0;
   // A heads/ registry spec: learned | sincos2d | fourier | peg | rope2d | relbias2d | none | ...
   TORCH_ARG(std::string, pe) = "learned";
-  // Conditional encodings (PEG) run after these blocks (CPVT: {0}; CPVT 0-4: {0,1,2,3,4}).
+  // Conditional encodings (PEG) run after these blocks (CPVT: {0}; CPVT 0-4: {0,1,2,3,4}); -1 =
+  // before block 0, on the patch embeddings (CPVT's position ablation). Strictly increasing.
   TORCH_ARG(std::vector<std::int64_t>, pe_after_blocks) = std::vector<std::int64_t>{0};
   TORCH_ARG(bool, class_token) = true;  // false: CPVT-GAP (mean of the tokens after the final norm)
 };
@@ -66,6 +67,8 @@ class ViTImpl : public torch::nn::Module {
   std::vector<torch::Tensor> no_decay_parameters() { return parameters_by_decay(false); }
   std::vector<torch::Tensor> decay_parameters() { return parameters_by_decay(true); }
   std::vector<torch::Tensor> parameters_by_decay(bool decay);
+  // Every block's attention, in order (for capture, head masks, head importance).
+  std::vector<heads::MultiHeadAttention> attention_layers();
 
   ViTOptions options;
   heads::PositionalEncoding pe;  // resolved spec (kind, params)
@@ -78,6 +81,26 @@ class ViTImpl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(ViT);
+
+// ---- analysis ---------------------------------------------------------------------------------
+// One forward with attention probabilities captured in every block (eval mode, no grad); the
+// capture is cleared afterwards.
+struct ViTAttention {
+  std::vector<torch::Tensor> probs;  // per block: [B, H, N, N]
+  heads::TokenLayout layout;
+  torch::Tensor logits;              // [B, classes]
+};
+ViTAttention capture_attention(ViT& model, const torch::Tensor& images);
+
+// Per-head maps over the patch grid from one block's probabilities [B, H, N, N]: the class token's
+// attention to each patch, or, without a class token (GAP), the mean attention each patch receives.
+// [B, H, h, w].
+torch::Tensor attention_grid_maps(const torch::Tensor& probs, const heads::TokenLayout& layout);
+
+// The additive positional embedding of the model at a grid of height x width patches, as cosine
+// similarity maps [h*w, h, w] (ViT paper, figure 7); undefined when the encoding adds no embedding
+// to the tokens (peg, rope2d, attention biases, none).
+torch::Tensor pe_similarity_maps(ViT& model, std::int64_t grid_h, std::int64_t grid_w);
 
 // ---- registry ---------------------------------------------------------------------------------
 struct ModelInfo {

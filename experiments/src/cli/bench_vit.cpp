@@ -1,0 +1,189 @@
+// `pesuite bench vit`: training and inference images per second of the timm-style ViTs of vision/
+// (random 224x224 images, 1000 classes, AdamW, optional bf16 autocast), the figure to put next to
+// scripts/reference/bench_vit.py (the same model and optimiser in PyTorch eager).
+//
+//   pesuite bench vit --model deit_small_patch16 --batch 256 --amp bf16 --device cuda --json
+//
+// Timing: `warmup` untimed steps, then `repeats` blocks of `steps` steps, each block timed from a
+// device synchronisation to the next; the median block gives the figure. No host synchronisation
+// inside a block (the loss is summed on the device and read once at the end).
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "pesuite/heads/error.h"
+#include "pesuite/heads/runtime.h"
+#include "pesuite/heads/torch_compat.h"
+#include "pesuite/vision/vit.h"
+
+#if __has_include(<torch/cuda.h>)
+#include <torch/cuda.h>
+#endif
+
+namespace pesuite::cli {
+namespace {
+
+struct VitBenchArgs {
+  std::string model = "deit_tiny_patch16";
+  std::string device = "auto";
+  std::string amp = "bf16";  // bf16 | fp16 | none (autocast; CUDA only)
+  std::int64_t batch = 256, img = 224, classes = 1000;
+  int steps = 30, warmup = 10, repeats = 3, threads = 0;
+  double lr = 5e-4, weight_decay = 0.05;
+  bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false;
+};
+
+void sync(const torch::Device& dev) {
+  if (dev.is_cuda()) torch::cuda::synchronize(dev.index() < 0 ? -1 : dev.index());
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void run(const VitBenchArgs& a) {
+  if (a.steps < 1 || a.warmup < 0 || a.repeats < 1) throw InputError("bench vit: need --steps >= 1, --warmup >= 0, --repeats >= 1");
+  if (a.batch < 1) throw InputError("bench vit: --batch must be >= 1");
+  if (a.threads > 0) runtime::set_threads(a.threads);
+  const torch::Device dev = runtime::parse_device(a.device);
+  torch::Dtype amp = torch::kFloat32;
+  if (a.amp == "bf16") amp = torch::kBFloat16;
+  else if (a.amp == "fp16") amp = torch::kFloat16;
+  else if (a.amp != "none") throw InputError("bench vit: --amp must be bf16, fp16 or none, got '" + a.amp + "'");
+  const bool autocast = amp != torch::kFloat32 && dev.is_cuda();  // autocast is a CUDA feature here
+  if (dev.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as timm's train script
+
+  runtime::seed_all(0);
+  auto model = vision::create_vit(a.model, [&](vision::ViTOptions& o) {
+    o.img_size(a.img).num_classes(a.classes);
+  });
+  model->to(dev);
+  std::int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+
+  auto opts = torch::TensorOptions().device(dev);
+  auto images = torch::randn({a.batch, 3, a.img, a.img}, opts);
+  auto labels = torch::randint(a.classes, {a.batch}, opts.dtype(torch::kInt64));
+
+  double train_ips = 0, infer_ips = 0, last_loss = 0;
+  bool fused = false;
+  std::vector<double> train_blocks, infer_blocks;
+
+  if (!a.skip_train) {
+    compat::FastAdamW opt({{model->decay_parameters(), a.weight_decay}, {model->no_decay_parameters(), 0.0}}, a.lr,
+                          0.9, 0.999, 1e-8, !a.no_fused_adamw);
+    fused = opt.fused();
+    model->train();
+    auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
+    auto step = [&] {
+      opt.zero_grad();
+      torch::Tensor loss;
+      {
+        std::optional<compat::AutocastGuard> guard;
+        if (autocast) guard.emplace(dev, amp);
+        auto logits = model->forward(images);
+        loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
+      }
+      loss.backward();
+      opt.step();
+      loss_sum.add_(loss.detach());
+    };
+    for (int i = 0; i < a.warmup; ++i) step();
+    for (int r = 0; r < a.repeats; ++r) {
+      sync(dev);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < a.steps; ++i) step();
+      sync(dev);
+      train_blocks.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    last_loss = loss_sum.item<double>() / (a.warmup + a.repeats * a.steps);
+    train_ips = a.batch * a.steps / median(train_blocks);
+  }
+
+  if (!a.skip_infer) {
+    model->eval();
+    c10::InferenceMode inference;
+    auto out_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
+    auto step = [&] {
+      std::optional<compat::AutocastGuard> guard;
+      if (autocast) guard.emplace(dev, amp);
+      out_sum.add_(model->forward(images).select(1, 0).sum().to(torch::kFloat32));
+    };
+    for (int i = 0; i < a.warmup; ++i) step();
+    for (int r = 0; r < a.repeats; ++r) {
+      sync(dev);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < a.steps; ++i) step();
+      sync(dev);
+      infer_blocks.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    (void)out_sum.item<double>();
+    infer_ips = a.batch * a.steps / median(infer_blocks);
+  }
+
+  if (a.json) {
+    nlohmann::ordered_json out;
+    out["framework"] = "pesuite";
+    out["model"] = a.model;
+    out["torch"] = TORCH_VERSION;
+    out["device"] = dev.str();
+    out["amp"] = autocast ? a.amp : "none";
+    out["batch"] = a.batch;
+    out["img"] = a.img;
+    out["params"] = params;
+    out["steps"] = a.steps;
+    out["repeats"] = a.repeats;
+    out["fused_adamw"] = fused;
+    out["sdpa_kernel"] = compat::kHasFusedAttention;
+    out["train_img_s"] = train_ips;
+    out["infer_img_s"] = infer_ips;
+    out["train_block_s"] = train_blocks;
+    out["infer_block_s"] = infer_blocks;
+    out["mean_loss"] = last_loss;
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  std::cout << "bench vit: " << a.model << " (" << params << " parameters), device " << dev.str() << ", torch "
+            << TORCH_VERSION << ", batch " << a.batch << ", " << a.img << "x" << a.img << ", amp "
+            << (autocast ? a.amp : "none") << ", AdamW " << (fused ? "fused" : "torch::optim") << ", median of "
+            << a.repeats << " blocks of " << a.steps << " steps after " << a.warmup << " warm-up\n";
+  std::cout << std::fixed << std::setprecision(1);
+  if (!a.skip_train) std::cout << "  training:  " << train_ips << " img/s (mean loss " << std::setprecision(4) << last_loss << ")\n";
+  std::cout << std::setprecision(1);
+  if (!a.skip_infer) std::cout << "  inference: " << infer_ips << " img/s\n";
+}
+
+}  // namespace
+
+void add_bench_vit(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("vit", "Training and inference images/s of a ViT preset (AdamW, autocast)");
+  static VitBenchArgs a;
+  cmd->add_option("--model", a.model, "ViT preset (pesuite list models)")->capture_default_str();
+  cmd->add_option("--device", a.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  cmd->add_option("--batch", a.batch, "Images per step")->capture_default_str();
+  cmd->add_option("--img", a.img, "Image side (pixels)")->capture_default_str();
+  cmd->add_option("--classes", a.classes, "Classifier outputs")->capture_default_str();
+  cmd->add_option("--amp", a.amp, "bf16 | fp16 | none: autocast (CUDA only; ignored on CPU)")->capture_default_str();
+  cmd->add_option("--steps", a.steps, "Timed steps per block")->capture_default_str();
+  cmd->add_option("--warmup", a.warmup, "Untimed steps first")->capture_default_str();
+  cmd->add_option("--repeats", a.repeats, "Timed blocks (the median is reported)")->capture_default_str();
+  cmd->add_option("--threads", a.threads, "Intra-op threads (0 = torch's default)")->capture_default_str();
+  cmd->add_option("--lr", a.lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--weight-decay", a.weight_decay, "AdamW weight decay (not on biases, norms, tokens, PE)")->capture_default_str();
+  cmd->add_flag("--no-fused-adamw", a.no_fused_adamw, "Use torch::optim::AdamW even where ATen's fused kernel exists");
+  cmd->add_flag("--skip-train", a.skip_train, "Inference only");
+  cmd->add_flag("--skip-infer", a.skip_infer, "Training only");
+  cmd->add_flag("--json", a.json, "One JSON line");
+  cmd->callback([]() { run(a); });
+}
+
+}  // namespace pesuite::cli

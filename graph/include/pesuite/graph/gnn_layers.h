@@ -1,0 +1,158 @@
+#pragma once
+// The building blocks of the models in gnn.h, for users who assemble their own GNNs: scatter /
+// pooling over a block-diagonal batch, the dense [G, Nmax, D] padding that attention needs, and the
+// GINE, GatedGCN and GPS layers. Everything works on any device; nothing here reads a tensor's
+// values on the host except dense_layout (which needs the largest graph size, see there).
+//
+// Message direction follows PyG: edge_index[0] is the source j, edge_index[1] the target i, and a
+// node aggregates over its incoming edges (batches store both directions of undirected edges).
+//
+//   using namespace pesuite::graph;
+//   GINEConv conv(GINEConvOptions(64));
+//   auto h = conv(x, b.edge_index, e);                            // x [N, 64], e [E, 64]
+//   auto g = global_pool(h, b.batch, b.num_graphs, "mean");       // [G, 64]
+//   DenseLayout d = dense_layout(b);
+//   auto dense = to_dense(h, d);                                  // [G, Nmax, 64], zeros at padding
+//   auto back = from_dense(dense, d);                             // == h
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+
+#include "pesuite/graph/batch.h"
+#include "pesuite/heads/attention.h"
+
+namespace pesuite::graph {
+
+// out[index[r]] += src[r] over the first axis (any trailing shape); out has `size` rows.
+torch::Tensor scatter_sum(const torch::Tensor& src, const torch::Tensor& index, std::int64_t size);
+// x[index] along the first axis (rows of x per edge, e.g. x[edge_index[0]]).
+// Both pick their kernels per device: index_select / index_add on CUDA (one kernel each way), but
+// advanced indexing / index_put(accumulate) on the CPU, where LibTorch 1.13's index_add (also the
+// backward of index_select) runs one tensor op per row: 1.1-1.8x slower there on molecule batches.
+torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& index);
+
+// Per-graph sum or mean of node rows ("sum" | "mean"); x [N, ...] -> [G, ...]. Empty graphs give 0.
+torch::Tensor global_pool(const torch::Tensor& x, const torch::Tensor& batch, std::int64_t num_graphs,
+                          const std::string& how);
+
+// Where each node of a batch sits in a dense [G, Nmax] padding. Nodes of a graph must be contiguous
+// and in graph order (make_batch builds them so).
+struct DenseLayout {
+  torch::Tensor index;  // [N] int64, row of each node in the flattened [G * Nmax] padding
+  torch::Tensor mask;   // [G, Nmax] bool, true = a real node
+  // [G, Nmax] bool, true = padding, for attention's key_padding_mask. Slot 0 is never padding: it
+  // is a real node in every non-empty graph, and for an empty graph it keeps the softmax finite
+  // (all keys masked gives NaN rows, whose gradient would leak into the weights even though those
+  // rows are dropped).
+  torch::Tensor key_padding;
+  std::int64_t num_graphs = 0, max_nodes = 0;
+  bool defined() const { return index.defined(); }
+};
+// Everything is computed on batch.device() from `batch`; only Nmax (a shape) is read on the host:
+// from node_ptr when it is a CPU tensor (free), else from the device (one synchronisation).
+// Keep GraphBatch::node_ptr on the CPU when the rest moves to a GPU to avoid that sync.
+DenseLayout dense_layout(const GraphBatch& b);
+torch::Tensor to_dense(const torch::Tensor& x, const DenseLayout& d);      // [N, ...] -> [G, Nmax, ...]
+torch::Tensor from_dense(const torch::Tensor& dense, const DenseLayout& d);  // [G, Nmax, ...] -> [N, ...]
+
+// Batch or layer normalisation of node (or edge) rows, or nothing: the choice every layer offers.
+struct NodeNormOptions {
+  NodeNormOptions(std::int64_t dim, std::string kind = "batch") : dim_(dim), kind_(std::move(kind)) {}
+  TORCH_ARG(std::int64_t, dim);
+  TORCH_ARG(std::string, kind);  // batch | layer | none
+};
+class NodeNormImpl : public torch::nn::Module {
+ public:
+  explicit NodeNormImpl(const NodeNormOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::BatchNorm1d bn{nullptr};
+  torch::nn::LayerNorm ln{nullptr};
+};
+TORCH_MODULE(NodeNorm);
+
+// GINEConv (Hu et al. 2020, as PyG): nn((1 + eps) x_i + sum_{j -> i} ReLU(x_j + W e_ji)),
+// nn = Linear(dim, dim), ReLU, Linear(dim, dim) (GraphGPS's gin_nn). W maps edge_dim -> dim
+// (PyG's `edge_dim` argument); eps is 0 and fixed unless train_eps (PyG defaults).
+struct GINEConvOptions {
+  explicit GINEConvOptions(std::int64_t dim) : dim_(dim) {}
+  TORCH_ARG(std::int64_t, dim);
+  TORCH_ARG(std::int64_t, edge_dim) = 0;  // 0 = dim
+  TORCH_ARG(double, eps) = 0.0;
+  TORCH_ARG(bool, train_eps) = false;
+};
+class GINEConvImpl : public torch::nn::Module {
+ public:
+  explicit GINEConvImpl(const GINEConvOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr);
+  GINEConvOptions options;
+  torch::nn::Linear edge_lin{nullptr};
+  torch::nn::Sequential nn{nullptr};  // "nn.0" and "nn.2" are the two Linears
+  torch::Tensor eps;                  // [1]; a parameter when train_eps, else a buffer
+};
+TORCH_MODULE(GINEConv);
+
+// One block of the GINE model: h + Dropout(ReLU(Norm(GINEConv(h, e)))) (GraphGPS's GINE stage
+// with batchnorm and residual).
+struct GNNLayerOptions {
+  explicit GNNLayerOptions(std::int64_t dim) : dim_(dim) {}
+  TORCH_ARG(std::int64_t, dim);
+  TORCH_ARG(std::string, norm) = "batch";  // batch | layer | none
+  TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(bool, residual) = true;
+};
+class GINELayerImpl : public torch::nn::Module {
+ public:
+  explicit GINELayerImpl(const GNNLayerOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr);
+  GNNLayerOptions options;
+  GINEConv conv{nullptr};
+  NodeNorm norm{nullptr};
+};
+TORCH_MODULE(GINELayer);
+
+// Residual gated graph ConvNet with edge features (Bresson & Laurent 2017; the GatedGCNLayer of
+// benchmarking-gnns / GraphGPS):
+//   e'_ij = D x_i + E x_j + C e_ij,   s_ij = sigmoid(e'_ij)     (i = target, j = source)
+//   x'_i  = A x_i + sum_j s_ij * B x_j / (sum_j s_ij + 1e-6)
+//   x <- x + Dropout(ReLU(Norm(x'))),  e <- e + Dropout(ReLU(Norm(e')))
+class GatedGCNLayerImpl : public torch::nn::Module {
+ public:
+  explicit GatedGCNLayerImpl(const GNNLayerOptions& options);
+  // Returns the new node and edge features.
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& edge_index,
+                                                  const torch::Tensor& edge_attr);
+  GNNLayerOptions options;
+  torch::nn::Linear A{nullptr}, B{nullptr}, C{nullptr}, D{nullptr}, E{nullptr};
+  NodeNorm norm_x{nullptr}, norm_e{nullptr};
+};
+TORCH_MODULE(GatedGCNLayer);
+
+// GPS layer (Rampasek et al. 2022, GraphGPS's GPSLayer with local GINE and global attention):
+//   h_l = Norm(h + Dropout(GINEConv(h, e)))
+//   h_a = Norm(h + Dropout(Attention(h)))    attention within each graph only (dense padding + key
+//                                            padding mask), pesuite::heads::MultiHeadAttention
+//   h'  = Norm(h_l + h_a + Dropout(Linear(Dropout(ReLU(Linear(h_l + h_a))))))   (MLP 2 dim wide)
+struct GPSLayerOptions {
+  GPSLayerOptions(std::int64_t dim, std::int64_t heads) : dim_(dim), heads_(heads) {}
+  TORCH_ARG(std::int64_t, dim);
+  TORCH_ARG(std::int64_t, heads);
+  TORCH_ARG(std::string, norm) = "batch";  // batch | layer | none
+  TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(double, attn_dropout) = 0.0;
+};
+class GPSLayerImpl : public torch::nn::Module {
+ public:
+  explicit GPSLayerImpl(const GPSLayerOptions& options);
+  // `dense` = dense_layout(batch), computed once per batch and shared by all layers.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
+                        const DenseLayout& dense);
+  GPSLayerOptions options;
+  GINEConv local{nullptr};
+  heads::MultiHeadAttention attn{nullptr};
+  torch::nn::Linear ff1{nullptr}, ff2{nullptr};
+  NodeNorm norm_local{nullptr}, norm_attn{nullptr}, norm_out{nullptr};
+};
+TORCH_MODULE(GPSLayer);
+
+}  // namespace pesuite::graph

@@ -1,0 +1,195 @@
+// GNN layers over block-diagonal batches: scatter / pooling, dense padding, GINE, GatedGCN, GPS.
+// All aggregation is a gather along edges + a scatter-sum into nodes (gather_rows, scatter_sum): O(E D),
+// never a dense N x N matrix; only attention sees a dense [G, Nmax, Nmax] per head.
+#include "pesuite/graph/gnn_layers.h"
+
+#include <algorithm>
+
+#include "pesuite/heads/error.h"
+
+namespace pesuite::graph {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor scatter_sum(const torch::Tensor& src, const torch::Tensor& index, std::int64_t size) {
+  auto shape = src.sizes().vec();
+  shape[0] = size;
+  // On a fresh zeros tensor, so autograd sees a plain function of src (its backward is a gather).
+  auto out = torch::zeros(shape, src.options());
+  if (src.is_cuda()) return out.index_add_(0, index, src);
+  return out.index_put_(c10::List<c10::optional<torch::Tensor>>({c10::optional<torch::Tensor>(index)}), src,
+                        /*accumulate=*/true);
+}
+
+torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& index) {
+  return x.is_cuda() ? x.index_select(0, index) : x.index({index});
+}
+
+torch::Tensor global_pool(const torch::Tensor& x, const torch::Tensor& batch, std::int64_t num_graphs,
+                          const std::string& how) {
+  auto sum = scatter_sum(x, batch, num_graphs);
+  if (how == "sum") return sum;
+  if (how != "mean") throw InputError("graph pooling '" + how + "' is unknown (valid: sum, mean)");
+  // Counts from `batch` on its device, so no host round trip (node_ptr may live elsewhere).
+  auto count = torch::zeros({num_graphs}, x.options()).index_add(0, batch, torch::ones({x.size(0)}, x.options()));
+  auto shape = std::vector<std::int64_t>(static_cast<std::size_t>(x.dim()), 1);
+  shape[0] = num_graphs;
+  return sum / count.clamp_min(1).view(shape);
+}
+
+DenseLayout dense_layout(const GraphBatch& b) {
+  DenseLayout d;
+  const auto& batch = b.batch;
+  const auto N = batch.size(0);
+  const auto G = b.num_graphs;
+  const auto dev = batch.device();
+  auto lopt = torch::TensorOptions().dtype(torch::kInt64).device(dev);
+  auto count = torch::zeros({G}, lopt).index_add_(0, batch, torch::ones({N}, lopt));
+  std::int64_t nmax = 0;
+  if (b.node_ptr.defined() && b.node_ptr.device().is_cpu() && b.node_ptr.numel() == G + 1) {
+    auto p = b.node_ptr.to(torch::kInt64).contiguous();
+    const auto* ptr = p.data_ptr<std::int64_t>();
+    for (std::int64_t g = 0; g < G; ++g) nmax = std::max(nmax, ptr[g + 1] - ptr[g]);
+  } else if (G > 0) {
+    nmax = count.max().item<std::int64_t>();  // the one host sync; see the header
+  }
+  nmax = std::max<std::int64_t>(nmax, 1);
+  auto start = count.cumsum(0) - count;  // first node of each graph
+  auto pos = torch::arange(N, lopt) - start.index_select(0, batch);
+  d.index = batch * nmax + pos;
+  d.mask = torch::zeros({G * nmax}, lopt.dtype(torch::kBool)).index_fill_(0, d.index, true).view({G, nmax});
+  d.key_padding = d.mask.logical_not().index_fill_(1, torch::zeros({1}, lopt), false);
+  d.num_graphs = G;
+  d.max_nodes = nmax;
+  return d;
+}
+
+torch::Tensor to_dense(const torch::Tensor& x, const DenseLayout& d) {
+  auto flat = x.sizes().vec();
+  flat[0] = d.num_graphs * d.max_nodes;
+  auto dense = torch::zeros(flat, x.options()).index_copy(0, d.index, x);
+  auto shape = x.sizes().vec();
+  shape[0] = d.max_nodes;
+  shape.insert(shape.begin(), d.num_graphs);
+  return dense.view(shape);
+}
+
+torch::Tensor from_dense(const torch::Tensor& dense, const DenseLayout& d) {
+  auto flat = dense.sizes().vec();
+  flat.erase(flat.begin());
+  flat[0] = d.num_graphs * d.max_nodes;
+  return gather_rows(dense.reshape(flat), d.index);
+}
+
+// ---- NodeNorm ---------------------------------------------------------------------------------
+
+NodeNormImpl::NodeNormImpl(const NodeNormOptions& o) {
+  if (o.kind() == "batch")
+    bn = register_module("bn", torch::nn::BatchNorm1d(o.dim()));
+  else if (o.kind() == "layer")
+    ln = register_module("ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
+  else if (o.kind() != "none")
+    throw InputError("norm '" + o.kind() + "' is unknown (valid: batch, layer, none)");
+}
+
+torch::Tensor NodeNormImpl::forward(const torch::Tensor& x) {
+  if (bn) return bn(x);
+  if (ln) return ln(x);
+  return x;
+}
+
+// ---- GINE -------------------------------------------------------------------------------------
+
+GINEConvImpl::GINEConvImpl(const GINEConvOptions& o) : options(o) {
+  const auto d = o.dim();
+  edge_lin = register_module("edge_lin", torch::nn::Linear(o.edge_dim() > 0 ? o.edge_dim() : d, d));
+  nn = register_module("nn", torch::nn::Sequential(torch::nn::Linear(d, d), torch::nn::ReLU(), torch::nn::Linear(d, d)));
+  auto e = torch::full({1}, o.eps());
+  eps = o.train_eps() ? register_parameter("eps", e) : register_buffer("eps", e);
+}
+
+torch::Tensor GINEConvImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
+                                    const torch::Tensor& edge_attr) {
+  auto src = edge_index[0], dst = edge_index[1];
+  auto msg = torch::relu(gather_rows(x, src) + edge_lin(edge_attr));
+  auto agg = scatter_sum(msg, dst, x.size(0));
+  // eps = 0 and fixed is the common case (PyG's default): skip two kernels per layer.
+  const bool plain = !options.train_eps() && options.eps() == 0.0;
+  return nn->forward(plain ? x + agg : (1 + eps) * x + agg);
+}
+
+GINELayerImpl::GINELayerImpl(const GNNLayerOptions& o) : options(o) {
+  conv = register_module("conv", GINEConv(GINEConvOptions(o.dim())));
+  norm = register_module("norm", NodeNorm(NodeNormOptions(o.dim(), o.norm())));
+}
+
+torch::Tensor GINELayerImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
+                                     const torch::Tensor& edge_attr) {
+  auto h = torch::relu(norm(conv(x, edge_index, edge_attr)));
+  h = F::dropout(h, F::DropoutFuncOptions().p(options.dropout()).training(is_training()));
+  return options.residual() ? x + h : h;
+}
+
+// ---- GatedGCN ---------------------------------------------------------------------------------
+
+GatedGCNLayerImpl::GatedGCNLayerImpl(const GNNLayerOptions& o) : options(o) {
+  const auto d = o.dim();
+  A = register_module("A", torch::nn::Linear(d, d));
+  B = register_module("B", torch::nn::Linear(d, d));
+  C = register_module("C", torch::nn::Linear(d, d));
+  D = register_module("D", torch::nn::Linear(d, d));
+  E = register_module("E", torch::nn::Linear(d, d));
+  norm_x = register_module("norm_x", NodeNorm(NodeNormOptions(d, o.norm())));
+  norm_e = register_module("norm_e", NodeNorm(NodeNormOptions(d, o.norm())));
+}
+
+std::pair<torch::Tensor, torch::Tensor> GatedGCNLayerImpl::forward(const torch::Tensor& x,
+                                                                   const torch::Tensor& edge_index,
+                                                                   const torch::Tensor& edge_attr) {
+  auto src = edge_index[0], dst = edge_index[1];
+  const auto n = x.size(0);
+  auto e = gather_rows(D(x), dst) + gather_rows(E(x), src) + C(edge_attr);
+  auto gate = torch::sigmoid(e);
+  auto num = scatter_sum(gate * gather_rows(B(x), src), dst, n);
+  auto den = scatter_sum(gate, dst, n);
+  auto h = A(x) + num / (den + 1e-6);
+  auto drop = F::DropoutFuncOptions().p(options.dropout()).training(is_training());
+  h = F::dropout(torch::relu(norm_x(h)), drop);
+  e = F::dropout(torch::relu(norm_e(e)), drop);
+  if (options.residual()) {
+    h = x + h;
+    e = edge_attr + e;
+  }
+  return {h, e};
+}
+
+// ---- GPS --------------------------------------------------------------------------------------
+
+GPSLayerImpl::GPSLayerImpl(const GPSLayerOptions& o) : options(o) {
+  const auto d = o.dim();
+  local = register_module("local", GINEConv(GINEConvOptions(d)));
+  attn = register_module("attn", heads::MultiHeadAttention(heads::MultiHeadAttentionOptions(d, o.heads())
+                                                               .dropout(o.attn_dropout())));
+  ff1 = register_module("ff1", torch::nn::Linear(d, 2 * d));
+  ff2 = register_module("ff2", torch::nn::Linear(2 * d, d));
+  norm_local = register_module("norm_local", NodeNorm(NodeNormOptions(d, o.norm())));
+  norm_attn = register_module("norm_attn", NodeNorm(NodeNormOptions(d, o.norm())));
+  norm_out = register_module("norm_out", NodeNorm(NodeNormOptions(d, o.norm())));
+}
+
+torch::Tensor GPSLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
+                                    const torch::Tensor& edge_attr, const DenseLayout& dense) {
+  auto drop = F::DropoutFuncOptions().p(options.dropout()).training(is_training());
+  auto h_local = norm_local(x + F::dropout(local(x, edge_index, edge_attr), drop));
+
+  heads::AttentionArgs args;
+  args.key_padding_mask = dense.key_padding;
+  auto h_attn = from_dense(attn(to_dense(x, dense), args), dense);
+  h_attn = norm_attn(x + F::dropout(h_attn, drop));
+
+  auto h = h_local + h_attn;
+  auto ff = F::dropout(ff2(F::dropout(torch::relu(ff1(h)), drop)), drop);
+  return norm_out(h + ff);
+}
+
+}  // namespace pesuite::graph

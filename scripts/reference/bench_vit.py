@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""PyTorch eager reference for `pesuite bench vit`: the same timm-style ViTs (DeiT with a learned
+absolute table, CPVT with a PEG after block 0), written in plain torch.nn (timm need not be
+installed), AdamW(fused=True), bf16 autocast, F.scaled_dot_product_attention, random 224x224
+images, 1000 classes. Prints one JSON line with the same keys as `pesuite bench vit --json`.
+
+    python3 scripts/reference/bench_vit.py --model deit_tiny_patch16 --batch 256 --amp bf16 --device cuda
+
+Timing as the C++ side: `warmup` untimed steps, then `repeats` blocks of `steps` steps, each timed
+between device synchronisations; the median block gives the figure. No host sync inside a block.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# name -> (dim, heads, pe); depth 12, MLP ratio 4, patch 16, class token, as vision/src/vit.cpp.
+PRESETS = {
+    "deit_tiny_patch16": (192, 3, "learned"),
+    "deit_small_patch16": (384, 6, "learned"),
+    "deit_base_patch16": (768, 12, "learned"),
+    "cpvt_tiny": (192, 3, "peg"),
+    "cpvt_small": (384, 6, "peg"),
+    "cpvt_base": (768, 12, "peg"),
+}
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio=4.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class PEG(nn.Module):
+    """CPVT's positional encoding generator: depthwise 3x3 conv (zero padding) + residual on the
+    patch grid; the class token passes through."""
+
+    def __init__(self, dim, k=3):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, k, 1, k // 2, groups=dim, bias=True)
+
+    def forward(self, x, h, w):
+        cls, t = x[:, :1], x[:, 1:]
+        B, P, C = t.shape
+        g = t.transpose(1, 2).reshape(B, C, h, w)
+        g = (g + self.conv(g)).flatten(2).transpose(1, 2)
+        return torch.cat([cls, g], 1)
+
+
+class ViT(nn.Module):
+    def __init__(self, dim, heads, pe, depth=12, img=224, patch=16, classes=1000):
+        super().__init__()
+        self.grid = img // patch
+        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, 1 + self.grid ** 2, dim) * 0.02) if pe == "learned" else None
+        self.peg = PEG(dim) if pe == "peg" else None
+        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.cls_token, std=0.02, a=-0.04, b=0.04)
+
+    def forward(self, images):
+        x = self.patch_embed(images)
+        h, w = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], 1)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i == 0 and self.peg is not None:
+                x = self.peg(x, h, w)
+        return self.head(self.norm(x)[:, 0])
+
+
+def param_groups(model, wd):
+    # As pesuite's ViT: no decay for biases, norms, the class token and positional parameters.
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 or "pos_" in name or "peg" in name or name == "cls_token" else decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def timed_blocks(step, dev, warmup, repeats, steps):
+    for _ in range(warmup):
+        step()
+    blocks = []
+    for _ in range(repeats):
+        sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(dev)
+        blocks.append(time.perf_counter() - t0)
+    return blocks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="deit_tiny_patch16", choices=sorted(PRESETS))
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--amp", default="bf16", choices=["bf16", "fp16", "none"])
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--img", type=int, default=224)
+    ap.add_argument("--classes", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--no-fused-adamw", action="store_true")
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-infer", action="store_true")
+    a = ap.parse_args()
+
+    dev = torch.device(a.device)
+    torch.manual_seed(0)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    autocast = a.amp != "none" and dev.type == "cuda"
+    amp_dtype = torch.bfloat16 if a.amp == "bf16" else torch.float16
+    dim, heads, pe = PRESETS[a.model]
+    model = ViT(dim, heads, pe, img=a.img, classes=a.classes).to(dev)
+    params = sum(p.numel() for p in model.parameters())
+    images = torch.randn(a.batch, 3, a.img, a.img, device=dev)
+    labels = torch.randint(0, a.classes, (a.batch,), device=dev)
+
+    train_blocks, infer_blocks, mean_loss, fused = [], [], 0.0, False
+    if not a.skip_train:
+        fused = not a.no_fused_adamw and dev.type == "cuda"
+        opt = torch.optim.AdamW(param_groups(model, a.weight_decay), lr=a.lr, betas=(0.9, 0.999), eps=1e-8,
+                                fused=fused if fused else None)
+        model.train()
+        loss_sum = torch.zeros((), device=dev)
+
+        def train_step():
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=autocast):
+                logits = model(images)
+            loss = F.cross_entropy(logits.float(), labels)
+            loss.backward()
+            opt.step()
+            loss_sum.add_(loss.detach())
+
+        train_blocks = timed_blocks(train_step, dev, a.warmup, a.repeats, a.steps)
+        mean_loss = loss_sum.item() / (a.warmup + a.repeats * a.steps)
+
+    if not a.skip_infer:
+        model.eval()
+        out_sum = torch.zeros((), device=dev)
+
+        def infer_step():
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=amp_dtype, enabled=autocast):
+                out_sum.add_(model(images)[:, 0].sum().float())
+
+        infer_blocks = timed_blocks(infer_step, dev, a.warmup, a.repeats, a.steps)
+        out_sum.item()
+
+    ips = lambda blocks: a.batch * a.steps / statistics.median(blocks) if blocks else 0.0
+    print(json.dumps({
+        "framework": "pytorch", "model": a.model, "torch": torch.__version__, "device": str(dev),
+        "amp": a.amp if autocast else "none", "batch": a.batch, "img": a.img, "params": params,
+        "steps": a.steps, "repeats": a.repeats, "fused_adamw": fused, "sdpa_kernel": True,
+        "train_img_s": ips(train_blocks), "infer_img_s": ips(infer_blocks),
+        "train_block_s": train_blocks, "infer_block_s": infer_blocks, "mean_loss": mean_loss,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
