@@ -243,31 +243,28 @@ TargetScale target_scale(const Engine& e, const Fold& f) {
   return {mean.to(torch::kFloat32), sd.to(torch::kFloat32)};
 }
 
+// The model's inputs of a batch onto the device (targets stay where the metrics read them).
+void move_inputs(graph::GraphBatch& b, graph::PeTensors& pe, const torch::Device& device) {
+  for (auto& [name, t] : pe) t = t.to(device);
+  b.x = b.x.to(device);
+  b.edge_index = b.edge_index.to(device);
+  b.edge_attr = b.edge_attr.to(device);
+  b.batch = b.batch.to(device);
+  b.node_ptr = b.node_ptr.to(device);
+  if (b.edge_weight.defined()) b.edge_weight = b.edge_weight.to(device);
+}
+
 // Model outputs for items (graphs, or nodes of the single graph).
 torch::Tensor forward_items(GraphModel& model, const Engine& e, const std::vector<std::int64_t>& items) {
   PeTensors pe;
   if (e.data.task == "node_classification") {
     auto b = e.data.batch({0}, &pe);
-    for (auto& [name, t] : pe) t = t.to(e.device);
-    b.x = b.x.to(e.device);
-    b.edge_index = b.edge_index.to(e.device);
-    b.edge_attr = b.edge_attr.to(e.device);
-    b.batch = b.batch.to(e.device);
-    b.node_ptr = b.node_ptr.to(e.device);
-    if (b.edge_weight.defined()) b.edge_weight = b.edge_weight.to(e.device);
+    move_inputs(b, pe, e.device);
     auto idx = torch::tensor(items, torch::kInt64).to(e.device);
     return model->forward(b, pe).index_select(0, idx);
   }
   auto b = e.data.batch(items, &pe);
-  if (e.device != torch::Device(torch::kCPU)) {
-    for (auto& [name, t] : pe) t = t.to(e.device);
-    b.x = b.x.to(e.device);
-    b.edge_index = b.edge_index.to(e.device);
-    b.edge_attr = b.edge_attr.to(e.device);
-    b.batch = b.batch.to(e.device);
-    b.node_ptr = b.node_ptr.to(e.device);
-    if (b.edge_weight.defined()) b.edge_weight = b.edge_weight.to(e.device);
-  }
+  move_inputs(b, pe, e.device);  // a no-op on the CPU
   return model->forward(b, pe);
 }
 

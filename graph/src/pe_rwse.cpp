@@ -28,6 +28,29 @@ struct Scratch {
   std::vector<char> in_next;
 };
 
+// Runs one(src, scratch) for every start node: serially below 2000 nodes, else in parallel with one
+// n-sized scratch per thread (both walks keep their vectors zero off the current support).
+template <class PerSource>
+void for_each_source(Index n, const PerSource& one) {
+  auto make_scratch = [n] {
+    Scratch s;
+    s.cur.assign(static_cast<std::size_t>(n), 0.0);
+    s.nxt.assign(static_cast<std::size_t>(n), 0.0);
+    s.in_next.assign(static_cast<std::size_t>(n), 0);
+    return s;
+  };
+  if (n < 2000) {
+    Scratch s = make_scratch();
+    for (Index i = 0; i < n; ++i) one(i, s);
+  } else {
+    tbb::enumerable_thread_specific<Scratch> scratch(make_scratch);
+    tbb::parallel_for(tbb::blocked_range<Index>(0, n, 256), [&](const tbb::blocked_range<Index>& r) {
+      Scratch& s = scratch.local();
+      for (Index i = r.begin(); i < r.end(); ++i) one(i, s);
+    });
+  }
+}
+
 // Sum of the weights of the arcs u -> v (rows are sorted; parallel arcs add up).
 double arc_weight(const Graph& g, Index u, Index v) {
   const auto b = g.col.begin() + g.row_begin(u), e = g.col.begin() + g.row_end(u);
@@ -53,13 +76,6 @@ bool symmetric_arcs(const Graph& g) {
 void rwse_walk(const Graph& g, Index steps, const std::vector<double>& inv_deg, std::vector<double>& out) {
   const Index n = g.num_nodes;
   const auto T = static_cast<std::size_t>(steps);
-  auto make_scratch = [&] {
-    Scratch s;
-    s.cur.assign(static_cast<std::size_t>(n), 0.0);
-    s.nxt.assign(static_cast<std::size_t>(n), 0.0);
-    s.in_next.assign(static_cast<std::size_t>(n), 0);
-    return s;
-  };
   auto one = [&](Index src, Scratch& s) {
     s.cur_nodes.assign(1, src);
     s.cur[static_cast<std::size_t>(src)] = 1.0;
@@ -82,16 +98,7 @@ void rwse_walk(const Graph& g, Index steps, const std::vector<double>& inv_deg, 
     }
     for (Index u : s.cur_nodes) s.cur[static_cast<std::size_t>(u)] = 0.0;
   };
-  if (n < 2000) {
-    Scratch s = make_scratch();
-    for (Index i = 0; i < n; ++i) one(i, s);
-  } else {
-    tbb::enumerable_thread_specific<Scratch> scratch(make_scratch);
-    tbb::parallel_for(tbb::blocked_range<Index>(0, n, 256), [&](const tbb::blocked_range<Index>& r) {
-      Scratch& s = scratch.local();
-      for (Index i = r.begin(); i < r.end(); ++i) one(i, s);
-    });
-  }
+  for_each_source(n, one);
 }
 
 // Small symmetric graphs: X_s = S^s for all start nodes at once (row-major n x n), s = 0..ceil(T/2).
@@ -134,13 +141,6 @@ void rwse_block(const Graph& g, Index steps, const std::vector<double>& isd, std
 // Large symmetric graphs: from each start node, x_s = S^s e_i over its ball only.
 void rwse_sym_sparse(const Graph& g, Index steps, const std::vector<double>& isd, std::vector<double>& out) {
   const Index n = g.num_nodes, T = steps, half = (T + 1) / 2;
-  auto make_scratch = [&] {
-    Scratch s;
-    s.cur.assign(static_cast<std::size_t>(n), 0.0);
-    s.nxt.assign(static_cast<std::size_t>(n), 0.0);
-    s.in_next.assign(static_cast<std::size_t>(n), 0);
-    return s;
-  };
   auto one = [&](Index src, Scratch& s) {
     s.cur_nodes.assign(1, src);
     s.cur[static_cast<std::size_t>(src)] = 1.0;
@@ -170,16 +170,7 @@ void rwse_sym_sparse(const Graph& g, Index steps, const std::vector<double>& isd
     }
     for (Index u : s.cur_nodes) s.cur[static_cast<std::size_t>(u)] = 0.0;
   };
-  if (n < 2000) {
-    Scratch s = make_scratch();
-    for (Index i = 0; i < n; ++i) one(i, s);
-  } else {
-    tbb::enumerable_thread_specific<Scratch> scratch(make_scratch);
-    tbb::parallel_for(tbb::blocked_range<Index>(0, n, 256), [&](const tbb::blocked_range<Index>& r) {
-      Scratch& s = scratch.local();
-      for (Index i = r.begin(); i < r.end(); ++i) one(i, s);
-    });
-  }
+  for_each_source(n, one);
 }
 
 }  // namespace
