@@ -3,7 +3,8 @@
 # run the GPU checks and side-by-side benchmarks. Needs the sysroot from scripts/device-sysroot.sh
 # (carried as .device-sysroot) and data copied into .device-data (fashion-mnist/, tu/, ogb/).
 #   usage: bash scripts/gpu-check.sh OUT [stage...]
-#   stages: build tests attention gnn graph-train vision-train vit graph-pe   (default: all)
+#   stages: build tests attention gnn graph-train vision-train vit graph-pe profile
+#   (default: all but profile, which traces ViT and GNN steps on both sides: kernel tables in OUT/profile)
 # The build folder is build-cuda/ in the checkout (git-ignored), so later calls on a warm machine
 # reuse it.
 set -uo pipefail
@@ -63,6 +64,23 @@ fi
 if has vit; then
   echo "== bench vit: pesuite vs PyTorch eager"
   STEPS=${STEPS:-30} bash scripts/gpu/bench_vit.sh $b "$out/vit" 2>&1 | tail -25
+fi
+if has profile; then
+  echo "== kernel tables: pesuite vs the PyTorch / PyG reference"
+  pr=$out/profile; mkdir -p $pr
+  for m in ${PROFILE_VITS:-deit_tiny_patch16}; do
+    $p bench vit --model $m --batch 256 --amp bf16 --device cuda --steps 10 --repeats 2 --json --profile $pr/ours-$m >/dev/null 2>$pr/ours-$m.log
+    python3 scripts/reference/bench_vit.py --model $m --batch 256 --amp bf16 --device cuda --steps 10 --repeats 2 --profile $pr/ref-$m >/dev/null 2>$pr/ref-$m.log
+    for ph in train infer; do
+      echo "-- $m $ph"; python3 scripts/gpu/kernel_table.py $pr/ours-$m-$ph.json $pr/ref-$m-$ph.json --steps 5 --top ${TOP:-25}
+    done
+  done
+  for m in "gine rwse" "gps lap"; do
+    set -- $m
+    $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --steps 50 --json --profile $pr/ours-$1.json 2>&1 | tail -1
+    python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 --steps 50 --profile $pr/ref-$1.json 2>&1 | tail -1
+    echo "-- gnn $1 + $2"; python3 scripts/gpu/kernel_table.py $pr/ours-$1.json $pr/ref-$1.json --steps 10 --top ${TOP:-25}
+  done
 fi
 if has graph-pe; then
   echo "== bench graph-pe vs PyG transforms"

@@ -19,6 +19,7 @@
 #include "pesuite/experiments/trainer.h"
 #include "pesuite/heads/atomic_file.h"
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/optim.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/safetensors.h"
 #ifdef PESUITE_HAVE_OPENCV
@@ -348,8 +349,8 @@ struct Optim {
 Optim make_optimizer(GraphModel& model, const Engine& e, std::int64_t total, std::int64_t steps_per_epoch) {
   Optim o;
   const double lr = e.cfg.get_double("train.lr");
-  o.optimizer = std::make_unique<torch::optim::AdamW>(model->parameters(),
-                                                      torch::optim::AdamWOptions(lr).weight_decay(e.cfg.get_double("train.weight_decay")));
+  o.optimizer = std::make_unique<compat::FusedAdamW>(model->parameters(),
+                                                     torch::optim::AdamWOptions(lr).weight_decay(e.cfg.get_double("train.weight_decay")));
   const auto kind = e.cfg.get_string("train.schedule");
   if (kind == "cosine")
     o.schedule = LrSchedule::warmup_cosine(lr, e.cfg.get_int("train.warmup_epochs") * steps_per_epoch, total,

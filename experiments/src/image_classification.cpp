@@ -6,9 +6,11 @@
 #include <limits>
 #include <sstream>
 
-#include "pesuite/datasets/idx.h"
+#include "pesuite/experiments/graph_training.h"  // ${data}: default_graph_data_root, resolve_data_spec
+#include "pesuite/heads/optim.h"
 #include "pesuite/experiments/run_dir.h"
 #include "pesuite/experiments/trainer.h"
+#include "pesuite/heads/atomic_file.h"
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/safetensors.h"
@@ -31,10 +33,14 @@ device = "auto"
 [data]
 train = "idx:/usr/share/datasets/fashion-mnist?split=train"
 test = "idx:/usr/share/datasets/fashion-mnist?split=test"
+root = ""              # what ${data} in train / test stands for; "" = $PESUITE_DATA, else ../shared/data beside the source tree
 train_limit = 0        # 0 = every image
 test_limit = 0
-mean = [0.2860]        # per channel (one value: every channel); Fashion-MNIST pixel statistics
-std = [0.3530]
+mean = []              # per channel (one value: every channel); [] = ImageNet's for colour images, Fashion-MNIST's for grey
+std = []
+workers = 0            # imagefolder / voc / coco (streamed from the files): decode threads, 0 = all cores; batches do not depend on it
+prefetch = 4           # streamed: decoded batches kept ready ahead of training
+skip_bad = false       # streamed: leave out (and count) missing / corrupt images instead of stopping with an error
 
 [model]
 name = "vit_tiny_patch4_28"
@@ -42,6 +48,12 @@ pe = ""                 # "" = the preset's; any heads/ registry spec: none, lea
 pe_after_blocks = []    # where a conditional encoding (peg) runs, -1 = before block 0; [] = the preset's (CPVT: [0])
 pooling = "auto"        # auto (the preset's) | cls (class token) | gap (global average pooling, CPVT-GAP)
 drop_path = 0.0         # stochastic depth rate of the last block (linear from 0)
+img_size = 0            # 0 = the preset's; input side (streamed images are cropped / resized to it)
+patch_size = 0          # 0 = the preset's (likewise in_chans, dim, depth, heads: a smaller or larger ViT of the same recipe)
+in_chans = 0
+dim = 0
+depth = 0
+heads = 0
 
 [train]
 epochs = 1
@@ -58,6 +70,8 @@ mix_prob = 1.0          # probability that a batch is mixed (when mixup or cutmi
 mix_switch_prob = 0.5   # with both on: probability of cutmix
 clip_grad_norm = 1.0    # 0 = off
 hflip = true
+crop_scale = [0.08, 1.0] # streamed: random-resized-crop area range (fraction of the image)
+color_jitter = 0.0      # streamed: brightness / contrast / saturation jitter factor; 0 = off
 amp = "auto"            # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
 checkpoint_every = 0    # steps; 0 = once per epoch (ckpt/last.safetensors; the end is always saved)
 stop_after_steps = 0    # stop (with a checkpoint) after this many steps of this invocation; resume later. 0 = off
@@ -67,46 +81,9 @@ log_every = 20          # steps between metrics rows
 sizes = [28, 44, 56]    # test input sizes (1x, ~1.5x: the nearest multiple of the patch, 2x), no fine-tuning
 batch_size = 500
 each_epoch = false      # also test at the training size after every epoch (curves in metrics / plots)
+metric = "auto"         # auto (top1 for single-label data, mAP for multi-label) | top1 | mAP; a mismatch with the data is an error
+crop_pct = 0.875        # streamed: resize the shorter side to size / crop_pct, then centre crop (timm's eval transform)
 )", "<image-classification defaults>");
-}
-
-// ---- data ---------------------------------------------------------------------------------------
-
-ImageSet load_image_set(const std::string& spec_text, std::int64_t limit, const std::vector<double>& mean,
-                        const std::vector<double>& std) {
-  auto spec = datasets::parse_spec(spec_text);
-  if (limit > 0 && spec.params.count("limit")) spec.params["limit"] = std::to_string(limit);
-  ImageSet set;
-  torch::Tensor u8;
-  if (spec.format == "idx") {
-    auto ds = datasets::load_idx_dataset(spec);
-    u8 = ds.images;
-    set.targets = ds.labels;
-    set.class_names = ds.classes;
-  } else {
-    throw InputError("dataset spec '" + spec_text + "': image classification reads idx: in this build (format '" +
-                     spec.format + "' needs its pesuite::imageio loader)");
-  }
-  if (limit > 0 && u8.size(0) > limit) {
-    u8 = u8.slice(0, 0, limit);
-    set.targets = set.targets.slice(0, 0, limit);
-  }
-  if (u8.dim() == 3) u8 = u8.unsqueeze(1);         // [N, H, W] grey
-  else if (u8.dim() == 4) u8 = u8.permute({0, 3, 1, 2});  // [N, H, W, C]
-  const auto c = u8.size(1);
-  auto channel = [&](const std::vector<double>& v, const char* key) {
-    if (v.size() != 1 && static_cast<std::int64_t>(v.size()) != c)
-      throw InputError("config data." + std::string(key) + ": " + std::to_string(v.size()) + " values for " + std::to_string(c) +
-                       "-channel images of " + spec_text);
-    std::vector<float> f;
-    for (std::int64_t i = 0; i < c; ++i) f.push_back(static_cast<float>(v.size() == 1 ? v[0] : v[static_cast<std::size_t>(i)]));
-    return torch::tensor(f).view({1, c, 1, 1});
-  };
-  set.images = ((u8.to(torch::kFloat32) / 255.0 - channel(mean, "mean")) / channel(std, "std")).contiguous();
-  set.multi_label = set.targets.dim() == 2;
-  set.classes = set.multi_label ? set.targets.size(1) : static_cast<std::int64_t>(set.class_names.size());
-  if (!set.multi_label && set.classes == 0 && set.targets.numel() > 0) set.classes = set.targets.max().item<std::int64_t>() + 1;
-  return set;
 }
 
 namespace {
@@ -132,18 +109,20 @@ vision::ViT build_model(const Config& cfg, std::int64_t num_classes) {
   const auto pooling = cfg.get_string("model.pooling");
   if (pooling != "auto" && pooling != "cls" && pooling != "gap")
     throw InputError("config model.pooling: '" + pooling + "' is not one of auto, cls, gap");
+  for (const char* k : {"img_size", "patch_size", "in_chans", "dim", "depth", "heads"})
+    if (cfg.get_int(std::string("model.") + k) < 0) throw InputError(std::string("config model.") + k + ": must be 0 (the preset's) or positive");
   return vision::create_vit(cfg.get_string("model.name"), [&](vision::ViTOptions& o) {
     o.num_classes(num_classes).drop_path(cfg.get_double("model.drop_path"));
+    if (cfg.get_int("model.img_size") > 0) o.img_size(cfg.get_int("model.img_size"));
+    if (cfg.get_int("model.patch_size") > 0) o.patch_size(cfg.get_int("model.patch_size"));
+    if (cfg.get_int("model.in_chans") > 0) o.in_chans(cfg.get_int("model.in_chans"));
+    if (cfg.get_int("model.dim") > 0) o.dim(cfg.get_int("model.dim"));
+    if (cfg.get_int("model.depth") > 0) o.depth(cfg.get_int("model.depth"));
+    if (cfg.get_int("model.heads") > 0) o.heads(cfg.get_int("model.heads"));
     if (!cfg.get_string("model.pe").empty()) o.pe(cfg.get_string("model.pe"));
     if (!cfg.get_ints("model.pe_after_blocks").empty()) o.pe_after_blocks(cfg.get_ints("model.pe_after_blocks"));
     if (pooling != "auto") o.class_token(pooling == "cls");
   });
-}
-
-torch::Tensor resize_to(const torch::Tensor& x, std::int64_t size) {
-  if (x.size(-1) == size && x.size(-2) == size) return x;
-  namespace F = torch::nn::functional;
-  return F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{size, size}).mode(torch::kBilinear).align_corners(false));
 }
 
 torch::Tensor forward_logits(vision::ViT& model, const torch::Tensor& x, const torch::Device& device, bool bf16) {
@@ -152,11 +131,113 @@ torch::Tensor forward_logits(vision::ViT& model, const torch::Tensor& x, const t
   return model(x).to(torch::kFloat32);
 }
 
-void check_model_fits(const Config& cfg, vision::ViT& model, const ImageSet& set, const std::string& spec) {
-  if (model->options.in_chans() != set.images.size(1) || set.images.size(2) != model->options.img_size())
-    throw InputError("model '" + cfg.get_string("model.name") + "' expects " + std::to_string(model->options.in_chans()) + "x" +
-                     std::to_string(model->options.img_size()) + "px inputs; " + spec + " has " +
-                     std::to_string(set.images.size(1)) + "x" + std::to_string(set.images.size(2)) + "px images");
+void check_model_fits(const Config& cfg, vision::ViT& model, const ImageData& data) {
+  const auto c = model->options.in_chans(), side = model->options.img_size();
+  if (model->options.in_chans() != data.channels || (data.native_size > 0 && data.native_size != side))
+    throw InputError("model '" + cfg.get_string("model.name") + "' expects " + std::to_string(c) + "x" + std::to_string(side) +
+                     "px inputs; " + data.spec + " has " + std::to_string(data.channels) +
+                     (data.native_size > 0 ? "x" + std::to_string(data.native_size) + "px images" : "-channel images") +
+                     " (set model.img_size / model.in_chans to fit)");
+}
+
+// "top1" or "mAP" for this data; a config that asks for the other kind is an error.
+std::string check_metric(const Config& cfg, const ImageData& data) {
+  const auto metric = cfg.get_string("eval.metric");
+  if (metric != "auto" && metric != "top1" && metric != "mAP")
+    throw InputError("config eval.metric: '" + metric + "' is not one of auto, top1, mAP");
+  const std::string natural = data.multi_label ? "mAP" : "top1";
+  if (metric != "auto" && metric != natural)
+    throw InputError("config eval.metric: '" + metric + "' needs " + (metric == "mAP" ? "multi-label data (voc:, coco:)" : "single-label data (idx:, cifar10:, cifar100:, imagefolder:)") +
+                     "; " + data.spec + " is " + (data.multi_label ? "multi-label (the set of object classes of each image): use mAP" : "single-label (one class per image): use top1"));
+  return natural;
+}
+
+void check_same_task(const ImageData& train, const ImageData& test) {
+  if (train.multi_label != test.multi_label)
+    throw InputError("config data.train " + train.spec + " is " + (train.multi_label ? "multi-label" : "single-label") +
+                     " but data.test " + test.spec + " is " + (test.multi_label ? "multi-label" : "single-label"));
+  // Class indices must mean the same in both; a single-label test set without names may use fewer.
+  const bool named = !train.class_names.empty() && !test.class_names.empty();
+  const bool fits = named ? train.class_names == test.class_names
+                          : (train.multi_label ? train.classes == test.classes : test.classes <= train.classes);
+  if (!fits) {
+    auto list = [](const ImageData& d) {
+      std::string s;
+      for (std::size_t i = 0; i < d.class_names.size() && i < 8; ++i) s += (i ? "," : "") + d.class_names[i];
+      return std::to_string(d.classes) + " classes" + (s.empty() ? "" : " (" + s + (d.class_names.size() > 8 ? ",...)" : ")"));
+    };
+    throw InputError("config data.test " + test.spec + ": " + list(test) + " differ from data.train " + train.spec + ": " + list(train) +
+                     " (voc: give both the same classes=...)");
+  }
+}
+
+std::string data_root(const Config& cfg) {
+  const auto root = cfg.get_string("data.root");
+  return root.empty() ? default_graph_data_root() : root;
+}
+
+ImageDataOptions data_options(const Config& cfg, std::int64_t img_size, bool train) {
+  ImageDataOptions o;
+  o.mean = cfg.get_doubles("data.mean");
+  o.std = cfg.get_doubles("data.std");
+  o.limit = cfg.get_int(train ? "data.train_limit" : "data.test_limit");
+  o.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  o.hflip = cfg.get_bool("train.hflip");
+  o.img_size = img_size;
+  const auto scale = cfg.get_doubles("train.crop_scale");
+  if (scale.size() != 2 || !(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1))
+    throw InputError("config train.crop_scale: expected [min, max] with 0 < min <= max <= 1");
+  o.scale_min = scale[0];
+  o.scale_max = scale[1];
+  o.color_jitter = cfg.get_double("train.color_jitter");
+  if (o.color_jitter < 0) throw InputError("config train.color_jitter: must be >= 0");
+  o.crop_pct = cfg.get_double("eval.crop_pct");
+  if (!(o.crop_pct > 0 && o.crop_pct <= 1)) throw InputError("config eval.crop_pct: must be in (0, 1]");
+  o.workers = static_cast<int>(cfg.get_int("data.workers"));
+  o.prefetch = static_cast<int>(std::max<std::int64_t>(1, cfg.get_int("data.prefetch")));
+  o.skip_bad = cfg.get_bool("data.skip_bad");
+  return o;
+}
+
+// The image side a model of `cfg` takes (its preset's, or model.img_size).
+std::int64_t model_img_size(const Config& cfg) {
+  if (cfg.get_int("model.img_size") > 0) return cfg.get_int("model.img_size");
+  return vision::vit_preset(cfg.get_string("model.name")).img_size();
+}
+
+std::unique_ptr<ImageData> open_split(const Config& cfg, const char* key, bool train) {
+  return open_image_data(resolve_data_spec(cfg.get_string(key), data_root(cfg)), train ? ImageRole::Train : ImageRole::Test,
+                         data_options(cfg, model_img_size(cfg), train));
+}
+
+// per_class_ap.csv: one row per class, one AP column per test size, then the mean.
+void write_per_class_ap(const std::string& path, const std::vector<std::string>& names,
+                        const std::map<std::int64_t, SizeMetrics>& metrics) {
+  std::ostringstream csv;
+  csv << "class";
+  for (const auto& [s, m] : metrics) csv << ",ap@" << s;
+  csv << "\n";
+  std::size_t k = 0;
+  for (const auto& [s, m] : metrics) k = std::max(k, m.per_class_ap.size());
+  csv.precision(6);
+  auto cell = [&](double v) {
+    if (std::isfinite(v)) csv << v;  // empty: no positive of the class in the test set
+  };
+  for (std::size_t c = 0; c < k; ++c) {
+    csv << (c < names.size() ? names[c] : std::to_string(c));
+    for (const auto& [s, m] : metrics) {
+      csv << ",";
+      if (c < m.per_class_ap.size()) cell(m.per_class_ap[c]);
+    }
+    csv << "\n";
+  }
+  csv << "mAP";
+  for (const auto& [s, m] : metrics) {
+    csv << ",";
+    cell(m.map);
+  }
+  csv << "\n";
+  write_file_atomic(path, csv.str());
 }
 
 void check_sizes(const std::vector<std::int64_t>& sizes, std::int64_t patch) {
@@ -178,37 +259,41 @@ nlohmann::json read_checkpoint_extra(const std::string& ckpt) {
 
 }  // namespace
 
-std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, const ImageSet& set,
+std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, ImageData& data,
                                                       const std::vector<std::int64_t>& sizes, std::int64_t batch,
                                                       const torch::Device& device, bool bf16) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   std::map<std::int64_t, SizeMetrics> out;
-  const auto n = set.images.size(0);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (auto size : sizes) {
-    std::int64_t top1 = 0, top5 = 0;
+    std::int64_t top1 = 0, top5 = 0, n = 0;
     double loss = 0;
-    std::vector<torch::Tensor> scores;
-    for (std::int64_t i = 0; i < n; i += batch) {
-      auto x = resize_to(set.images.slice(0, i, std::min(i + batch, n)).to(device), size);
-      auto logits = forward_logits(model, x, device, bf16).to(torch::kCPU);
-      auto t = set.targets.slice(0, i, i + logits.size(0));
-      if (set.multi_label) {
+    std::vector<torch::Tensor> scores, targets;
+    data.for_each_test_batch(size, batch, [&](const torch::Tensor& x, const torch::Tensor& t) {
+      auto logits = forward_logits(model, x.to(device), device, bf16).to(torch::kCPU);
+      n += logits.size(0);
+      if (data.multi_label) {
         scores.push_back(logits);
+        targets.push_back(t);
         loss += vision::multilabel_bce(logits, t).item<double>() * logits.size(0);
       } else {
         top1 += vision::topk_correct(logits, t, 1).sum().item<std::int64_t>();
         top5 += vision::topk_correct(logits, t, 5).sum().item<std::int64_t>();
         loss += torch::nn::functional::cross_entropy(logits, t).item<double>() * logits.size(0);
       }
-    }
+    });
     SizeMetrics m;
     m.loss = n ? loss / static_cast<double>(n) : nan;
-    if (set.multi_label) {
+    if (data.multi_label) {
       m.top1 = m.top5 = nan;
-      m.map = n ? vision::mean_average_precision(torch::cat(scores), set.targets).map : nan;
+      m.map = nan;
+      if (n) {
+        const auto r = vision::mean_average_precision(torch::cat(scores), torch::cat(targets));
+        m.map = r.map;
+        m.per_class_ap = r.per_class;
+      }
     } else {
       m.top1 = n ? static_cast<double>(top1) / static_cast<double>(n) : nan;
       m.top5 = n ? static_cast<double>(top5) / static_cast<double>(n) : nan;
@@ -218,6 +303,13 @@ std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, const 
   }
   if (was_training) model->train();
   return out;
+}
+
+std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, const ImageSet& set,
+                                                      const std::vector<std::int64_t>& sizes, std::int64_t batch,
+                                                      const torch::Device& device, bool bf16) {
+  auto data = in_memory_image_data(set, "<in-memory set>", {});
+  return evaluate_at_sizes(model, *data, sizes, batch, device, bf16);
 }
 
 std::pair<std::string, std::string> resolve_checkpoint(const std::string& path) {
@@ -269,17 +361,21 @@ vision::ViT load_classifier(const Config& cfg, const std::string& ckpt, const to
 CheckpointEval evaluate_checkpoint(const Config& cfg, const std::string& ckpt, const std::vector<std::int64_t>& sizes) {
   const torch::Device device = runtime::parse_device(cfg.get_string("device"));
   const bool bf16 = use_bf16(cfg, device);
-  auto test = load_image_set(cfg.get_string("data.test"), cfg.get_int("data.test_limit"), cfg.get_doubles("data.mean"),
-                             cfg.get_doubles("data.std"));
+  auto test = open_split(cfg, "data.test", false);
+  const auto metric = check_metric(cfg, *test);
   vision::ViT model = load_classifier(cfg, ckpt, device);
   check_sizes(sizes, model->options.patch_size());
-  if (model->options.in_chans() != test.images.size(1))
+  if (model->options.in_chans() != test->channels)
     throw InputError(ckpt + ": the model takes " + std::to_string(model->options.in_chans()) + "-channel images; " +
-                     cfg.get_string("data.test") + " has " + std::to_string(test.images.size(1)));
+                     test->spec + " has " + std::to_string(test->channels));
+  if (test->multi_label ? model->options.num_classes() != test->classes : model->options.num_classes() < test->classes)
+    throw InputError(ckpt + ": the model has " + std::to_string(model->options.num_classes()) + " classes; " + test->spec + " has " +
+                     std::to_string(test->classes));
   CheckpointEval out;
   out.checkpoint = ckpt;
-  out.metric = test.multi_label ? "mAP" : "top1";
-  out.metrics_at_size = evaluate_at_sizes(model, test, sizes, cfg.get_int("eval.batch_size"), device, bf16);
+  out.metric = metric;
+  out.class_names = test->class_names;
+  out.metrics_at_size = evaluate_at_sizes(model, *test, sizes, cfg.get_int("eval.batch_size"), device, bf16);
   return out;
 }
 
@@ -292,11 +388,12 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
   std::string run_path, ckpt_path;
   if (!resume.empty()) std::tie(run_path, ckpt_path) = resolve_checkpoint(resume);
   const bool bf16 = use_bf16(cfg, device);
-  const auto mean = cfg.get_doubles("data.mean"), stdv = cfg.get_doubles("data.std");
-  auto train = load_image_set(cfg.get_string("data.train"), cfg.get_int("data.train_limit"), mean, stdv);
-  auto test = load_image_set(cfg.get_string("data.test"), cfg.get_int("data.test_limit"), mean, stdv);
-  const auto loss_name = loss_kind(cfg, train.multi_label);
-  const auto num_classes = train.classes;
+  auto train = open_split(cfg, "data.train", true);
+  auto test = open_split(cfg, "data.test", false);
+  check_same_task(*train, *test);
+  const auto metric = check_metric(cfg, *test);
+  const auto loss_name = loss_kind(cfg, train->multi_label);
+  const auto num_classes = train->classes;
   vision::MixOptions mix = vision::MixOptions()
                                .mixup_alpha(cfg.get_double("train.mixup"))
                                .cutmix_alpha(cfg.get_double("train.cutmix"))
@@ -304,20 +401,23 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
                                .switch_prob(cfg.get_double("train.mix_switch_prob"));
   runtime::seed_all(seed);
   vision::ViT model = build_model(cfg, num_classes);
-  check_model_fits(cfg, model, train, cfg.get_string("data.train"));
+  check_model_fits(cfg, model, *train);
+  if (test->channels != train->channels)  // test images of another side are fine: they are resized
+    throw InputError("config data.test " + test->spec + " has " + std::to_string(test->channels) + "-channel images, data.train " +
+                     std::to_string(train->channels));
   const auto eval_sizes = cfg.get_ints("eval.sizes");
   check_sizes(eval_sizes, model->options.patch_size());
   model->to(device);
 
   const auto batch = cfg.get_int("train.batch_size");
-  const auto n = train.images.size(0);
+  const auto n = train->size;
   if (batch <= 0) throw InputError("config train.batch_size: must be positive");
-  if (n == 0) throw InputError("dataset " + cfg.get_string("data.train") + " has no images");
+  if (n == 0) throw InputError("dataset " + train->spec + " has no images");
   const auto steps_per_epoch = std::max<std::int64_t>(1, n / batch);
   const auto total = steps_per_epoch * cfg.get_int("train.epochs");
-  torch::optim::AdamW optimizer({torch::optim::OptimizerParamGroup(model->decay_parameters()),
-                                 torch::optim::OptimizerParamGroup(model->no_decay_parameters())},
-                                torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay")));
+  compat::FusedAdamW optimizer({torch::optim::OptimizerParamGroup(model->decay_parameters()),
+                                torch::optim::OptimizerParamGroup(model->no_decay_parameters())},
+                               torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay")));
   static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[1].options()).weight_decay(0.0);
   LrSchedule schedule = LrSchedule::warmup_cosine(cfg.get_double("train.lr"),
                                                   static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * total),
@@ -337,40 +437,34 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
     run.metrics().truncate_after("step", static_cast<double>(trainer.state().step));
     run.log("resumed from " + ckpt_path + " at step " + std::to_string(trainer.state().step) + " of " + std::to_string(total), false);
   } else {
-    run.log("run " + run.path() + ": " + cfg.get_string("model.name") + " + " + model->pe.name + ", " +
-                std::to_string(n) + " training images, " + std::to_string(total) + " steps, loss " + loss_name,
+    run.log("run " + run.path() + ": " + cfg.get_string("model.name") + " + " + model->pe.name + ", " + std::to_string(n) +
+                " training images (" + train->spec + (train->streamed ? ", streamed" : ", in memory") + "), " +
+                std::to_string(num_classes) + (train->multi_label ? " classes multi-label" : " classes") + ", " +
+                std::to_string(total) + " steps, loss " + loss_name,
             false);
   }
   // The checkpoint carries its config: `vision eval --ckpt` needs nothing else.
   trainer.state().extra["config"] = cfg.to_toml();
   const auto start_step = trainer.state().step;
 
-  const bool hflip = cfg.get_bool("train.hflip");
   const double smoothing = cfg.get_double("train.label_smoothing");
   const auto stop_after = cfg.get_int("train.stop_after_steps");
   const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));
   const bool each_epoch = cfg.get_bool("eval.each_epoch");
   // The batch of a step is a function of (seed, epoch, step): resume replays exactly.
-  torch::Tensor order;
-  std::int64_t order_epoch = -1;
   double running = trainer.state().extra.value("running_loss", 0.0);
   auto loss_fn = [&](std::int64_t step, std::mt19937_64&) {
     const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
-    if (epoch != order_epoch) {
-      auto g = torch::make_generator<at::CPUGeneratorImpl>(seed * 1000003 + epoch);
-      order = torch::randperm(n, g);
-      order_epoch = epoch;
+    ImageBatch b = train->train_batch(epoch, k, step, batch);
+    if (b.images.size(0) == 0) {  // every image of the batch was bad (data.skip_bad): a step that changes nothing but decay
+      auto zero = torch::zeros({}, torch::TensorOptions().device(device));
+      for (const auto& p : model->parameters()) zero = zero + p.sum() * 0.0;
+      return zero;
     }
-    auto idx = order.slice(0, k * batch, (k + 1) * batch);
-    auto x = train.images.index_select(0, idx);
-    if (hflip) {
-      auto g = torch::make_generator<at::CPUGeneratorImpl>(seed * 7919 + step);
-      auto flip = torch::rand({x.size(0)}, g) < 0.5;
-      x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);
-    }
+    auto x = b.images;
     torch::Tensor targets;
-    if (train.multi_label) targets = train.targets.index_select(0, idx);
-    else targets = vision::smooth_one_hot(train.targets.index_select(0, idx), num_classes, loss_name == "ce" ? smoothing : 0.0);
+    if (train->multi_label) targets = b.targets;
+    else targets = vision::smooth_one_hot(b.targets, num_classes, loss_name == "ce" ? smoothing : 0.0);
     if (mix.enabled()) {
       std::mt19937_64 mix_rng(seed * 2654435761ULL + static_cast<std::uint64_t>(step));
       auto m = vision::mix_batch(x, targets, mix, mix_rng);
@@ -392,11 +486,11 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
       std::ostringstream line;
       line << "epoch " << st.epoch << "/" << cfg.get_int("train.epochs") << " step " << st.step << " loss " << running;
       if (each_epoch) {
-        const auto m = evaluate_at_sizes(model, test, {model->options.img_size()}, cfg.get_int("eval.batch_size"), device, bf16)
+        const auto m = evaluate_at_sizes(model, *test, {model->options.img_size()}, cfg.get_int("eval.batch_size"), device, bf16)
                            .begin()->second;
-        const double acc = test.multi_label ? m.map : m.top1;
+        const double acc = test->multi_label ? m.map : m.top1;
         run.metrics().append({{"step", st.step}, {"epoch", st.epoch}, {"test_metric", acc}, {"test_loss", m.loss}});
-        line << " test " << (test.multi_label ? "mAP " : "top1 ") << acc;
+        line << " test " << metric << " " << acc;
       }
       run.log(line.str(), false);
     }
@@ -411,18 +505,29 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
   result.train_images_per_second = static_cast<double>((st.step - start_step) * batch) / std::max(1e-9, result.train_seconds);
   result.run_path = run.path();
   result.checkpoint = trainer.last_checkpoint();
-  result.metric = test.multi_label ? "mAP" : "top1";
+  result.metric = metric;
+  result.class_names = test->class_names;
+  auto report_skipped = [&] {
+    result.skipped_images = train->skipped_images() + test->skipped_images();
+    if (result.skipped_images == 0) return;
+    std::string line = "data.skip_bad: left out " + std::to_string(result.skipped_images) + " bad image(s)";
+    for (const auto* d : {train.get(), test.get()})
+      for (const auto& m : d->skipped_messages()) line += "\n  " + m;
+    run.log(line, false);
+  };
   if (st.step < total) {
     result.finished = false;
+    report_skipped();
     run.log("stopped at step " + std::to_string(st.step) + " of " + std::to_string(total) + "; continue with --resume " + run.path(), false);
     return result;
   }
 
-  result.metrics_at_size = evaluate_at_sizes(model, test, eval_sizes, cfg.get_int("eval.batch_size"), device, bf16);
+  result.metrics_at_size = evaluate_at_sizes(model, *test, eval_sizes, cfg.get_int("eval.batch_size"), device, bf16);
+  report_skipped();
   nlohmann::ordered_json row{{"step", total}};
   for (const auto& [s, m] : result.metrics_at_size) {
-    result.accuracy_at_size[s] = test.multi_label ? m.map : m.top1;
-    if (test.multi_label) {
+    result.accuracy_at_size[s] = test->multi_label ? m.map : m.top1;
+    if (test->multi_label) {
       row["test_map@" + std::to_string(s)] = m.map;
     } else {
       row["test_acc@" + std::to_string(s)] = m.top1;
@@ -431,8 +536,10 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
   }
   row["train_seconds"] = result.train_seconds;
   row["train_images_per_second"] = result.train_images_per_second;
+  if (result.skipped_images) row["skipped_images"] = result.skipped_images;
   run.metrics().append(row);
   run.log("test " + row.dump(), false);
+  if (test->multi_label) write_per_class_ap(run.path() + "/per_class_ap.csv", test->class_names, result.metrics_at_size);
 #ifdef PESUITE_HAVE_OPENCV
   auto [xs, ys] = run.metrics().series("step", "train_loss");
   plot::line_plot(run.plots_dir() + "/train_loss.png", {{"train_loss", xs, ys}}, {"training loss", "step", "loss"});

@@ -65,6 +65,25 @@ void run_cpvt_ablation(const TableOptions& options) {
     configs.push_back(cfg);
     keys.push_back(key);
   }
+  // Rewritten after every row: an interrupted table keeps the rows it finished (marked partial).
+  auto write_results = [&](std::size_t rows_done) {
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    std::ostringstream notes;
+    notes << "\nModel: vit_deep_patch4_28 (8 blocks, width 64, 2 heads, patch 4) on Fashion-MNIST; position = the block a PEG"
+          << " follows (-1: before block 0, on the patch embeddings).\n"
+          << "Settings over the configs' defaults: " << join_settings(settings)
+          << (options.sets.empty() ? "" : ", " + join_settings(options.sets)) << "; " << seeds << " seed(s). Wall time" << (rows_done < rows.size() ? " so far: " : ": ") << static_cast<int>(wall)
+          << " s.\n\nCPVT's finding to check (its ImageNet ablations): a 3x3 PEG with zero padding after block 0 is best;"
+          << " later positions, a 1x1 kernel (no neighbourhood) or no zero padding (no absolute position) lose accuracy.\n";
+    const std::string title = std::string("cpvt-ablation") + (options.quick ? " (quick)" : "") +
+                              ": PEG position, kernel size and zero padding; test accuracy (%) at 28 px and, without fine-tuning, 56 px" +
+                              (rows_done < rows.size() ? " [partial: " + std::to_string(rows_done) + " of " + std::to_string(rows.size()) +
+                                                             " rows so far]"
+                                                       : "");
+    make_dirs(options.out_dir);
+    write_file_atomic(options.out_dir + "/results.md", table.markdown(title, 4) + notes.str());
+    write_file_atomic(options.out_dir + "/results.csv", table.csv());
+  };
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (int seed = 0; seed < seeds; ++seed) {
       Config cfg = configs[r];
@@ -77,20 +96,9 @@ void run_cpvt_ablation(const TableOptions& options) {
                 << 100.0 * result.accuracy_at_size.at(28) << "  acc@56 " << 100.0 * result.accuracy_at_size.at(56) << "  ("
                 << static_cast<int>(result.train_seconds) << " s, " << result.run_path << ")" << std::endl;
     }
+    if (r + 1 < rows.size()) write_results(r + 1);
   }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  std::ostringstream notes;
-  notes << "\nModel: vit_deep_patch4_28 (8 blocks, width 64, 2 heads, patch 4) on Fashion-MNIST; position = the block a PEG"
-        << " follows (-1: before block 0, on the patch embeddings).\n"
-        << "Settings over the configs' defaults: " << join_settings(settings)
-        << (options.sets.empty() ? "" : ", " + join_settings(options.sets)) << "; " << seeds << " seed(s). Wall time: " << static_cast<int>(wall)
-        << " s.\n\nCPVT's finding to check (its ImageNet ablations): a 3x3 PEG with zero padding after block 0 is best;"
-        << " later positions, a 1x1 kernel (no neighbourhood) or no zero padding (no absolute position) lose accuracy.\n";
-  const std::string title = std::string("cpvt-ablation") + (options.quick ? " (quick)" : "") +
-                            ": PEG position, kernel size and zero padding; test accuracy (%) at 28 px and, without fine-tuning, 56 px";
-  make_dirs(options.out_dir);
-  write_file_atomic(options.out_dir + "/results.md", table.markdown(title, 4) + notes.str());
-  write_file_atomic(options.out_dir + "/results.csv", table.csv());
+  write_results(rows.size());
   std::cout << read_file(options.out_dir + "/results.md");
 }
 

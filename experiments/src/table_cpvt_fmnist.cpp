@@ -57,6 +57,38 @@ void run_cpvt_fmnist(const TableOptions& options) {
     for (const auto& s : options.sets) cfg.apply_set(s);
     configs.push_back(cfg);
   }
+  // Rewritten after every row: an interrupted table keeps the rows it finished (marked partial).
+  auto write_results = [&](std::size_t rows_done) {
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const std::string title = std::string("cpvt-fmnist") + (options.quick ? " (quick)" : "") +
+                              ": test accuracy (%) at 28 px (training size) and, without fine-tuning, 44 and 56 px" +
+                              (rows_done < rows.size() ? " [partial: " + std::to_string(rows_done) + " of " + std::to_string(rows.size()) +
+                                                             " rows so far]"
+                                                       : "");
+    std::ostringstream notes;
+    notes << "\nModel: vit_tiny_patch4_28 (4 blocks, width 96, 3 heads, patch 4), AdamW + warm-up/cosine, Fashion-MNIST.\n"
+          << "Settings over the configs' defaults: " << join(settings) << (options.sets.empty() ? "" : ", " + join(options.sets))
+          << "; " << seeds << " seed(s). Larger test sizes upsample the 28 px images bilinearly (no fine-tuning).\n"
+          << (rows_done < rows.size() ? "Wall time so far: " : "Wall time of the whole table: ") << static_cast<int>(wall) << " s.\n"
+          << "\nCPVT's claims to check: PEG matches a learned table at the training size, and loses least when the input grows"
+          << " (peg-gap: no class token, global average pooling).\n";
+    make_dirs(options.out_dir);
+    write_file_atomic(options.out_dir + "/results.md", table.markdown(title, 4) + notes.str());
+    write_file_atomic(options.out_dir + "/results.csv", table.csv());
+#ifdef PESUITE_HAVE_OPENCV
+    std::vector<plot::Series> series;
+    for (const auto& pe : rows) {
+      if (table.summary({{"pe", pe}}, "acc@28").n == 0) continue;  // not run yet
+      plot::Series s{pe, {}, {}};
+      for (auto sz : sizes) {
+        s.x.push_back(static_cast<double>(sz));
+        s.y.push_back(table.summary({{"pe", pe}}, "acc@" + std::to_string(sz)).mean);
+      }
+      series.push_back(s);
+    }
+    plot::line_plot(options.out_dir + "/accuracy_vs_size.png", series, {"cpvt-fmnist: accuracy vs test size", "test size (px)", "accuracy (%)"});
+#endif
+  };
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (int seed = 0; seed < seeds; ++seed) {
       Config cfg = configs[r];
@@ -72,32 +104,9 @@ void run_cpvt_fmnist(const TableOptions& options) {
       table.set_note({{"pe", rows[r]}}, "images/s", std::to_string(static_cast<int>(result.train_images_per_second)));
       std::cout << line.str() << "  (" << static_cast<int>(result.train_seconds) << " s, " << result.run_path << ")" << std::endl;
     }
+    if (r + 1 < rows.size()) write_results(r + 1);
   }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  const std::string title = std::string("cpvt-fmnist") + (options.quick ? " (quick)" : "") +
-                            ": test accuracy (%) at 28 px (training size) and, without fine-tuning, 44 and 56 px";
-  std::ostringstream notes;
-  notes << "\nModel: vit_tiny_patch4_28 (4 blocks, width 96, 3 heads, patch 4), AdamW + warm-up/cosine, Fashion-MNIST.\n"
-        << "Settings over the configs' defaults: " << join(settings) << (options.sets.empty() ? "" : ", " + join(options.sets))
-        << "; " << seeds << " seed(s). Larger test sizes upsample the 28 px images bilinearly (no fine-tuning).\n"
-        << "Wall time of the whole table: " << static_cast<int>(wall) << " s.\n"
-        << "\nCPVT's claims to check: PEG matches a learned table at the training size, and loses least when the input grows"
-        << " (peg-gap: no class token, global average pooling).\n";
-  make_dirs(options.out_dir);
-  write_file_atomic(options.out_dir + "/results.md", table.markdown(title, 4) + notes.str());
-  write_file_atomic(options.out_dir + "/results.csv", table.csv());
-#ifdef PESUITE_HAVE_OPENCV
-  std::vector<plot::Series> series;
-  for (const auto& pe : rows) {
-    plot::Series s{pe, {}, {}};
-    for (auto sz : sizes) {
-      s.x.push_back(static_cast<double>(sz));
-      s.y.push_back(table.summary({{"pe", pe}}, "acc@" + std::to_string(sz)).mean);
-    }
-    series.push_back(s);
-  }
-  plot::line_plot(options.out_dir + "/accuracy_vs_size.png", series, {"cpvt-fmnist: accuracy vs test size", "test size (px)", "accuracy (%)"});
-#endif
+  write_results(rows.size());
   std::cout << read_file(options.out_dir + "/results.md");
 }
 

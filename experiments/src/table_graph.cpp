@@ -86,6 +86,33 @@ void run_graph_table(const GraphTable& t, const TableOptions& options) {
     missing.push_back(missing_data(cfg));
     configs.push_back(cfg);
   }
+  // results.md / results.csv are rewritten after every row, so an interrupted table keeps the rows
+  // it finished (marked partial in the title).
+  auto write_results = [&](std::size_t rows_done) {
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    std::string quick_note;
+    for (const auto& q : t.quick_sets) quick_note += (quick_note.empty() ? "" : ", ") + q;
+    const std::string title = t.name + (options.quick ? " (quick: " + quick_note + ")" : "") + ": " + t.title +
+                              (rows_done < t.rows.size() ? " [partial: " + std::to_string(rows_done) + " of " +
+                                                               std::to_string(t.rows.size()) + " rows so far]"
+                                                         : "");
+    table.write(options.out_dir, title, 4);
+    std::ostringstream md;
+    md << table.markdown(title, 4) << "\n" << t.protocol << "\n\n";
+    md << "wall_s: wall time of one run (all its folds, encodings included; mean ± std over seeds when there are several). "
+       << "Whole table" << (rows_done < t.rows.size() ? " so far" : "") << ": " << fmt(total, 1) << " s.\n\n";
+    std::string extra_args;
+    for (const auto& s : options.sets) extra_args += " --set " + s;
+    if (options.seeds > 0) extra_args += " --seeds " + std::to_string(options.seeds);
+    if (options.quick)
+      md << "Short version (what `pesuite reproduce quick` runs for the tables it includes): the full table's configs with "
+         << quick_note << extra_args << ". Full version: `pesuite reproduce " << t.name << "`.";
+    else
+      md << "Command: `pesuite reproduce " << t.name << extra_args << "`.";
+    md << " Seeds per row: " << seeds << "; run folders in " << options.out_dir << "/runs.\n";
+    if (t.checks) md << "\n" << t.checks(table);
+    write_file_atomic(options.out_dir + "/results.md", md.str());
+  };
   std::string metric_name;
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
@@ -116,27 +143,9 @@ void run_graph_table(const GraphTable& t, const TableOptions& options) {
            << "  (" << fmt(wall, 1) << " s, " << res.run_path << ")";
       std::cout << line.str() << std::endl;
     }
+    if (r + 1 < t.rows.size()) write_results(r + 1);
   }
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  std::string quick_note;
-  for (const auto& q : t.quick_sets) quick_note += (quick_note.empty() ? "" : ", ") + q;
-  const std::string title = t.name + (options.quick ? " (quick: " + quick_note + ")" : "") + ": " + t.title;
-  table.write(options.out_dir, title, 4);
-  std::ostringstream md;
-  md << table.markdown(title, 4) << "\n" << t.protocol << "\n\n";
-  md << "wall_s: wall time of one run (all its folds, encodings included; mean ± std over seeds when there are several). "
-     << "Whole table: " << fmt(total, 1) << " s.\n\n";
-  std::string extra_args;
-  for (const auto& s : options.sets) extra_args += " --set " + s;
-  if (options.seeds > 0) extra_args += " --seeds " + std::to_string(options.seeds);
-  if (options.quick)
-    md << "Short version (what `pesuite reproduce quick` runs for the tables it includes): the full table's configs with "
-       << quick_note << extra_args << ". Full version: `pesuite reproduce " << t.name << "`.";
-  else
-    md << "Command: `pesuite reproduce " << t.name << extra_args << "`.";
-  md << " Seeds per row: " << seeds << "; run folders in " << options.out_dir << "/runs.\n";
-  if (t.checks) md << "\n" << t.checks(table);
-  write_file_atomic(options.out_dir + "/results.md", md.str());
+  write_results(t.rows.size());
   std::cout << read_file(options.out_dir + "/results.md");
 }
 

@@ -5,6 +5,7 @@
 
 #include "pesuite/experiments/progress.h"
 #include "pesuite/heads/atomic_file.h"
+#include "pesuite/heads/optim.h"
 
 namespace pesuite::experiments {
 
@@ -48,7 +49,7 @@ TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
                                                        : "; last good checkpoint: " + last_checkpoint_));
     }
     loss.backward();
-    if (options_.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model_.parameters(), options_.clip_grad_norm);
+    if (options_.clip_grad_norm > 0) compat::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
     optimizer_.step();
     ++state_.step;
     char status[48];

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/torch_compat.h"
 
 namespace pesuite::graph {
 
@@ -109,13 +110,28 @@ GINEConvImpl::GINEConvImpl(const GINEConvOptions& o) : options(o) {
 }
 
 torch::Tensor GINEConvImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
-                                    const torch::Tensor& edge_attr) {
+                                    const torch::Tensor& edge_attr, const torch::Tensor& edge_proj) {
   auto src = edge_index[0], dst = edge_index[1];
-  auto msg = torch::relu(gather_rows(x, src) + edge_lin(edge_attr));
-  auto agg = scatter_sum(msg, dst, x.size(0));
-  // eps = 0 and fixed is the common case (PyG's default): skip two kernels per layer.
+  auto msg = torch::relu(gather_rows(x, src) + (edge_proj.defined() ? edge_proj : compat::linear(edge_lin, edge_attr)));
+  // eps = 0 and fixed is the common case (PyG's default): skip two kernels per layer, and on CUDA
+  // sum the messages straight into a copy of x (one kernel less than zeros + index_add + add).
   const bool plain = !options.train_eps() && options.eps() == 0.0;
+  if (plain && x.is_cuda()) return nn->forward(x.index_add(0, dst, msg));
+  auto agg = scatter_sum(msg, dst, x.size(0));
   return nn->forward(plain ? x + agg : (1 + eps) * x + agg);
+}
+
+std::vector<torch::Tensor> project_edges(const std::vector<GINEConv>& convs, const torch::Tensor& e) {
+  if (convs.empty()) return {};
+  std::vector<torch::Tensor> weights, biases;
+  for (const auto& c : convs) {
+    weights.push_back(c->edge_lin->weight);
+    biases.push_back(c->edge_lin->bias);
+  }
+  const auto out = weights.front().size(0);
+  auto all = torch::addmm(torch::cat(biases), e, torch::cat(weights).t());  // [E, L * dim]
+  // unbind, not slices: its backward is one stack instead of L zero-filled copies.
+  return all.view({e.size(0), static_cast<std::int64_t>(convs.size()), out}).unbind(1);
 }
 
 GINELayerImpl::GINELayerImpl(const GNNLayerOptions& o) : options(o) {
@@ -124,9 +140,9 @@ GINELayerImpl::GINELayerImpl(const GNNLayerOptions& o) : options(o) {
 }
 
 torch::Tensor GINELayerImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
-                                     const torch::Tensor& edge_attr) {
-  auto h = torch::relu(norm(conv(x, edge_index, edge_attr)));
-  h = F::dropout(h, F::DropoutFuncOptions().p(options.dropout()).training(is_training()));
+                                     const torch::Tensor& edge_attr, const torch::Tensor& edge_proj) {
+  auto h = torch::relu(norm(conv(x, edge_index, edge_attr, edge_proj)));
+  if (options.dropout() > 0) h = F::dropout(h, F::DropoutFuncOptions().p(options.dropout()).training(is_training()));
   return options.residual() ? x + h : h;
 }
 
@@ -178,17 +194,19 @@ GPSLayerImpl::GPSLayerImpl(const GPSLayerOptions& o) : options(o) {
 }
 
 torch::Tensor GPSLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
-                                    const torch::Tensor& edge_attr, const DenseLayout& dense) {
-  auto drop = F::DropoutFuncOptions().p(options.dropout()).training(is_training());
-  auto h_local = norm_local(x + F::dropout(local(x, edge_index, edge_attr), drop));
+                                    const torch::Tensor& edge_attr, const DenseLayout& dense,
+                                    const torch::Tensor& edge_proj) {
+  const auto opts = F::DropoutFuncOptions().p(options.dropout()).training(is_training());
+  auto drop = [&](const torch::Tensor& t) { return options.dropout() > 0 ? F::dropout(t, opts) : t; };
+  auto h_local = norm_local(x + drop(local(x, edge_index, edge_attr, edge_proj)));
 
   heads::AttentionArgs args;
   args.key_padding_mask = dense.key_padding;
   auto h_attn = from_dense(attn(to_dense(x, dense), args), dense);
-  h_attn = norm_attn(x + F::dropout(h_attn, drop));
+  h_attn = norm_attn(x + drop(h_attn));
 
   auto h = h_local + h_attn;
-  auto ff = F::dropout(ff2(F::dropout(torch::relu(ff1(h)), drop)), drop);
+  auto ff = drop(compat::linear(ff2, drop(torch::relu(compat::linear(ff1, h)))));
   return norm_out(h + ff);
 }
 

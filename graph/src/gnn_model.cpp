@@ -133,9 +133,14 @@ torch::Tensor GraphModelImpl::forward(const GraphBatch& b, const PeTensors& pe) 
   auto h = p.node_in(b.x);
   if (p.encoder) h = torch::cat({h, p.encoder->forward(b, pe, dense.defined() ? &dense : nullptr)}, 1);
 
-  for (auto& l : p.gine) h = l(h, b.edge_index, e);
+  std::vector<GINEConv> convs;  // every GINE conv's edge projection in one GEMM
+  for (auto& l : p.gine) convs.push_back(l->conv);
+  for (auto& l : p.gps) convs.push_back(l->local);
+  const auto edge_proj = project_edges(convs, e);
+  std::size_t next = 0;
+  for (auto& l : p.gine) h = l(h, b.edge_index, e, edge_proj[next++]);
   for (auto& l : p.gated) std::tie(h, e) = l(h, b.edge_index, e);
-  for (auto& l : p.gps) h = l(h, b.edge_index, e, dense);
+  for (auto& l : p.gps) h = l(h, b.edge_index, e, dense, edge_proj[next++]);
 
   if (op.pool() != "none") h = global_pool(h, b.batch, b.num_graphs, op.pool());
   return p.head->forward(h);

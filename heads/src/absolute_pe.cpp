@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/torch_compat.h"
 
 namespace pesuite::heads {
 namespace {
@@ -125,7 +126,7 @@ FourierPEImpl::FourierPEImpl(const FourierPEOptions& options_) : options(options
 torch::Tensor FourierPEImpl::encode(const torch::Tensor& positions) {
   auto proj = wr(positions.to(wr->weight.options()));
   auto r = torch::cat({torch::cos(proj), torch::sin(proj)}, -1) / std::sqrt(static_cast<double>(options.fourier_dim()));
-  return fc2(torch::gelu(fc1(r)));
+  return compat::linear(fc2, torch::gelu(compat::linear(fc1, r)));
 }
 
 torch::Tensor FourierPEImpl::embedding(std::int64_t n, const TokenLayout& layout, const torch::TensorOptions& options_) {

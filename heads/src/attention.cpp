@@ -101,7 +101,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   if (!args.context.defined()) {
     if (!qkv) throw InputError("attention: kv_dim differs from dim, so a context (key/value input) is required");
     if (kernel) {
-      auto t = qkv(x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
+      auto t = compat::linear(qkv, x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
       qh = t[0], kh = t[1], vh = t[2];
     } else {
       // Sequence-first with the weight rows reordered to (head, q/k/v, channel): then every head's
@@ -139,8 +139,8 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
       kvp = torch::nn::functional::linear(c, w.narrow(0, inner, 2 * inner),
                                           b.defined() ? b.narrow(0, inner, 2 * inner) : b);
     } else {
-      qp = q(x);
-      kvp = kv(c);
+      qp = compat::linear(q, x);
+      kvp = compat::linear(kv, c);
     }
     qh = split_heads(qp, H, hd);
     auto t = kvp.view({B, c.size(1), 2, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);
@@ -213,7 +213,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   }
   if (gates_.defined()) o = o * gates_.view({1, H, 1, 1});
 
-  auto out = proj(o.transpose(1, 2).reshape({B, N, inner}));
+  auto out = compat::linear(proj, o.transpose(1, 2).reshape({B, N, inner}));
 
   const bool det = capture_options_.detach();
   captured_.head_outputs = capture_options_.head_outputs() ? (det ? o.detach() : o) : torch::Tensor();

@@ -171,6 +171,7 @@ def main():
     ap.add_argument("--steps", type=int, default=100, help="timed training steps")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", default="", help="also trace 10 steps (after timing) to this Chrome-trace JSON")
     a = ap.parse_args()
     encoder = a.encoder or ("lap" if a.model == "gps" else "rwse")
     dev = torch.device(a.device)
@@ -205,6 +206,14 @@ def main():
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     sec = time.perf_counter() - t0
+    if a.profile:  # as `pesuite bench gnn --profile`
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for i in range(10):
+                step(i)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+        prof.export_chrome_trace(a.profile)
     print(json.dumps({
         "bench": "gnn", "impl": "pyg", "model": a.model, "encoder": encoder, "device": str(dev),
         "batch": a.batch, "hidden": a.hidden, "layers": a.layers, "heads": a.heads, "pe_dim": a.pe_dim,

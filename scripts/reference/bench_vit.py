@@ -133,6 +133,18 @@ def timed_blocks(step, dev, warmup, repeats, steps):
     return blocks
 
 
+def profile_steps(a, dev, phase, step):
+    """As `pesuite bench vit --profile`: five more steps under the profiler, after timing."""
+    if not a.profile:
+        return
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            step()
+        sync(dev)
+    prof.export_chrome_trace(f"{a.profile}-{phase}.json")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="deit_tiny_patch16", choices=sorted(PRESETS))
@@ -149,6 +161,7 @@ def main():
     ap.add_argument("--no-fused-adamw", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-infer", action="store_true")
+    ap.add_argument("--profile", default="", help="also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json")
     a = ap.parse_args()
 
     dev = torch.device(a.device)
@@ -181,6 +194,7 @@ def main():
             loss_sum.add_(loss.detach())
 
         train_blocks = timed_blocks(train_step, dev, a.warmup, a.repeats, a.steps)
+        profile_steps(a, dev, "train", train_step)
         mean_loss = loss_sum.item() / (a.warmup + a.repeats * a.steps)
 
     if not a.skip_infer:
@@ -192,6 +206,7 @@ def main():
                 out_sum.add_(model(images)[:, 0].sum().float())
 
         infer_blocks = timed_blocks(infer_step, dev, a.warmup, a.repeats, a.steps)
+        profile_steps(a, dev, "infer", infer_step)
         out_sum.item()
 
     ips = lambda blocks: a.batch * a.steps / statistics.median(blocks) if blocks else 0.0

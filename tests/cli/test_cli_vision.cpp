@@ -197,3 +197,53 @@ TEST(CliVision, AttentionWritesMapsAndPngs) {
   r = run_cli("vision attention --ckpt " + ckpt + " --image 'idx:" + dir.str() + "?split=test' --index 999 --out " + dir / "att3");
   EXPECT_EQ(r.exit_code, 2);
 }
+
+namespace {
+
+// CIFAR-10 binary batches: records of 1 label byte + R, G, B planes of 32x32; class c (0..2)
+// lights channel c. Five training batches of `per_batch` records and one test batch.
+void write_cifar10(const std::string& dir, int per_batch, int test) {
+  auto batch = [](int n, int offset) {
+    std::string bytes;
+    for (int i = 0; i < n; ++i) {
+      const int c = (i + offset) % 3;
+      bytes += static_cast<char>(c);
+      for (int ch = 0; ch < 3; ++ch) bytes += std::string(1024, static_cast<char>(ch == c ? 220 : 30 + (i * 7) % 40));
+    }
+    return bytes;
+  };
+  for (int b = 1; b <= 5; ++b) pesuite::write_file_atomic(dir + "/data_batch_" + std::to_string(b) + ".bin", batch(per_batch, b));
+  pesuite::write_file_atomic(dir + "/test_batch.bin", batch(test, 0));
+}
+
+// The checkpoint's own eval gives the run's final numbers.
+void expect_eval_matches(const nlohmann::json& run, const std::string& key, const std::string& sizes) {
+  auto r = run_cli("vision eval --json --ckpt " + run["run"].get<std::string>() + "/ckpt/last.safetensors --sizes " + sizes);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)[key], run[key]) << key;
+}
+
+}  // namespace
+
+// cifar10: trains in memory (colour, 32 px) and reports top-1 / top-5.
+TEST(CliVision, TrainsOnCifarBinaryInMemory) {
+  TempDir dir;
+  write_cifar10(dir.str(), 8, 12);
+  auto j = train_json(" --runs " + dir.str() + "/runs --set 'data.train=cifar10:" + dir.str() + "' --set 'data.test=cifar10:" +
+                      dir.str() + "?split=test' --set model.name=vit_tiny_patch4_32 --set model.dim=32 --set model.depth=1" +
+                      " --set model.heads=2 --set train.batch_size=16 --set train.epochs=1 --set 'eval.sizes=[32, 48]' --set device=cpu");
+  ASSERT_TRUE(j.value("finished", false)) << j.dump();
+  EXPECT_EQ(j["steps"], 2);
+  for (const char* k : {"test_acc@32", "test_acc@48", "test_top5@32"}) {
+    ASSERT_TRUE(j.contains(k)) << k;
+    EXPECT_GE(j[k].get<double>(), 0.0);
+    EXPECT_LE(j[k].get<double>(), 1.0);
+  }
+  expect_eval_matches(j, "test_acc@32", "32");
+  // A multi-label metric of single-label data is refused before training.
+  auto r = run_cli("vision train --runs " + dir.str() + "/runs2 --set 'data.train=cifar10:" + dir.str() + "' --set 'data.test=cifar10:" +
+                   dir.str() + "?split=test' --set model.name=vit_tiny_patch4_32 --set eval.metric=mAP");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("eval.metric: 'mAP' needs multi-label data"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "runs2"));
+}

@@ -176,6 +176,32 @@ TEST(GraphNN, GINEConvMatchesNaive) {
   }
 }
 
+// The one-GEMM edge projection of all layers equals each conv's own Linear, and its gradient
+// reaches every conv's weights as the separate calls' would.
+TEST(GraphNN, ProjectEdgesMatchesPerLayerLinear) {
+  torch::manual_seed(5);
+  const std::int64_t D = 8, E = 13;
+  std::vector<GINEConv> convs;
+  for (int l = 0; l < 3; ++l) convs.push_back(GINEConv(GINEConvOptions(D)));
+  auto e = torch::randn({E, D});
+  auto joint = project_edges(convs, e);
+  ASSERT_EQ(joint.size(), 3u);
+  torch::Tensor joint_loss = torch::zeros({}), sep_loss = torch::zeros({});
+  for (int l = 0; l < 3; ++l) {
+    auto sep = convs[l]->edge_lin(e);
+    EXPECT_LT(max_diff(joint[l], sep), 1e-5) << "layer " << l;
+    joint_loss = joint_loss + (joint[l] * (l + 1)).pow(2).sum();
+    sep_loss = sep_loss + (sep * (l + 1)).pow(2).sum();
+  }
+  joint_loss.backward();
+  std::vector<torch::Tensor> g_joint;
+  for (auto& c : convs) g_joint.push_back(c->edge_lin->weight.grad().clone()), c->edge_lin->weight.mutable_grad().zero_();
+  sep_loss.backward();
+  for (int l = 0; l < 3; ++l)
+    EXPECT_LT(max_diff(g_joint[static_cast<std::size_t>(l)], convs[l]->edge_lin->weight.grad()), 1e-4) << "layer " << l;
+  EXPECT_TRUE(project_edges({}, e).empty());
+}
+
 TEST(GraphNN, GatedGCNMatchesNaive) {
   auto g = random_connected(6, 0.5, 4);
   auto b = featured_batch({g}, 3);

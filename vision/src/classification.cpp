@@ -127,4 +127,12 @@ MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tenso
   return r;
 }
 
+MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets, const torch::Tensor& ignore) {
+  if (ignore.sizes() != targets.sizes())
+    throw InputError("mean_average_precision: ignore mask " + c10::str(ignore.sizes()) + " does not match targets " +
+                     c10::str(targets.sizes()));
+  auto t = targets.detach().to(torch::kCPU, torch::kDouble);
+  return mean_average_precision(scores, torch::where(ignore.to(torch::kCPU, torch::kBool), torch::full_like(t, -1.0), t));
+}
+
 }  // namespace pesuite::vision

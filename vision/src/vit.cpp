@@ -5,6 +5,7 @@
 
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/head_analysis.h"
+#include "pesuite/heads/torch_compat.h"
 
 namespace pesuite::vision {
 
@@ -32,7 +33,7 @@ BlockImpl::BlockImpl(const ViTOptions& o, double dp) : drop_path_(dp) {
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const heads::AttentionArgs& args) {
   auto h = x + drop_path(attn(norm1(x), args), drop_path_, is_training());
-  return h + drop_path(fc2(torch::gelu(fc1(norm2(h)))), drop_path_, is_training());
+  return h + drop_path(compat::linear(fc2, torch::gelu(compat::linear(fc1, norm2(h)))), drop_path_, is_training());
 }
 
 ViTImpl::ViTImpl(const ViTOptions& o) : options(o) {
@@ -113,7 +114,7 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   return options.class_token() ? x.select(1, 0) : x.mean(1);
 }
 
-torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return head(forward_features(images)); }
+torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return compat::linear(head, forward_features(images)); }
 
 // Biases, norms, the class token and positional parameters (tables, PEG) get no weight decay.
 static bool exempt_from_decay(const std::string& name, const torch::Tensor& p) {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "kernel_trace.h"
 #include "pesuite/graph/batch.h"
 #include "pesuite/graph/gnn.h"
 #include "pesuite/graph/pe_dataset.h"
@@ -41,6 +42,7 @@ struct BenchArgs {
   int batches = 20, steps = 100, warmup = 20, threads = 0;
   std::uint64_t seed = 0;
   bool json = false;
+  std::string profile;  // Chrome-trace file: 10 more steps under the profiler, after timing
 };
 
 void sync(const torch::Device& dev) {
@@ -146,6 +148,14 @@ void run(const BenchArgs& a) {
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double gps = static_cast<double>(a.steps * a.batch) / sec;
   const double mean_loss = total.item<double>() / (a.warmup + a.steps);
+  if (!a.profile.empty()) {
+    KernelTrace trace;
+    if (trace.start()) {
+      for (int i = 0; i < 10; ++i) step(i);
+      sync(dev);
+      trace.stop(a.profile);
+    }
+  }
 
   if (a.json) {
     nlohmann::json out = {{"bench", "gnn"}, {"impl", "pesuite"}, {"model", a.model}, {"encoder", encoder},
@@ -183,6 +193,7 @@ void add_bench_gnn(CLI::App& bench) {
   cmd->add_option("--seed", a.seed, "Seed of the data and the weights")->capture_default_str();
   cmd->add_option("--threads", a.threads, "Intra-op threads (0 = torch's default)")->capture_default_str();
   cmd->add_flag("--json", a.json, "One JSON line (the format of bench_gnn_pyg.py)");
+  cmd->add_option("--profile", a.profile, "Also trace 10 steps (after timing) to this Chrome-trace JSON (Kineto, LibTorch 2.x)");
   cmd->callback([]() { run(a); });
 }
 

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "kernel_trace.h"
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/torch_compat.h"
@@ -39,6 +40,7 @@ struct VitBenchArgs {
   int steps = 30, warmup = 10, repeats = 3, threads = 0;
   double lr = 5e-4, weight_decay = 0.05;
   bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false;
+  std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
 
 void sync(const torch::Device& dev) {
@@ -48,6 +50,18 @@ void sync(const torch::Device& dev) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// With --profile: five more steps under the Kineto profiler, after the timed blocks (so the
+// figures never include profiling overhead).
+template <typename Step>
+void profile_steps(const VitBenchArgs& a, const torch::Device& dev, const std::string& phase, Step& step) {
+  if (a.profile.empty()) return;
+  KernelTrace trace;
+  if (!trace.start()) return;
+  for (int i = 0; i < 5; ++i) step();
+  sync(dev);
+  trace.stop(a.profile + "-" + phase + ".json");
 }
 
 void run(const VitBenchArgs& a) {
@@ -107,6 +121,7 @@ void run(const VitBenchArgs& a) {
     }
     last_loss = loss_sum.item<double>() / (a.warmup + a.repeats * a.steps);
     train_ips = a.batch * a.steps / median(train_blocks);
+    profile_steps(a, dev, "train", step);
   }
 
   if (!a.skip_infer) {
@@ -128,6 +143,7 @@ void run(const VitBenchArgs& a) {
     }
     (void)out_sum.item<double>();
     infer_ips = a.batch * a.steps / median(infer_blocks);
+    profile_steps(a, dev, "infer", step);
   }
 
   if (a.json) {
@@ -183,6 +199,7 @@ void add_bench_vit(CLI::App& bench) {
   cmd->add_flag("--skip-train", a.skip_train, "Inference only");
   cmd->add_flag("--skip-infer", a.skip_infer, "Training only");
   cmd->add_flag("--json", a.json, "One JSON line");
+  cmd->add_option("--profile", a.profile, "Also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json (Kineto, LibTorch 2.x)");
   cmd->callback([]() { run(a); });
 }
 

@@ -45,12 +45,18 @@ std::vector<std::int64_t> parse_sizes(const std::string& text) {
   return out;
 }
 
-nlohmann::ordered_json metrics_json(const std::map<std::int64_t, experiments::SizeMetrics>& m, const std::string& metric) {
+nlohmann::ordered_json metrics_json(const std::map<std::int64_t, experiments::SizeMetrics>& m, const std::string& metric,
+                                    const std::vector<std::string>& class_names = {}) {
   nlohmann::ordered_json out;
   for (const auto& [size, s] : m) {
     const auto k = std::to_string(size);
     if (metric == "mAP") {
       out["test_map@" + k] = s.map;
+      nlohmann::ordered_json per_class;  // NaN (no positive in the test set) becomes null
+      for (std::size_t c = 0; c < s.per_class_ap.size(); ++c)
+        per_class[c < class_names.size() ? class_names[c] : std::to_string(c)] =
+            std::isfinite(s.per_class_ap[c]) ? nlohmann::ordered_json(s.per_class_ap[c]) : nlohmann::ordered_json();
+      if (!s.per_class_ap.empty()) out["test_ap@" + k] = per_class;
     } else {
       out["test_acc@" + k] = s.top1;
       out["test_top5@" + k] = s.top5;
@@ -146,11 +152,8 @@ torch::Tensor load_attention_input(const std::string& image, std::int64_t index,
     if (m.empty()) throw InputError(image + ": cannot read the image");
     if (channels == 3) cv::cvtColor(m, m, cv::COLOR_BGR2RGB);
     auto t = torch::from_blob(m.data, {m.rows, m.cols, m.channels()}, torch::kUInt8).clone().permute({2, 0, 1}).to(torch::kFloat32) / 255.0;
-    for (std::int64_t c = 0; c < channels; ++c) {
-      const double mu = mean.size() == 1 ? mean[0] : mean.at(static_cast<std::size_t>(c));
-      const double sd = stdv.size() == 1 ? stdv[0] : stdv.at(static_cast<std::size_t>(c));
-      t[c] = (t[c] - mu) / sd;
-    }
+    const auto mu = experiments::resolve_norm(mean, channels, true, image), sd = experiments::resolve_norm(stdv, channels, false, image);
+    for (std::int64_t c = 0; c < channels; ++c) t[c] = (t[c] - mu[static_cast<std::size_t>(c)]) / sd[static_cast<std::size_t>(c)];
     label = fs::path(image).filename().string();
     return t.unsqueeze(0);
 #else
@@ -197,11 +200,13 @@ void add_vision_commands(CLI::App& app) {
     nlohmann::ordered_json out{{"run", r.run_path}, {"checkpoint", r.checkpoint}, {"finished", r.finished},
                                {"steps", r.steps}, {"total_steps", r.total_steps}, {"train_seconds", r.train_seconds},
                                {"train_images_per_second", r.train_images_per_second}};
-    if (r.finished) out.update(metrics_json(r.metrics_at_size, r.metric));
+    if (r.skipped_images) out["skipped_images"] = r.skipped_images;
+    if (r.finished) out.update(metrics_json(r.metrics_at_size, r.metric, r.class_names));
     if (json) {
       std::cout << out.dump(2) << "\n";
     } else {
       std::cout << "run " << r.run_path << "\n";
+      if (r.skipped_images) std::cout << "left out " << r.skipped_images << " bad image(s) (data.skip_bad; see log.txt)\n";
       if (!r.finished)
         std::cout << "stopped at step " << r.steps << " of " << r.total_steps << "; continue with: pesuite vision train --resume "
                   << r.run_path << "\n";
@@ -223,7 +228,7 @@ void add_vision_commands(CLI::App& app) {
     const auto sizes = eval_sizes.empty() ? cfg.get_ints("eval.sizes") : parse_sizes(eval_sizes);
     const auto r = experiments::evaluate_checkpoint(cfg, eval_ckpt, sizes);
     nlohmann::ordered_json out{{"checkpoint", r.checkpoint}, {"data", cfg.get_string("data.test")}, {"metric", r.metric}};
-    out.update(metrics_json(r.metrics_at_size, r.metric));
+    out.update(metrics_json(r.metrics_at_size, r.metric, r.class_names));
     if (eval_json) std::cout << out.dump(2) << "\n";
     else print_metrics(r.metrics_at_size, r.metric);
   });

@@ -3,8 +3,10 @@
 // train|eval|attention` and the cpvt-* tables): data from a dataset spec, model from the vision
 // registry with any positional encoding, AdamW + warm-up/cosine through the shared Trainer (label
 // smoothing, mixup / cutmix, gradient clipping, drop-path, bf16 autocast on CUDA), a run folder
-// with metrics, checkpoints and plots, and test top-1 / top-5 (or mAP for multi-label data) at
-// several input sizes without fine-tuning (images upsampled), which is CPVT's resolution study.
+// with metrics, checkpoints and plots, and test top-1 / top-5 (or mAP, with per_class_ap.csv, for
+// multi-label data: voc:, coco:) at several input sizes without fine-tuning, which is CPVT's
+// resolution study. idx: / cifar: sets are held in memory; imagefolder: / voc: / coco: are streamed
+// from their files every epoch (image_data.h, image_stream.h).
 //
 //   auto cfg = image_classification_defaults();
 //   cfg.merge_file("experiments/configs/vision/fmnist-vit+peg.toml");
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "pesuite/experiments/config.h"
+#include "pesuite/experiments/image_data.h"
 #include "pesuite/vision/vit.h"
 
 namespace pesuite::experiments {
@@ -34,6 +37,7 @@ struct SizeMetrics {
   double top1 = 0, top5 = 0;  // single-label (NaN for multi-label data)
   double map = 0;             // multi-label mean average precision (NaN for single-label data)
   double loss = 0;            // mean test loss of the training objective
+  std::vector<double> per_class_ap;  // multi-label: AP of each class (NaN: no positive in the test set)
 };
 
 struct ClassificationResult {
@@ -46,6 +50,8 @@ struct ClassificationResult {
   double train_images_per_second = 0;
   std::string run_path;
   std::string checkpoint;  // the last checkpoint written
+  std::vector<std::string> class_names;
+  std::int64_t skipped_images = 0;  // data.skip_bad: missing / corrupt images left out
 };
 
 // Checks the whole config (dataset, model, encoding) before any training starts. With `resume`
@@ -66,18 +72,11 @@ std::pair<std::string, std::string> resolve_checkpoint(const std::string& run_or
 // checkpoint's head), in eval mode on `device`.
 vision::ViT load_classifier(const Config& config, const std::string& checkpoint, const torch::Device& device);
 
-// A labelled image set in memory, normalised with the config's mean / std.
-struct ImageSet {
-  torch::Tensor images;   // float [N, C, H, W]
-  torch::Tensor targets;  // int64 [N] (single-label) or float [N, K] multi-hot (1, 0, -1 = ignore)
-  std::int64_t classes = 0;
-  std::vector<std::string> class_names;
-  bool multi_label = false;
-};
-ImageSet load_image_set(const std::string& spec, std::int64_t limit, const std::vector<double>& mean,
-                        const std::vector<double>& std);
-
-// Test metrics of a model at each size (images resized bilinearly, no fine-tuning).
+// Test metrics of a model at each size, no fine-tuning (in memory: images resized bilinearly;
+// streamed: each size decoded with the eval transform).
+std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, ImageData& data,
+                                                      const std::vector<std::int64_t>& sizes, std::int64_t batch,
+                                                      const torch::Device& device, bool bf16);
 std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, const ImageSet& set,
                                                       const std::vector<std::int64_t>& sizes, std::int64_t batch,
                                                       const torch::Device& device, bool bf16);
@@ -86,6 +85,7 @@ struct CheckpointEval {
   std::string checkpoint;
   std::string metric;  // "top1" | "mAP"
   std::map<std::int64_t, SizeMetrics> metrics_at_size;
+  std::vector<std::string> class_names;
 };
 CheckpointEval evaluate_checkpoint(const Config& config, const std::string& checkpoint,
                                    const std::vector<std::int64_t>& sizes);

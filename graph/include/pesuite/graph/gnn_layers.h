@@ -84,13 +84,21 @@ struct GINEConvOptions {
 class GINEConvImpl : public torch::nn::Module {
  public:
   explicit GINEConvImpl(const GINEConvOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr);
+  // `edge_proj`, when given, is edge_lin(edge_attr) already computed (project_edges below);
+  // edge_attr is then not read.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
+                        const torch::Tensor& edge_proj = {});
   GINEConvOptions options;
   torch::nn::Linear edge_lin{nullptr};
   torch::nn::Sequential nn{nullptr};  // "nn.0" and "nn.2" are the two Linears
   torch::Tensor eps;                  // [1]; a parameter when train_eps, else a buffer
 };
 TORCH_MODULE(GINEConv);
+
+// Every conv's edge projection edge_lin(e) in one GEMM ([E, dim] x [dim, L * dim]), returned as one
+// [E, dim] view per conv: the same values as L separate Linear calls, but on a GPU a GNN step is
+// bound by kernel launches, and this saves 3 (L - 1) GEMMs per training step.
+std::vector<torch::Tensor> project_edges(const std::vector<GINEConv>& convs, const torch::Tensor& e);
 
 // One block of the GINE model: h + Dropout(ReLU(Norm(GINEConv(h, e)))) (GraphGPS's GINE stage
 // with batchnorm and residual).
@@ -104,7 +112,8 @@ struct GNNLayerOptions {
 class GINELayerImpl : public torch::nn::Module {
  public:
   explicit GINELayerImpl(const GNNLayerOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
+                        const torch::Tensor& edge_proj = {});  // as GINEConv::forward
   GNNLayerOptions options;
   GINEConv conv{nullptr};
   NodeNorm norm{nullptr};
@@ -146,7 +155,7 @@ class GPSLayerImpl : public torch::nn::Module {
   explicit GPSLayerImpl(const GPSLayerOptions& options);
   // `dense` = dense_layout(batch), computed once per batch and shared by all layers.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
-                        const DenseLayout& dense);
+                        const DenseLayout& dense, const torch::Tensor& edge_proj = {});  // as GINEConv::forward
   GPSLayerOptions options;
   GINEConv local{nullptr};
   heads::MultiHeadAttention attn{nullptr};

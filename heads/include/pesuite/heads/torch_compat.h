@@ -48,6 +48,14 @@ inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const 
 #endif
 }
 
+// y = x W^T + b through at::linear, which is what Python's nn.Linear calls: the bias rides in the
+// GEMM's epilogue for inputs of any rank. Calling a torch::nn::Linear module goes through LibTorch's
+// F::linear instead, which for 3-D inputs runs matmul and then `out += bias` as a separate kernel
+// (under bf16 autocast a mixed-dtype one: 14 % of a ViT-Ti training step on an H100).
+inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  return at::linear(x, layer->weight, layer->bias);
+}
+
 // Restricts which fused attention kernels compat::sdpa may pick for a scope (benchmarks: is the
 // flash / memory-efficient kernel or the math composition faster for this shape and dtype?).
 // LibTorch 2.x only; a no-op on 1.13, which has no kernels to choose from.

@@ -10,6 +10,7 @@
 //   auto loss = soft_cross_entropy(model(m.images), m.targets);
 //   double top5 = topk_correct(logits, labels, 5).to(torch::kFloat).mean().item<double>();
 //   MapResult r = mean_average_precision(scores, targets);   // targets: 1 positive, 0 negative, -1 ignored
+//   MapResult v = mean_average_precision(scores, present, difficult_only);   // or 0/1 targets + an ignore mask
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -71,5 +72,8 @@ struct MapResult {
 };
 // scores, targets: [N, K].
 MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets);
+// Same with an explicit ignore mask (bool [N, K], true = entry left out of its class's ranking),
+// for 0/1 targets kept apart from VOC's "difficult" flags: equal to the call above with -1 there.
+MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets, const torch::Tensor& ignore);
 
 }  // namespace pesuite::vision
