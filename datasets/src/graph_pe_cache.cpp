@@ -15,7 +15,7 @@ namespace pesuite::datasets {
 
 namespace {
 // Bump when an encoding's numbers change, so stale cache entries are never read.
-constexpr const char* kPeCodeVersion = "graph-pe-2";
+constexpr const char* kPeCodeVersion = "graph-pe-3";
 }  // namespace
 
 std::string default_cache_dir() {

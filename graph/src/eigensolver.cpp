@@ -141,18 +141,16 @@ EigenPairs smallest_eigenpairs_dense(const Eigen::MatrixXd& L, Index k_in) {
     out.residuals.resize(0);
     return out;
   }
-  auto residuals = [&] {
-    const Eigen::MatrixXd r = L * out.vectors - out.vectors * out.values.asDiagonal();
-    out.residuals = r.colwise().norm().transpose();
-    out.max_residual = out.residuals.maxCoeff();
-  };
-  // (A partial solve -- tridiagonalisation, k values, inverse iteration -- was measured slower than
-  // Eigen's full solver at n = 18..60: Eigen's tridiagonal QL for the values dominates either way.)
+  // The partial solve (eigensolver_tridiag.cpp) verifies its own result; the full solver is the
+  // fallback (and the solver above kPartialDenseMax rows).
+  if (n <= kPartialDenseMax && smallest_eigenpairs_tridiag(L, k, out)) return out;
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(L, Eigen::ComputeEigenvectors);
   if (es.info() != Eigen::Success) throw std::runtime_error("dense eigensolver failed");
   out.values = es.eigenvalues().head(k);
   out.vectors = es.eigenvectors().leftCols(k);
-  residuals();
+  const Eigen::MatrixXd r = L * out.vectors - out.vectors * out.values.asDiagonal();
+  out.residuals = r.colwise().norm().transpose();
+  out.max_residual = out.residuals.maxCoeff();
   return out;
 }
 
@@ -193,11 +191,10 @@ EigenPairs smallest_eigenpairs(const SparseMatrix& L, Index k_in, const EigenOpt
 
   const int ncv = static_cast<int>(std::min<Index>(n, opt.ncv > 0 ? opt.ncv : std::max<Index>(2 * k + 1, k + 40)));
   if (kind == SolverKind::Dense) {
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(Eigen::MatrixXd(L), Eigen::ComputeEigenvectors);
-    if (es.info() != Eigen::Success) throw std::runtime_error("dense eigensolver failed");
-    out.values = es.eigenvalues().head(k);
-    out.vectors = es.eigenvectors().leftCols(k);
-    out.solver = "dense";
+    const double norm = out.norm_estimate;
+    out = smallest_eigenpairs_dense(Eigen::MatrixXd(L), k);
+    out.norm_estimate = norm;
+    return out;  // ascending, residuals measured
   } else if (kind == SolverKind::ShiftInvert) {
     // sigma just below 0: L - sigma I is positive definite (LDL^T is stable), and the transformed
     // spectrum 1/(lambda - sigma) separates the small eigenvalues strongly.

@@ -52,7 +52,8 @@ Block solve_block(const Graph& g, const LapOptions& o) {
   const Index got = b.info.values.size();
   const Index use = std::max<Index>(0, got - drop);
   b.values = b.info.values.segment(std::min(drop, got), use).cwiseMax(0.0);  // GraphGPS clamps at >= 0
-  b.vectors = b.info.vectors.middleCols(std::min(drop, got), use);
+  if (drop == 0) b.vectors = std::move(b.info.vectors);  // (info.vectors is not read again)
+  else b.vectors = b.info.vectors.middleCols(std::min(drop, got), use);
   if (kind == LaplacianKind::RandomWalk) {
     const Eigen::VectorXd d = laplacian_degrees(g);
     for (Index i = 0; i < g.num_nodes; ++i) b.vectors.row(i) /= d[i] > 0 ? std::sqrt(d[i]) : 1.0;

@@ -136,6 +136,17 @@ void print_case(const std::string& name, std::size_t graphs, double lap_s, const
     const double tev = ref.value("tol_eigval", 1e-6), tvec = ref.value("tol_eigvec", 1e-4), trw = ref.value("tol_rwse", 1e-6);
     std::printf("\n%-14s agreement: eigenvalues %.1e, eigenvectors (subspace) %.1e, rwse %.1e -> %s\n", "", ev, vec, rwe,
                 ev <= tev && vec <= tvec && rwe <= trw ? "OK" : "MISMATCH");
+    // PyG's own answer is checked first (graph_pe_reference.py explains: ARPACK on float32 can return
+    // wrong vectors for highly degenerate graphs); graphs where it is wrong are compared with the
+    // float64 spectrum instead, and named here.
+    if (ref.contains("pyg_excluded") && !ref["pyg_excluded"].empty()) {
+      std::printf("%-14s PyG's answer was not a valid eigenpair set for %zu graph(s), checked against float64 eigh instead:", "",
+                  ref["pyg_excluded"].size());
+      for (const auto& x : ref["pyg_excluded"])
+        std::printf(" graph %d (%d nodes: PyG column %d has Rayleigh quotient %.4g, eigenvalue %.4g);", x["graph"].get<int>(),
+                    x["nodes"].get<int>(), x["column"].get<int>(), x["pyg_rayleigh_quotient"].get<double>(), x["eigenvalue"].get<double>());
+      std::printf("\n");
+    }
   }
   std::fflush(stdout);
 }

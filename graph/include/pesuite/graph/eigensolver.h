@@ -1,8 +1,9 @@
 #pragma once
 // The k smallest eigenpairs of a symmetric sparse matrix (a graph Laplacian), with the solver picked
 // by size and the quality of every pair measured:
-//  - dense: Eigen::SelfAdjointEigenSolver on the full matrix (n <= dense_max): exact and fastest
-//    for molecules and other TU-sized graphs;
+//  - dense: a partial dense solve of the k wanted pairs (smallest_eigenpairs_tridiag, verified; Eigen's
+//    SelfAdjointEigenSolver as fallback) on the full matrix (n <= dense_max): exact and fastest for
+//    molecules and other TU-sized graphs;
 //  - shift_invert: Spectra Lanczos on (L - sigma I)^-1 with a sparse LDL^T factorisation
 //    (Eigen::SimplicialLDLT, AMD ordering), sigma slightly below 0 so the matrix is positive
 //    definite: the smallest eigenvalues become the largest and best separated;
@@ -54,7 +55,16 @@ EigenPairs smallest_eigenpairs(const SparseMatrix& L, Index k, const EigenOption
 // The Chebyshev-filtered subspace iteration directly (0 < k < n - 2); values unsorted, no residuals
 // (smallest_eigenpairs sorts and measures them).
 EigenPairs chebyshev_eigenpairs(const SparseMatrix& L, Index k, const EigenOptions& options);
-// The dense solver on a dense symmetric matrix (small graphs; see dense_laplacian).
+// The dense solver on a dense symmetric matrix (small graphs; see dense_laplacian): the partial solve
+// below up to kPartialDenseMax rows, Eigen's full SelfAdjointEigenSolver above or when it fails.
 EigenPairs smallest_eigenpairs_dense(const Eigen::MatrixXd& L, Index k);
+// The partial dense solve (eigensolver_tridiag.cpp): Householder tridiagonalisation, the k smallest
+// values by Sturm-count bisection / Newton, inverse iteration for those k only, k vectors
+// back-transformed. Fills `out` (values ascending, vectors, residuals against L) and returns true
+// only when every residual is <= 1e-12 max(1, ||L||_inf) and |V^T V - I| <= 1e-11; false means: use
+// the full solver. For k = 9 on one core: 6.5 us at n = 18 (Eigen's full solver 15 us), 18 us at
+// n = 33 (60), 0.33 ms at n = 126 (1.6 ms).
+bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& L, Index k, EigenPairs& out);
+inline constexpr Index kPartialDenseMax = 1000;
 
 }  // namespace pesuite::graph
