@@ -42,11 +42,20 @@ if has attention; then
   $p bench attention --device cuda --amp bf16 2>&1 | tail -20
 fi
 if has gnn; then
-  echo "== bench gnn: pesuite vs PyG (training graphs/s)"
-  for m in "gps lap" "gine rwse"; do
-    set -- $m
-    timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --json 2>&1 | tail -2
-    timeout 150 python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 2>&1 | tail -2
+  echo "== bench gnn: pesuite vs PyG (training graphs/s; sides alternate, GNN_ROUNDS rounds, median of 3 blocks each)"
+  for round in $(seq ${GNN_ROUNDS:-1}); do
+    for m in "gps lap" "gine rwse"; do
+      set -- $m
+      ours=$(timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --json 2>&1 | tail -1)
+      ref=$(timeout 150 python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 2>&1 | tail -1)
+      echo "$ours"; echo "$ref"
+      python3 - "$ours" "$ref" "$round" <<'EOF' 2>&1 | tail -1
+import json, sys
+a, b = (json.loads(x) for x in sys.argv[1:3])
+r = a["graphs_per_s"] / b["graphs_per_s"]
+print("round %s: %s+%s: pesuite %.0f / PyG %.0f graphs/s = %.2fx" % (sys.argv[3], a["model"], a["encoder"], a["graphs_per_s"], b["graphs_per_s"], r))
+EOF
+    done
   done
 fi
 if has graph-train; then

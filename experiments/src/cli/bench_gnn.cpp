@@ -39,7 +39,7 @@ constexpr std::int64_t kAtomTypes = 28, kBondTypes = 4;
 struct BenchArgs {
   std::string model = "gps", encoder = "", device = "cpu";
   std::int64_t batch = 128, hidden = 64, layers = 10, heads = 4, pe_dim = 16;
-  int batches = 20, steps = 100, warmup = 20, threads = 0;
+  int batches = 20, steps = 100, warmup = 20, repeats = 3, threads = 0;
   std::uint64_t seed = 0;
   bool json = false;
   std::string profile;  // Chrome-trace file: 10 more steps under the profiler, after timing
@@ -75,8 +75,8 @@ struct DeviceBatch {
 };
 
 void run(const BenchArgs& a) {
-  if (a.steps < 1 || a.warmup < 0 || a.batches < 1 || a.batch < 1)
-    throw InputError("bench gnn: --steps, --batches and --batch must be >= 1, --warmup >= 0");
+  if (a.steps < 1 || a.warmup < 0 || a.batches < 1 || a.batch < 1 || a.repeats < 1)
+    throw InputError("bench gnn: --steps, --repeats, --batches and --batch must be >= 1, --warmup >= 0");
   if (a.threads > 0) runtime::set_threads(a.threads);
   const torch::Device dev = runtime::parse_device(a.device);
   const std::string encoder = a.encoder.empty() ? (a.model == "gps" ? "lap" : "rwse") : a.encoder;
@@ -141,13 +141,22 @@ void run(const BenchArgs& a) {
     total += loss.detach();
   };
   for (int i = 0; i < a.warmup; ++i) step(i);
-  sync(dev);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < a.steps; ++i) step(a.warmup + i);
-  sync(dev);
-  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // --repeats blocks of --steps steps, each timed between device synchronisations; the median block
+  // gives the figure (a shared machine's hiccups hit single blocks).
+  std::vector<double> blocks;
+  int done = a.warmup;
+  for (int r = 0; r < a.repeats; ++r) {
+    sync(dev);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < a.steps; ++i) step(done++);
+    sync(dev);
+    blocks.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  auto sorted = blocks;
+  std::sort(sorted.begin(), sorted.end());
+  const double sec = sorted[sorted.size() / 2];
   const double gps = static_cast<double>(a.steps * a.batch) / sec;
-  const double mean_loss = total.item<double>() / (a.warmup + a.steps);
+  const double mean_loss = total.item<double>() / done;
   if (!a.profile.empty()) {
     KernelTrace trace;
     if (trace.start()) {
@@ -160,7 +169,7 @@ void run(const BenchArgs& a) {
   if (a.json) {
     nlohmann::json out = {{"bench", "gnn"}, {"impl", "pesuite"}, {"model", a.model}, {"encoder", encoder},
                           {"device", dev.str()}, {"batch", a.batch}, {"hidden", a.hidden}, {"layers", a.layers},
-                          {"heads", a.heads}, {"pe_dim", a.pe_dim}, {"steps", a.steps},
+                          {"heads", a.heads}, {"pe_dim", a.pe_dim}, {"steps", a.steps}, {"repeats", a.repeats}, {"block_s", blocks},
                           {"nodes_per_graph", nodes / per}, {"edges_per_graph", edges / per},
                           {"ms_per_step", 1e3 * sec / a.steps}, {"graphs_per_s", gps}, {"mean_loss", mean_loss},
                           {"torch", TORCH_VERSION}};
@@ -190,6 +199,7 @@ void add_bench_gnn(CLI::App& bench) {
   cmd->add_option("--batches", a.batches, "Distinct batches in the stream (cycled)")->capture_default_str();
   cmd->add_option("--steps", a.steps, "Timed training steps")->capture_default_str();
   cmd->add_option("--warmup", a.warmup, "Untimed steps first")->capture_default_str();
+  cmd->add_option("--repeats", a.repeats, "Timed blocks of --steps steps (the median block is reported)")->capture_default_str();
   cmd->add_option("--seed", a.seed, "Seed of the data and the weights")->capture_default_str();
   cmd->add_option("--threads", a.threads, "Intra-op threads (0 = torch's default)")->capture_default_str();
   cmd->add_flag("--json", a.json, "One JSON line (the format of bench_gnn_pyg.py)");

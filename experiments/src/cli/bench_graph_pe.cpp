@@ -111,7 +111,14 @@ nlohmann::json run_reference(const BenchArgs& a, const std::vector<graph::Graph>
   }
   remove_tree(dir.string());
   if (out.empty()) throw InputError("reference script failed: " + cmd);
-  return nlohmann::json::parse(out.substr(out.rfind('{')));
+  // The result is the script's last line (one JSON object, which may hold nested objects).
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  const auto line = out.rfind('\n');
+  const std::string last = line == std::string::npos ? out : out.substr(line + 1);
+  const auto parsed = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object())
+    throw InputError("reference script: its last output line is not a JSON object: " + last.substr(0, 200));
+  return parsed;
 }
 
 void print_case(const std::string& name, std::size_t graphs, double lap_s, const graph::pe::DatasetPe& lap, double rw_s,
