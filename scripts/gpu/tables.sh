@@ -6,6 +6,7 @@
 #     LIMIT_S  wall limit per table (default 540); a table stopped there keeps the rows it finished
 #              (results.md says "partial")
 #     TABLE    default: cpvt-fmnist cpvt-ablation csl tu counting ogb-mol
+#   env: SEEDS (seeds per row; default the table's)
 # OUT gets <table>.log and <table>-results.md / -results.csv (plus plots); run folders stay in /tmp.
 set -u
 if [ $# -lt 3 ]; then
@@ -26,7 +27,7 @@ for t in $tables; do
   esac
   (
     start=$(date +%s)
-    timeout "$limit" "$bin" --threads 2 reproduce "$t" --device cuda --out "$work/$t" "${extra[@]}" >"$out/$t.log" 2>&1
+    timeout "$limit" "$bin" --threads 2 reproduce "$t" --device cuda --out "$work/$t" ${SEEDS:+--seeds "$SEEDS"} "${extra[@]}" >"$out/$t.log" 2>&1
     echo "exit $? after $(( $(date +%s) - start )) s" >>"$out/$t.log"
     for f in "$work/$t"/results.md "$work/$t"/results.csv "$work/$t"/*.png; do
       [ -f "$f" ] && cp "$f" "$out/$t-$(basename "$f")"
