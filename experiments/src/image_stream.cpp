@@ -142,11 +142,7 @@ class StreamedImageData : public ImageData {
     auto t = imageio::TransformOptions::eval(static_cast<int>(side));  // a no-op resize after the centre crop
     t.mean = mean_;
     t.std = std_;
-    imageio::LoaderOptions lo;
-    lo.batch_size = batch;
-    lo.workers = opts_.workers;
-    lo.prefetch = opts_.prefetch;
-    lo.shuffle = false;
+    const auto lo = loader_options(batch, /*shuffle=*/false);
     {
       imageio::Loader loader(source_, t, lo);
       loader.start_epoch(0);
@@ -162,6 +158,15 @@ class StreamedImageData : public ImageData {
   std::vector<std::string> skipped_messages() const override { return source_->messages(); }
 
  private:
+  imageio::LoaderOptions loader_options(std::int64_t batch, bool shuffle) const {
+    imageio::LoaderOptions lo;
+    lo.batch_size = batch;
+    lo.workers = opts_.workers;
+    lo.prefetch = opts_.prefetch;
+    lo.shuffle = shuffle;
+    return lo;
+  }
+
   // A fresh Loader at batch `index` of `epoch`: the samples of the batches before it are passed
   // over (placeholders, nothing decoded), then those batches are drawn and dropped.
   void position(std::int64_t epoch, std::int64_t index, std::int64_t batch) {
@@ -175,11 +180,7 @@ class StreamedImageData : public ImageData {
     t.hue = 0.0;
     t.mean = mean_;
     t.std = std_;
-    imageio::LoaderOptions lo;
-    lo.batch_size = batch;
-    lo.workers = opts_.workers;
-    lo.prefetch = opts_.prefetch;
-    lo.shuffle = true;
+    auto lo = loader_options(batch, /*shuffle=*/true);
     lo.drop_last = size >= batch;  // every step a full batch (one partial batch when the set is smaller)
     lo.seed = opts_.seed;
     train_ = std::make_unique<imageio::Loader>(source_, t, lo);

@@ -108,6 +108,27 @@ struct Work {
   std::vector<long long> lane_piv;
 };
 
+// Householder reflector for one column below the diagonal: x (m entries) becomes v in place, with
+// v_0 = 1; beta and e receive its scale and T's off-diagonal entry. False (beta = 0, e = x_0) when
+// the column is already tridiagonal.
+inline __attribute__((always_inline)) bool make_reflector(double* x, Index m, double& beta, double& e) {
+  const double sigma = m > 1 ? dot(x + 1, x + 1, m - 1) : 0.0;
+  const double alpha = x[0];
+  if (sigma == 0) {
+    beta = 0;
+    e = alpha;
+    return false;
+  }
+  const double mu = std::sqrt(alpha * alpha + sigma);
+  const double v0 = alpha <= 0 ? alpha - mu : -sigma / (alpha + mu);
+  const double inv = 1.0 / v0;
+  for (Index r = 1; r < m; ++r) x[r] *= inv;
+  x[0] = 1.0;
+  beta = 2 * v0 * v0 / (sigma + v0 * v0);
+  e = mu;
+  return true;
+}
+
 // In place on column-major n x n `a` (symmetric; only the lower triangle is read and updated): on return d / e hold T's diagonal and
 // off-diagonal, column i rows i+2.. hold reflector i's vector (v_0 = 1 implicit), beta[i] its scale.
 PESUITE_VECTOR_CLONES
@@ -115,22 +136,9 @@ void tridiagonalise(double* a, Index n, double* d, double* e, double* beta, doub
   for (Index i = 0; i + 2 < n; ++i) {
     double* x = a + i * n + i + 1;  // column i, rows i+1..n-1
     const Index m = n - i - 1;
-    const double sigma = m > 1 ? dot(x + 1, x + 1, m - 1) : 0.0;
     d[i] = a[i * n + i];
-    const double alpha = x[0];
-    if (sigma == 0) {  // already tridiagonal in this column
-      beta[i] = 0;
-      e[i] = alpha;
-      continue;
-    }
-    const double mu = std::sqrt(alpha * alpha + sigma);
-    const double v0 = alpha <= 0 ? alpha - mu : -sigma / (alpha + mu);
-    const double b = 2 * v0 * v0 / (sigma + v0 * v0);
-    const double inv = 1.0 / v0;
-    for (Index r = 1; r < m; ++r) x[r] *= inv;
-    x[0] = 1.0;
-    beta[i] = b;
-    e[i] = mu;
+    if (!make_reflector(x, m, beta[i], e[i])) continue;
+    const double b = beta[i];
     // A22 -= v w^T + w v^T with p = b A22 v, w = p - (b/2)(p.v) v, on the lower triangle only: one
     // pass per column gives both its dot product (row c of A22 v) and its axpy (the rows below).
     double* a22 = a + (i + 1) * n + i + 1;
@@ -181,22 +189,9 @@ void tridiagonalise_padded(double* a, Index n, Index ld, double* d, double* e, d
   for (Index i = 0; i + 2 < n; ++i) {
     double* x = a + i * ld + i + 1;
     const Index m = n - i - 1;
-    const double sigma = m > 1 ? dot(x + 1, x + 1, m - 1) : 0.0;
     d[i] = a[i * ld + i];
-    const double alpha = x[0];
-    if (sigma == 0) {
-      beta[i] = 0;
-      e[i] = alpha;
-      continue;
-    }
-    const double mu = std::sqrt(alpha * alpha + sigma);
-    const double v0 = alpha <= 0 ? alpha - mu : -sigma / (alpha + mu);
-    const double b = 2 * v0 * v0 / (sigma + v0 * v0);
-    const double inv = 1.0 / v0;
-    for (Index r = 1; r < m; ++r) x[r] *= inv;
-    x[0] = 1.0;
-    beta[i] = b;
-    e[i] = mu;
+    if (!make_reflector(x, m, beta[i], e[i])) continue;
+    const double b = beta[i];
     const Index r0 = (i + 1) & ~Index{3};
     for (Index r = r0; r < ld; ++r) vb[r] = 0;
     for (Index r = 0; r < m; ++r) vb[i + 1 + r] = x[r];

@@ -14,16 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_timing.h"
 #include "cli.h"
 #include "pesuite/heads/attention.h"
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/pe_registry.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/torch_compat.h"
-
-#if __has_include(<torch/cuda.h>)
-#include <torch/cuda.h>
-#endif
 
 namespace pesuite::cli {
 namespace {
@@ -40,10 +37,6 @@ struct Row {
   std::string name;
   double median_ms = 0, min_ms = 0;
 };
-
-void sync(const torch::Device& dev) {
-  if (dev.is_cuda()) torch::cuda::synchronize(dev.index() < 0 ? -1 : dev.index());
-}
 
 // One variant: a module (its parameter gradients are cleared before each step so nothing grows)
 // and a step that runs the forward and returns a scalar loss. `sdpa_math` restricts LibTorch 2.x's

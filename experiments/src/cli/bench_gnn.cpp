@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_timing.h"
 #include "cli.h"
 #include "kernel_trace.h"
 #include "pesuite/graph/batch.h"
@@ -26,10 +27,6 @@
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/torch_compat.h"
-
-#if __has_include(<torch/cuda.h>)
-#include <torch/cuda.h>
-#endif
 
 namespace pesuite::cli {
 namespace {
@@ -44,10 +41,6 @@ struct BenchArgs {
   bool json = false;
   std::string profile;  // Chrome-trace file: 10 more steps under the profiler, after timing
 };
-
-void sync(const torch::Device& dev) {
-  if (dev.is_cuda()) torch::cuda::synchronize(dev.index() < 0 ? -1 : dev.index());
-}
 
 // A ZINC-sized molecule: 18..28 atoms (mean 23), a random tree plus 3 ring closures (so about 50
 // directed edges), random atom and bond types, a normal target. As bench_gnn_pyg.py's synth_graph.
@@ -143,18 +136,9 @@ void run(const BenchArgs& a) {
   for (int i = 0; i < a.warmup; ++i) step(i);
   // --repeats blocks of --steps steps, each timed between device synchronisations; the median block
   // gives the figure (a shared machine's hiccups hit single blocks).
-  std::vector<double> blocks;
   int done = a.warmup;
-  for (int r = 0; r < a.repeats; ++r) {
-    sync(dev);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < a.steps; ++i) step(done++);
-    sync(dev);
-    blocks.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  auto sorted = blocks;
-  std::sort(sorted.begin(), sorted.end());
-  const double sec = sorted[sorted.size() / 2];
+  const auto blocks = time_blocks(dev, a.repeats, a.steps, [&] { step(done++); });
+  const double sec = median(blocks);
   const double gps = static_cast<double>(a.steps * a.batch) / sec;
   const double mean_loss = total.item<double>() / done;
   if (!a.profile.empty()) {

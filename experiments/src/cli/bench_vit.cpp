@@ -18,16 +18,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_timing.h"
 #include "cli.h"
 #include "kernel_trace.h"
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/torch_compat.h"
 #include "pesuite/vision/vit.h"
-
-#if __has_include(<torch/cuda.h>)
-#include <torch/cuda.h>
-#endif
 
 namespace pesuite::cli {
 namespace {
@@ -42,15 +39,6 @@ struct VitBenchArgs {
   bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false;
   std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
-
-void sync(const torch::Device& dev) {
-  if (dev.is_cuda()) torch::cuda::synchronize(dev.index() < 0 ? -1 : dev.index());
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // With --profile: five more steps under the Kineto profiler, after the timed blocks (so the
 // figures never include profiling overhead).
@@ -112,13 +100,7 @@ void run(const VitBenchArgs& a) {
       loss_sum.add_(loss.detach());
     };
     for (int i = 0; i < a.warmup; ++i) step();
-    for (int r = 0; r < a.repeats; ++r) {
-      sync(dev);
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < a.steps; ++i) step();
-      sync(dev);
-      train_blocks.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    train_blocks = time_blocks(dev, a.repeats, a.steps, step);
     last_loss = loss_sum.item<double>() / (a.warmup + a.repeats * a.steps);
     train_ips = a.batch * a.steps / median(train_blocks);
     profile_steps(a, dev, "train", step);
@@ -134,13 +116,7 @@ void run(const VitBenchArgs& a) {
       out_sum.add_(model->forward(images).select(1, 0).sum().to(torch::kFloat32));
     };
     for (int i = 0; i < a.warmup; ++i) step();
-    for (int r = 0; r < a.repeats; ++r) {
-      sync(dev);
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < a.steps; ++i) step();
-      sync(dev);
-      infer_blocks.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    infer_blocks = time_blocks(dev, a.repeats, a.steps, step);
     (void)out_sum.item<double>();
     infer_ips = a.batch * a.steps / median(infer_blocks);
     profile_steps(a, dev, "infer", step);
