@@ -94,6 +94,7 @@ folds = 0               # k >= 2: stratified k-fold; 0 = the dataset's split, el
 val_fraction = 0.1      # of the training folds, stratified, for model selection
 seed = 0                # fold assignment (the same folds for every training seed)
 max_folds = 0           # run only the first N folds (0 = all)
+only_fold = -1          # run only fold i of them (-1 = all); tables split their work this way
 
 [split]
 val_fraction = 0.1      # random split for datasets without one
@@ -118,6 +119,7 @@ struct Engine {
   graph::GraphModelOptions model_options;
   std::uint64_t seed = 0;
   bool cv = false;
+  std::int64_t only_fold = -1;  // cv.only_fold: -1 = every fold
 };
 
 const std::vector<std::string>& valid_metrics() {
@@ -211,6 +213,10 @@ Engine prepare(const Config& cfg) {
   }
   for (const auto& f : e.folds)
     if (f.train.empty() || f.test.empty()) throw InputError("data.spec '" + d.spec + "': a split has no training or test items");
+  e.only_fold = cfg.get_int("cv.only_fold");
+  if (e.only_fold != -1 && (!e.cv || e.only_fold < 0 || e.only_fold >= static_cast<std::int64_t>(e.folds.size())))
+    throw InputError("config cv.only_fold = " + std::to_string(e.only_fold) + ": expected -1 (all folds) or a fold index " +
+                     (e.cv ? "0.." + std::to_string(e.folds.size() - 1) : std::string("with cv.folds >= 2")));
   // The model must build with these options (unknown norm, heads not dividing hidden, ...).
   try {
     GraphModel probe(o);
@@ -522,6 +528,7 @@ GraphTrainResult run_engine(Engine& e, RunDir& run) {
   for (const auto& row : run.metrics().rows())
     if (row.contains("done") && row.contains("fold")) done[row["fold"].get<int>()] = fold_from_row(row);
   for (std::size_t fi = 0; fi < e.folds.size(); ++fi) {
+    if (e.only_fold >= 0 && static_cast<std::int64_t>(fi) != e.only_fold) continue;  // folds are seeded by index alone
     if (done.count(static_cast<int>(fi))) {
       res.folds.push_back(done[static_cast<int>(fi)]);
       continue;
@@ -550,20 +557,9 @@ GraphTrainResult run_engine(Engine& e, RunDir& run) {
   res.values = values;
   // GIN's protocol: the evaluation epoch whose test value, averaged over the folds, is best.
   if (e.cfg.get_bool("eval.track_test") && !res.folds.empty()) {
-    std::size_t len = 0;
-    for (const auto& f : res.folds) len = std::max(len, f.test_curve.size());
-    double best = 0;
-    std::vector<double> at_best;
-    for (std::size_t t = 0; t < len; ++t) {
-      std::vector<double> col;
-      for (const auto& f : res.folds)
-        if (!f.test_curve.empty()) col.push_back(f.test_curve[std::min(t, f.test_curve.size() - 1)]);
-      const double m = summarize(col).mean;
-      if (at_best.empty() || selection_value(e.metric, m) < selection_value(e.metric, best)) {
-        best = m;
-        at_best = col;
-      }
-    }
+    std::vector<std::vector<double>> curves;
+    for (const auto& f : res.folds) curves.push_back(f.test_curve);
+    const auto at_best = gin_protocol(curves, e.metric);
     if (!at_best.empty()) {
       res.summary["gin_" + e.metric] = summarize(at_best);
       res.values["gin_" + e.metric] = at_best;
@@ -589,6 +585,24 @@ GraphTrainResult run_engine(Engine& e, RunDir& run) {
 }
 
 }  // namespace
+
+std::vector<double> gin_protocol(const std::vector<std::vector<double>>& fold_test_curves, const std::string& metric) {
+  std::size_t len = 0;
+  for (const auto& c : fold_test_curves) len = std::max(len, c.size());
+  double best = 0;
+  std::vector<double> at_best;
+  for (std::size_t t = 0; t < len; ++t) {
+    std::vector<double> col;
+    for (const auto& c : fold_test_curves)
+      if (!c.empty()) col.push_back(c[std::min(t, c.size() - 1)]);  // early-stopped folds keep their last value
+    const double m = summarize(col).mean;
+    if (at_best.empty() || selection_value(metric, m) < selection_value(metric, best)) {
+      best = m;
+      at_best = col;
+    }
+  }
+  return at_best;
+}
 
 GraphTrainResult run_graph_training(const Config& config, const std::string& runs_root) {
   Engine e = prepare(config);  // every InputError before the run folder exists

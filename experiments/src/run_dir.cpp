@@ -1,6 +1,9 @@
 #include "pesuite/experiments/run_dir.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -104,8 +107,13 @@ RunDir::RunDir(std::string path) : path_(std::move(path)), metrics_(path_) {}
 RunDir RunDir::create(const std::string& root, const std::string& experiment, std::uint64_t seed, const Config& config,
                       const std::string& device) {
   const std::string base = root + "/" + experiment + "/" + timestamp_for_path() + "-s" + std::to_string(seed);
+  make_dirs(root + "/" + experiment);
+  // mkdir is atomic: processes sharing a runs folder (tables run with --claim) never get the same one.
   std::string path = base;
-  for (int i = 1; fs::exists(path); ++i) path = base + "-" + std::to_string(i);
+  for (int i = 1; ::mkdir(path.c_str(), 0755) != 0; ++i) {
+    if (errno != EEXIST) throw InputError(path + ": cannot create run folder (" + std::strerror(errno) + ")");
+    path = base + "-" + std::to_string(i);
+  }
   make_dirs(path + "/ckpt");
   make_dirs(path + "/plots");
   write_file_atomic(path + "/config.toml", config.to_toml());

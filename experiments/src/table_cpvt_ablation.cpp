@@ -9,6 +9,7 @@
 
 #include "pesuite/experiments/image_classification.h"
 #include "pesuite/experiments/results_table.h"
+#include "pesuite/experiments/table_units.h"
 #include "pesuite/experiments/tables.h"
 #include "pesuite/heads/atomic_file.h"
 #include "pesuite/heads/pe_registry.h"
@@ -65,21 +66,22 @@ void run_cpvt_ablation(const TableOptions& options) {
     configs.push_back(cfg);
     keys.push_back(key);
   }
-  // Rewritten after every row: an interrupted table keeps the rows it finished (marked partial).
-  auto write_results = [&](std::size_t rows_done) {
+  // Rewritten after every run: an interrupted table keeps the runs it finished (marked partial);
+  // the runs are saved as units for --resume / --shard.
+  UnitRunner units(options);
+  const std::size_t total_units = rows.size() * static_cast<std::size_t>(seeds);
+  auto write_results = [&]() {
+    const std::string partial = units.partial_note(total_units);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     std::ostringstream notes;
     notes << "\nModel: vit_deep_patch4_28 (8 blocks, width 64, 2 heads, patch 4) on Fashion-MNIST; position = the block a PEG"
           << " follows (-1: before block 0, on the patch embeddings).\n"
           << "Settings over the configs' defaults: " << join_settings(settings)
-          << (options.sets.empty() ? "" : ", " + join_settings(options.sets)) << "; " << seeds << " seed(s). Wall time" << (rows_done < rows.size() ? " so far: " : ": ") << static_cast<int>(wall)
-          << " s.\n\nCPVT's finding to check (its ImageNet ablations): a 3x3 PEG with zero padding after block 0 is best;"
+          << (options.sets.empty() ? "" : ", " + join_settings(options.sets)) << "; " << seeds << " seed(s). Wall time" << (partial.empty() ? ": " : " so far: ") << static_cast<int>(wall)
+          << " s in this process." << (units.provenance().empty() ? "" : " " + units.provenance()) << "\n\nCPVT's finding to check (its ImageNet ablations): a 3x3 PEG with zero padding after block 0 is best;"
           << " later positions, a 1x1 kernel (no neighbourhood) or no zero padding (no absolute position) lose accuracy.\n";
     const std::string title = std::string("cpvt-ablation") + (options.quick ? " (quick)" : "") +
-                              ": PEG position, kernel size and zero padding; test accuracy (%) at 28 px and, without fine-tuning, 56 px" +
-                              (rows_done < rows.size() ? " [partial: " + std::to_string(rows_done) + " of " + std::to_string(rows.size()) +
-                                                             " rows so far]"
-                                                       : "");
+                              ": PEG position, kernel size and zero padding; test accuracy (%) at 28 px and, without fine-tuning, 56 px" + partial;
     make_dirs(options.out_dir);
     write_file_atomic(options.out_dir + "/results.md", table.markdown(title, 4) + notes.str());
     write_file_atomic(options.out_dir + "/results.csv", table.csv());
@@ -88,17 +90,24 @@ void run_cpvt_ablation(const TableOptions& options) {
     for (int seed = 0; seed < seeds; ++seed) {
       Config cfg = configs[r];
       cfg.apply_set("seed=" + std::to_string(seed));
-      const auto result = run_image_classification(cfg, options.out_dir + "/runs");
-      table.add(keys[r], "acc@28", 100.0 * result.accuracy_at_size.at(28));
-      table.add(keys[r], "acc@56", 100.0 * result.accuracy_at_size.at(56));
-      table.add(keys[r], "train_s", result.train_seconds);
-      std::cout << std::left << std::setw(10) << rows[r] << " seed " << seed << std::fixed << std::setprecision(2) << "  acc@28 "
-                << 100.0 * result.accuracy_at_size.at(28) << "  acc@56 " << 100.0 * result.accuracy_at_size.at(56) << "  ("
-                << static_cast<int>(result.train_seconds) << " s, " << result.run_path << ")" << std::endl;
+      const auto values = units.run("fmnist-vitdeep+" + rows[r] + "-seed" + std::to_string(seed), unit_fingerprint(cfg), [&] {
+        const auto result = run_image_classification(cfg, options.out_dir + "/runs");
+        UnitValues v;
+        v.metrics["acc@28"] = {100.0 * result.accuracy_at_size.at(28)};
+        v.metrics["acc@56"] = {100.0 * result.accuracy_at_size.at(56)};
+        v.metrics["train_s"] = {result.train_seconds};
+        std::cout << std::left << std::setw(10) << rows[r] << " seed " << seed << std::fixed << std::setprecision(2) << "  acc@28 "
+                  << 100.0 * result.accuracy_at_size.at(28) << "  acc@56 " << 100.0 * result.accuracy_at_size.at(56) << "  ("
+                  << static_cast<int>(result.train_seconds) << " s, " << result.run_path << ")" << std::endl;
+        return v;
+      });
+      if (!values) continue;
+      for (const auto& [m, xs] : values->metrics)
+        for (double x : xs) table.add(keys[r], m, x);
+      write_results();
     }
-    if (r + 1 < rows.size()) write_results(r + 1);
   }
-  write_results(rows.size());
+  write_results();
   std::cout << read_file(options.out_dir + "/results.md");
 }
 

@@ -7,6 +7,7 @@
 
 #include "pesuite/experiments/image_classification.h"
 #include "pesuite/experiments/results_table.h"
+#include "pesuite/experiments/table_units.h"
 #include "pesuite/experiments/tables.h"
 #include "pesuite/heads/atomic_file.h"
 #ifdef PESUITE_HAVE_OPENCV
@@ -57,19 +58,21 @@ void run_cpvt_fmnist(const TableOptions& options) {
     for (const auto& s : options.sets) cfg.apply_set(s);
     configs.push_back(cfg);
   }
-  // Rewritten after every row: an interrupted table keeps the rows it finished (marked partial).
-  auto write_results = [&](std::size_t rows_done) {
+  // Rewritten after every run: an interrupted table keeps the runs it finished (marked partial);
+  // the runs are saved as units for --resume / --shard.
+  UnitRunner units(options);
+  const std::size_t total_units = rows.size() * static_cast<std::size_t>(seeds);
+  auto write_results = [&]() {
+    const std::string partial = units.partial_note(total_units);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     const std::string title = std::string("cpvt-fmnist") + (options.quick ? " (quick)" : "") +
-                              ": test accuracy (%) at 28 px (training size) and, without fine-tuning, 44 and 56 px" +
-                              (rows_done < rows.size() ? " [partial: " + std::to_string(rows_done) + " of " + std::to_string(rows.size()) +
-                                                             " rows so far]"
-                                                       : "");
+                              ": test accuracy (%) at 28 px (training size) and, without fine-tuning, 44 and 56 px" + partial;
     std::ostringstream notes;
     notes << "\nModel: vit_tiny_patch4_28 (4 blocks, width 96, 3 heads, patch 4), AdamW + warm-up/cosine, Fashion-MNIST.\n"
           << "Settings over the configs' defaults: " << join(settings) << (options.sets.empty() ? "" : ", " + join(options.sets))
           << "; " << seeds << " seed(s). Larger test sizes upsample the 28 px images bilinearly (no fine-tuning).\n"
-          << (rows_done < rows.size() ? "Wall time so far: " : "Wall time of the whole table: ") << static_cast<int>(wall) << " s.\n"
+          << (partial.empty() ? "Wall time of the whole table: " : "Wall time so far: ") << static_cast<int>(wall) << " s in this process."
+          << (units.provenance().empty() ? "" : " " + units.provenance()) << "\n"
           << "\nCPVT's claims to check: PEG matches a learned table at the training size, and loses least when the input grows"
           << " (peg-gap: no class token, global average pooling).\n";
     make_dirs(options.out_dir);
@@ -93,20 +96,28 @@ void run_cpvt_fmnist(const TableOptions& options) {
     for (int seed = 0; seed < seeds; ++seed) {
       Config cfg = configs[r];
       cfg.apply_set("seed=" + std::to_string(seed));
-      const auto result = run_image_classification(cfg, options.out_dir + "/runs");
-      std::ostringstream line;
-      line << std::left << std::setw(10) << rows[r] << " seed " << seed;
-      for (auto s : sizes) {
-        table.add({{"pe", rows[r]}}, "acc@" + std::to_string(s), 100.0 * result.accuracy_at_size.at(s));
-        line << "  acc@" << s << " " << std::fixed << std::setprecision(2) << 100.0 * result.accuracy_at_size.at(s);
-      }
-      table.add({{"pe", rows[r]}}, "train_s", result.train_seconds);
-      table.set_note({{"pe", rows[r]}}, "images/s", std::to_string(static_cast<int>(result.train_images_per_second)));
-      std::cout << line.str() << "  (" << static_cast<int>(result.train_seconds) << " s, " << result.run_path << ")" << std::endl;
+      const auto values = units.run("fmnist-vit+" + rows[r] + "-seed" + std::to_string(seed), unit_fingerprint(cfg), [&] {
+        const auto result = run_image_classification(cfg, options.out_dir + "/runs");
+        UnitValues v;
+        std::ostringstream line;
+        line << std::left << std::setw(10) << rows[r] << " seed " << seed;
+        for (auto s : sizes) {
+          v.metrics["acc@" + std::to_string(s)] = {100.0 * result.accuracy_at_size.at(s)};
+          line << "  acc@" << s << " " << std::fixed << std::setprecision(2) << 100.0 * result.accuracy_at_size.at(s);
+        }
+        v.metrics["train_s"] = {result.train_seconds};
+        v.notes["images/s"] = std::to_string(static_cast<int>(result.train_images_per_second));
+        std::cout << line.str() << "  (" << static_cast<int>(result.train_seconds) << " s, " << result.run_path << ")" << std::endl;
+        return v;
+      });
+      if (!values) continue;
+      for (const auto& [m, xs] : values->metrics)
+        for (double x : xs) table.add({{"pe", rows[r]}}, m, x);
+      for (const auto& [n, text] : values->notes) table.set_note({{"pe", rows[r]}}, n, text);
+      write_results();
     }
-    if (r + 1 < rows.size()) write_results(r + 1);
   }
-  write_results(rows.size());
+  write_results();
   std::cout << read_file(options.out_dir + "/results.md");
 }
 

@@ -13,6 +13,7 @@
 #include "pesuite/experiments/graph_tables.h"
 #include "pesuite/experiments/graph_training.h"
 #include "pesuite/experiments/results_table.h"
+#include "pesuite/experiments/table_units.h"
 #include "pesuite/heads/atomic_file.h"
 #include "pesuite/heads/error.h"
 
@@ -60,6 +61,38 @@ std::string missing_data(const Config& cfg) {
   return "";
 }
 
+// A row's number of cross-validation folds (1 for a dataset's own split).
+int fold_count(const Config& cfg) {
+  const auto k = cfg.get_int("cv.folds");
+  if (k < 2) return 1;
+  const auto max_folds = cfg.get_int("cv.max_folds");
+  return static_cast<int>(max_folds > 0 && max_folds < k ? max_folds : k);
+}
+
+// A unit's test-metric curve (eval.track_test), kept for GIN's protocol across folds.
+const char* const kCurve = "test_curve";
+
+// Trains one unit (a row, a seed, and with cross-validation one fold) and returns its values in
+// the table's columns: the main metric and the extras (scaled), wall_s, and the test curve.
+UnitValues run_unit(const GraphTable& t, const Config& cfg, const TableOptions& options, const std::string& name) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const GraphTrainResult res = run_graph_training(cfg, options.out_dir + "/runs");
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  UnitValues v;
+  for (double x : res.values.at(res.metric)) v.metrics[t.metric_label].push_back(t.scale * x);
+  for (const auto& [m, label] : t.extra) {
+    auto it = res.values.find(m);
+    if (m.rfind("gin_", 0) == 0 || it == res.values.end()) continue;  // GIN's protocol: from the curves, per table row
+    for (double x : it->second) v.metrics[label].push_back((m.find("accuracy") != std::string::npos ? t.scale : 1.0) * x);
+  }
+  v.metrics["wall_s"] = {wall};
+  if (res.folds.size() == 1 && !res.folds[0].test_curve.empty()) v.metrics[kCurve] = res.folds[0].test_curve;
+  std::cout << std::left << std::setw(36) << name << "  " << t.metric_label << " " << fmt(t.scale * res.summary.at(res.metric).mean, 3)
+            << (res.folds.size() > 1 ? " ± " + fmt(t.scale * res.summary.at(res.metric).std, 3) : std::string()) << "  ("
+            << fmt(wall, 1) << " s, " << res.run_path << ")" << std::endl;
+  return v;
+}
+
 }  // namespace
 
 namespace {
@@ -86,21 +119,26 @@ void run_graph_table(const GraphTable& t, const TableOptions& options) {
     missing.push_back(missing_data(cfg));
     configs.push_back(cfg);
   }
-  // results.md / results.csv are rewritten after every row, so an interrupted table keeps the rows
-  // it finished (marked partial in the title).
-  auto write_results = [&](std::size_t rows_done) {
+  UnitRunner units(options);
+  std::size_t total_units = 0;
+  for (std::size_t r = 0; r < t.rows.size(); ++r)
+    if (missing[r].empty()) total_units += static_cast<std::size_t>(seeds * fold_count(configs[r]));
+  // results.md / results.csv are rewritten after every run, so an interrupted table keeps the runs
+  // it finished (marked partial in the title); the runs themselves are saved as units for --resume.
+  auto write_results = [&]() {
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const std::string partial = units.partial_note(total_units);
     std::string quick_note;
     for (const auto& q : t.quick_sets) quick_note += (quick_note.empty() ? "" : ", ") + q;
-    const std::string title = t.name + (options.quick ? " (quick: " + quick_note + ")" : "") + ": " + t.title +
-                              (rows_done < t.rows.size() ? " [partial: " + std::to_string(rows_done) + " of " +
-                                                               std::to_string(t.rows.size()) + " rows so far]"
-                                                         : "");
+    const std::string title = t.name + (options.quick ? " (quick: " + quick_note + ")" : "") + ": " + t.title + partial;
     table.write(options.out_dir, title, 4);
     std::ostringstream md;
     md << table.markdown(title, 4) << "\n" << t.protocol << "\n\n";
-    md << "wall_s: wall time of one run (all its folds, encodings included; mean ± std over seeds when there are several). "
-       << "Whole table" << (rows_done < t.rows.size() ? " so far" : "") << ": " << fmt(total, 1) << " s.\n\n";
+    md << "wall_s: wall time of one run (the sum over its folds, each run as its own unit with the encodings read from the cache; "
+          "mean ± std over seeds when there are several). "
+       << "Whole table" << (partial.empty() ? "" : " so far") << ": " << fmt(total, 1) << " s in this process.";
+    if (const auto p = units.provenance(); !p.empty()) md << " " << p;
+    md << "\n\n";
     std::string extra_args;
     for (const auto& s : options.sets) extra_args += " --set " + s;
     if (options.seeds > 0) extra_args += " --seeds " + std::to_string(options.seeds);
@@ -113,7 +151,6 @@ void run_graph_table(const GraphTable& t, const TableOptions& options) {
     if (t.checks) md << "\n" << t.checks(table);
     write_file_atomic(options.out_dir + "/results.md", md.str());
   };
-  std::string metric_name;
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
     if (!row.reference.empty()) table.set_note(row.key, "reference", row.reference);
@@ -122,30 +159,45 @@ void run_graph_table(const GraphTable& t, const TableOptions& options) {
       std::cout << "skip " << row.config << ": " << missing[r] << " not found" << std::endl;
       continue;
     }
+    const std::string stem = std::filesystem::path(row.config).stem().string();
+    const int folds = fold_count(configs[r]);
     for (int seed = 0; seed < seeds; ++seed) {
       Config cfg = configs[r];
       cfg.apply_set("seed=" + std::to_string(seed));
-      const auto t0 = std::chrono::steady_clock::now();
-      const GraphTrainResult res = run_graph_training(cfg, options.out_dir + "/runs");
-      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      metric_name = res.metric;
-      for (double v : res.values.at(res.metric)) table.add(row.key, t.metric_label, t.scale * v);
-      for (const auto& [m, label] : t.extra) {
-        auto it = res.values.find(m);
-        if (it == res.values.end()) continue;
-        for (double v : it->second) table.add(row.key, label, (m.find("accuracy") != std::string::npos ? t.scale : 1.0) * v);
+      // One unit per fold of a cross-validated row (folds are independent and seeded by index),
+      // so a long row can be spread over processes and resumed fold by fold.
+      std::vector<std::vector<double>> curves;
+      double wall = 0;
+      int have = 0;
+      for (int f = 0; f < folds; ++f) {
+        Config unit_cfg = cfg;
+        std::string name = stem + "-seed" + std::to_string(seed);
+        if (folds > 1) {
+          unit_cfg.apply_set("cv.only_fold=" + std::to_string(f));
+          name += "-fold" + std::to_string(f);
+        }
+        const auto values = units.run(name, unit_fingerprint(unit_cfg), [&] { return run_unit(t, unit_cfg, options, name); });
+        if (!values) continue;
+        ++have;
+        for (const auto& [label, xs] : values->metrics) {
+          if (label == "wall_s") wall += xs.at(0);
+          else if (label == kCurve) curves.push_back(xs);
+          else
+            for (double x : xs) table.add(row.key, label, x);
+        }
+        table.set_note(row.key, "status", have == folds ? "ok" : std::to_string(have) + " of " + std::to_string(folds) + " folds");
+        write_results();
       }
+      if (have == 0) continue;
       table.add(row.key, "wall_s", wall);
-      table.set_note(row.key, "status", "ok");
-      std::ostringstream line;
-      line << std::left << std::setw(28) << row.config << " seed " << seed << "  " << t.metric_label << " "
-           << fmt(t.scale * res.summary.at(res.metric).mean, 3) << " ± " << fmt(t.scale * res.summary.at(res.metric).std, 3)
-           << "  (" << fmt(wall, 1) << " s, " << res.run_path << ")";
-      std::cout << line.str() << std::endl;
+      // GIN's protocol needs every fold's test curve.
+      for (const auto& [m, label] : t.extra)
+        if (m.rfind("gin_", 0) == 0 && have == folds && curves.size() == static_cast<std::size_t>(folds))
+          for (double x : gin_protocol(curves, m.substr(4))) table.add(row.key, label, (m.find("accuracy") != std::string::npos ? t.scale : 1.0) * x);
+      write_results();
     }
-    if (r + 1 < t.rows.size()) write_results(r + 1);
   }
-  write_results(t.rows.size());
+  write_results();
   std::cout << read_file(options.out_dir + "/results.md");
 }
 

@@ -5,7 +5,8 @@
 #     BUILD_DIR  a pesuite build against the CUDA LibTorch (holds experiments/pesuite)
 #     OUT        folder for the JSON lines and logs (created)
 #   env: MODELS (default "deit_tiny_patch16 deit_small_patch16 cpvt_tiny cpvt_small"), BATCH (256),
-#        AMP (bf16), STEPS (30), WARMUP (10), REPEATS (3), DEVICE (cuda)
+#        AMP (bf16), STEPS (30), WARMUP (10), REPEATS (3), DEVICE (cuda),
+#        PESUITE_ARGS (more arguments for the pesuite side, e.g. --native-layer-norm)
 # Runs the two sides alternately per model (a machine's drift hits both), then prints a table with
 # img/s and the ratio pesuite / PyTorch. Exit status 1 if any run failed (the table still prints).
 set -u -o pipefail
@@ -36,7 +37,7 @@ common=(--batch "$BATCH" --amp "$AMP" --device "$DEVICE" --steps "$STEPS" --warm
 status=0
 for m in $MODELS; do
   echo "== $m: pesuite" >&2
-  if "$bin" bench vit --model "$m" "${common[@]}" --json >"$out/pesuite-$m.json" 2>"$out/pesuite-$m.log"; then
+  if "$bin" bench vit --model "$m" "${common[@]}" ${PESUITE_ARGS:-} --json >"$out/pesuite-$m.json" 2>"$out/pesuite-$m.log"; then
     tail -n 1 "$out/pesuite-$m.json" >>"$out/pesuite.jsonl"
   else
     echo "   FAILED (see $out/pesuite-$m.log):" >&2

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The full tables on the GPU machine (device tool), run side by side: each training process is
-# bound by kernel launches on its own CPU core, so several share the one GPU well.
-#   usage: bash scripts/gpu/tables.sh BUILD_DIR OUT DATA [LIMIT_S [TABLE...]]
+# The full tables on the GPU machine (device tool). Each table's runs (one per row, seed and, for
+# cross-validated rows, fold) are shared by several worker processes through `--claim`, on the GPU
+# and, optionally, on CPU cores beside it; the table is then assembled from the saved runs
+# (`--assemble`). Small GNNs are bound by kernel launches on one CPU core each, so many workers
+# share the one GPU well.
+#   usage: bash scripts/gpu/tables.sh BUILD_DIR OUT DATA [LIMIT_S [TABLE[:GPU[+CPU]]...]]
 #     DATA     folder with fashion-mnist/, tu/, ogb/ (as .device-data, see gpu-check.sh)
-#     LIMIT_S  wall limit per table (default 540); a table stopped there keeps the rows it finished
-#              (results.md says "partial")
-#     TABLE    default: cpvt-fmnist cpvt-ablation csl tu counting ogb-mol
-#   env: SEEDS (seeds per row; default the table's)
-# OUT gets <table>.log and <table>-results.md / -results.csv (plus plots); run folders stay in /tmp.
+#     LIMIT_S  wall limit for the workers (default 540); runs they finished are kept, the table says
+#              "partial", and a later call with UNITS_IN continues it
+#     TABLE    e.g. tu:6+4 = 6 CUDA workers and 4 CPU workers (default 1+0);
+#              default tables: cpvt-fmnist cpvt-ablation csl tu counting ogb-mol
+#   env: SEEDS (seeds per row; default the table's), UNITS_IN (an earlier call's OUT/units: its
+#        saved runs are reused)
+# OUT gets <table>.log, <table>-results.md / -results.csv (plus plots) and units/<table>/*.json
+# (the saved runs, to carry into the next call); run folders stay in /tmp.
 set -u
 if [ $# -lt 3 ]; then
-  echo "usage: $0 BUILD_DIR OUT DATA [LIMIT_S [TABLE...]]" >&2
+  echo "usage: $0 BUILD_DIR OUT DATA [LIMIT_S [TABLE[:GPU[+CPU]]...]]" >&2
   exit 2
 fi
 build=$1 out=$2 data=$3 limit=${4:-540}
@@ -18,24 +24,40 @@ shift $(( $# < 4 ? $# : 4 ))
 tables=${*:-"cpvt-fmnist cpvt-ablation csl tu counting ogb-mol"}
 bin=$build/experiments/pesuite
 work=/tmp/pesuite-tables
-mkdir -p "$work" "$out"
+mkdir -p "$work" "$out/units"
 export PESUITE_DATA=$data
-for t in $tables; do
-  extra=()
+start=$(date +%s)
+for spec in $tables; do
+  t=${spec%%:*}
+  workers=${spec#"$t"}; workers=${workers#:}; workers=${workers:-1}
+  gpu=${workers%%+*} cpu=0
+  [[ $workers == *+* ]] && cpu=${workers#*+}
+  args=(reproduce "$t" --out "$work/$t" ${SEEDS:+--seeds "$SEEDS"})
   case $t in
-    cpvt-*) extra=(--set "data.train=idx:$data/fashion-mnist?split=train" --set "data.test=idx:$data/fashion-mnist?split=test") ;;
+    cpvt-*) args+=(--set "data.train=idx:$data/fashion-mnist?split=train" --set "data.test=idx:$data/fashion-mnist?split=test") ;;
   esac
-  (
-    start=$(date +%s)
-    timeout "$limit" "$bin" --threads 2 reproduce "$t" --device cuda --out "$work/$t" ${SEEDS:+--seeds "$SEEDS"} "${extra[@]}" >"$out/$t.log" 2>&1
-    echo "exit $? after $(( $(date +%s) - start )) s" >>"$out/$t.log"
-    for f in "$work/$t"/results.md "$work/$t"/results.csv "$work/$t"/*.png; do
-      [ -f "$f" ] && cp "$f" "$out/$t-$(basename "$f")"
-    done
-  ) &
+  mkdir -p "$work/$t/units"
+  if [ -n "${UNITS_IN:-}" ] && [ -d "$UNITS_IN/$t" ]; then cp "$UNITS_IN/$t"/*.json "$work/$t/units/" 2>/dev/null; fi
+  echo "${args[*]}" >"$work/$t.args"
+  for i in $(seq "$gpu"); do
+    timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cuda --claim >"$out/$t.gpu$i.log" 2>&1 &
+  done
+  for i in $(seq "$cpu"); do
+    timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cpu --claim >"$out/$t.cpu$i.log" 2>&1 &
+  done
 done
 wait
-for t in $tables; do
-  echo "== $t: $(tail -n 1 "$out/$t.log")"
+echo "workers done after $(( $(date +%s) - start )) s"
+for spec in $tables; do
+  t=${spec%%:*}
+  read -r -a args <"$work/$t.args"
+  "$bin" "${args[@]}" --assemble >"$out/$t.log" 2>&1
+  mkdir -p "$out/units/$t"
+  cp "$work/$t"/units/*.json "$out/units/$t/" 2>/dev/null
+  for f in "$work/$t"/results.md "$work/$t"/results.csv "$work/$t"/*.png; do
+    [ -f "$f" ] && cp "$f" "$out/$t-$(basename "$f")"
+  done
+  echo "== $t: $(ls "$work/$t"/units/*.json 2>/dev/null | wc -l) runs saved"
+  grep -h -E "error|Error" "$out/$t".*.log 2>/dev/null | head -5
   [ -f "$out/$t-results.md" ] && cat "$out/$t-results.md"
 done

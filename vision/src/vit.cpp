@@ -5,6 +5,7 @@
 
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/head_analysis.h"
+#include "pesuite/heads/layer_norm.h"
 #include "pesuite/heads/torch_compat.h"
 
 namespace pesuite::vision {
@@ -22,7 +23,7 @@ static void trunc_normal(torch::Tensor t, double std, double a, double b) {
   t.uniform_(2 * lo - 1, 2 * hi - 1).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(a, b);
 }
 
-BlockImpl::BlockImpl(const ViTOptions& o, double dp) : drop_path_(dp) {
+BlockImpl::BlockImpl(const ViTOptions& o, double dp) : drop_path_(dp), column_norm_grads_(o.column_norm_grads()) {
   norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(1e-6)));
   attn = register_module("attn", heads::MultiHeadAttention(heads::MultiHeadAttentionOptions(o.dim(), o.heads()).dropout(o.dropout())));
   norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(1e-6)));
@@ -32,8 +33,10 @@ BlockImpl::BlockImpl(const ViTOptions& o, double dp) : drop_path_(dp) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const heads::AttentionArgs& args) {
-  auto h = x + drop_path(attn(norm1(x), args), drop_path_, is_training());
-  return h + drop_path(compat::linear(fc2, torch::gelu(compat::linear(fc1, norm2(h)))), drop_path_, is_training());
+  auto n1 = column_norm_grads_ ? heads::layer_norm(norm1, x) : norm1(x);
+  auto h = x + drop_path(attn(n1, args), drop_path_, is_training());
+  auto n2 = column_norm_grads_ ? heads::layer_norm(norm2, h) : norm2(h);
+  return h + drop_path(compat::linear(fc2, torch::gelu(compat::linear(fc1, n2))), drop_path_, is_training());
 }
 
 ViTImpl::ViTImpl(const ViTOptions& o) : options(o) {
@@ -110,7 +113,7 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
     x = blocks[i]->as<Block>()->forward(x, args);
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) x = block_pe[next_pe++]->forward(x, args.layout);
   }
-  x = norm(x);
+  x = options.column_norm_grads() ? heads::layer_norm(norm, x) : norm(x);
   return options.class_token() ? x.select(1, 0) : x.mean(1);
 }
 

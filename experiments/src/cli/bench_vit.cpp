@@ -36,7 +36,7 @@ struct VitBenchArgs {
   std::int64_t batch = 256, img = 224, classes = 1000;
   int steps = 30, warmup = 10, repeats = 3, threads = 0;
   double lr = 5e-4, weight_decay = 0.05;
-  bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false;
+  bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false, native_layer_norm = false;
   std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
 
@@ -66,7 +66,7 @@ void run(const VitBenchArgs& a) {
 
   runtime::seed_all(0);
   auto model = vision::create_vit(a.model, [&](vision::ViTOptions& o) {
-    o.img_size(a.img).num_classes(a.classes);
+    o.img_size(a.img).num_classes(a.classes).column_norm_grads(!a.native_layer_norm);
   });
   model->to(dev);
   std::int64_t params = 0;
@@ -135,6 +135,7 @@ void run(const VitBenchArgs& a) {
     out["steps"] = a.steps;
     out["repeats"] = a.repeats;
     out["fused_adamw"] = fused;
+    out["layer_norm"] = a.native_layer_norm ? "native" : "column_grads";
     out["sdpa_kernel"] = compat::kHasFusedAttention;
     out["train_img_s"] = train_ips;
     out["infer_img_s"] = infer_ips;
@@ -175,6 +176,8 @@ void add_bench_vit(CLI::App& bench) {
   cmd->add_flag("--skip-train", a.skip_train, "Inference only");
   cmd->add_flag("--skip-infer", a.skip_infer, "Training only");
   cmd->add_flag("--json", a.json, "One JSON line");
+  cmd->add_flag("--native-layer-norm", a.native_layer_norm,
+                "LibTorch's LayerNorm backward throughout (default: weight/bias gradients as one matrix product on CUDA where faster, heads/layer_norm.h)");
   cmd->add_option("--profile", a.profile, "Also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json (Kineto, LibTorch 2.x)");
   cmd->callback([]() { run(a); });
 }

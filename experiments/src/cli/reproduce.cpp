@@ -1,6 +1,8 @@
 #include <iostream>
+#include <tuple>
 
 #include "cli.h"
+#include "pesuite/experiments/table_units.h"
 #include "pesuite/experiments/tables.h"
 
 namespace pesuite::cli {
@@ -10,6 +12,7 @@ void add_reproduce_command(CLI::App& app) {
   static std::string table;
   static experiments::TableOptions options;
   static bool list = false;
+  static std::string shard;
   std::string names = "quick";
   for (const auto& t : experiments::list_tables()) names += "|" + t.name;
   cmd->add_option("table", table, names);
@@ -19,6 +22,13 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--seeds", options.seeds, "Seeds per row (default: the table's)")->check(CLI::PositiveNumber);
   cmd->add_option("--set", options.sets, "Override a config key in every row: --set train.epochs=3 (repeatable)");
   cmd->add_option("--device", options.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_flag("--resume", options.resume,
+                "Reuse the runs saved under <out>/units whose config is unchanged; run the rest");
+  cmd->add_option("--shard", shard,
+                  "i/n: run only runs i, i+n, i+2n, ... of the table (several processes or machines; then --assemble)");
+  cmd->add_flag("--claim", options.claim,
+                "Share <out> with other processes: each run goes to the first process that claims it");
+  cmd->add_flag("--assemble", options.assemble, "Run nothing: write the table from the runs saved under <out>/units");
   cmd->callback([]() {
     if (list || table.empty()) {
       std::cout << "quick          the short version of every table marked *\n";
@@ -27,6 +37,7 @@ void add_reproduce_command(CLI::App& app) {
                   << t.help << "\n";
       return;
     }
+    if (!shard.empty()) std::tie(options.shard_index, options.shard_count) = experiments::parse_shard(shard);
     if (options.out_dir == "runs") options.out_dir = "runs/" + table;
     experiments::run_table(table, options);
   });

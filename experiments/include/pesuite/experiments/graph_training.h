@@ -7,7 +7,8 @@
 //
 // Splits (cv.folds):
 //   k >= 2  stratified k-fold cross-validation (TU, CSL): graphs of each class are shuffled
-//           (cv.seed) and dealt round-robin into k folds; fold i is the test set of run i. The
+//           (cv.seed) and dealt round-robin into k folds; fold i is the test set of run i
+//           (seeded by seed and i alone, so cv.only_fold = i runs exactly that fold). The
 //           validation set is carved from the k-1 training folds (cv.val_fraction, stratified);
 //           the test value of the epoch with the best validation value is reported. With
 //           eval.track_test the test curve is recorded too and GIN's protocol (Xu et al. 2019:
@@ -63,6 +64,9 @@ double roc_auc(const std::vector<double>& scores, const std::vector<std::int64_t
 // Over pairs whose target is finite (OGB writes missing labels as NaN).
 double mean_absolute_error(const std::vector<double>& predicted, const std::vector<double>& targets);
 double root_mean_squared_error(const std::vector<double>& predicted, const std::vector<double>& targets);
+// GIN's protocol (Xu et al. 2019): the evaluation epoch whose test value, averaged over the folds,
+// is best; returns every fold's value at that epoch (a fold that stopped early keeps its last value).
+std::vector<double> gin_protocol(const std::vector<std::vector<double>>& fold_test_curves, const std::string& metric);
 // Whether larger is better for a metric name ("accuracy", "rocauc": yes; "mae", "rmse", "loss": no).
 bool higher_is_better(const std::string& metric);
 

@@ -19,6 +19,11 @@ struct TableOptions {
   int seeds = 0;                 // 0 = the table's default
   std::vector<std::string> sets; // --set overrides applied to every row's config
   std::string device = "auto";
+  // Units (row x seed) saved under <out_dir>/units; see table_units.h.
+  bool resume = false;           // reuse saved units whose config is unchanged
+  bool claim = false;            // run only units no other process has claimed (implies resume)
+  bool assemble = false;         // run nothing; the table from the saved units (implies resume)
+  int shard_index = 0, shard_count = 1;  // run units i, i+n, ... (implies resume)
 };
 
 struct TableInfo {

@@ -40,6 +40,10 @@ struct ViTOptions {
   // before block 0, on the patch embeddings (CPVT's position ablation). Strictly increasing.
   TORCH_ARG(std::vector<std::int64_t>, pe_after_blocks) = std::vector<std::int64_t>{0};
   TORCH_ARG(bool, class_token) = true;  // false: CPVT-GAP (mean of the tokens after the final norm)
+  // LayerNorm weight/bias gradients (column sums) as one matrix product on CUDA where that is faster
+  // (heads/layer_norm.h); false = LibTorch's
+  // LayerNorm throughout (benchmarks compare the two).
+  TORCH_ARG(bool, column_norm_grads) = true;
 };
 
 // Drops a residual branch per sample with probability p while training (Huang et al. 2016).
@@ -53,6 +57,7 @@ class BlockImpl : public torch::nn::Module {
   heads::MultiHeadAttention attn{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
   double drop_path_ = 0;
+  bool column_norm_grads_ = true;
 };
 TORCH_MODULE(Block);
 
