@@ -25,6 +25,7 @@
 #include "pesuite/graph/gnn.h"
 #include "pesuite/graph/pe_dataset.h"
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/optim.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/torch_compat.h"
 
@@ -117,13 +118,9 @@ void run(const BenchArgs& a) {
   const double per = static_cast<double>(a.batches * a.batch);
 
   auto params = model->parameters();
-#if defined(PESUITE_FUSED_ADAMW_CUDA)
-  // AdamW with no weight decay = Adam; fused (one launch per step) where ATen has the kernel, as
-  // the PyG side's torch.optim.Adam(fused=True).
-  compat::FastAdamW opt({{params, 0.0}}, 1e-3);
-#else
-  torch::optim::Adam opt(params, torch::optim::AdamOptions(1e-3));
-#endif
+  // AdamW without weight decay = Adam, its step ATen's fused kernel on CUDA (the trainer's
+  // optimiser, heads/optim.h), as the PyG side's torch.optim.Adam(fused=True).
+  compat::FusedAdamW opt(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
   auto total = torch::zeros({}, torch::TensorOptions().device(dev));
   auto step = [&](int i) {
     const auto& d = stream[static_cast<std::size_t>(i % a.batches)];

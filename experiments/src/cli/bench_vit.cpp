@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "kernel_trace.h"
 #include "pesuite/heads/error.h"
+#include "pesuite/heads/optim.h"
 #include "pesuite/heads/runtime.h"
 #include "pesuite/heads/torch_compat.h"
 #include "pesuite/vision/vit.h"
@@ -81,9 +82,17 @@ void run(const VitBenchArgs& a) {
   std::vector<double> train_blocks, infer_blocks;
 
   if (!a.skip_train) {
-    compat::FastAdamW opt({{model->decay_parameters(), a.weight_decay}, {model->no_decay_parameters(), 0.0}}, a.lr,
-                          0.9, 0.999, 1e-8, !a.no_fused_adamw);
-    fused = opt.fused();
+    // The trainer's optimiser (weight decay on weights only); --no-fused-adamw: LibTorch's own AdamW.
+    const std::vector<torch::optim::OptimizerParamGroup> groups = {
+        torch::optim::OptimizerParamGroup(model->decay_parameters()),
+        torch::optim::OptimizerParamGroup(model->no_decay_parameters())};
+    const auto defaults = torch::optim::AdamWOptions(a.lr).weight_decay(a.weight_decay);
+    std::unique_ptr<torch::optim::AdamW> opt_owner;
+    if (a.no_fused_adamw) opt_owner = std::make_unique<torch::optim::AdamW>(groups, defaults);
+    else opt_owner = std::make_unique<compat::FusedAdamW>(groups, defaults);
+    auto& opt = *opt_owner;
+    static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[1].options()).weight_decay(0.0);
+    fused = !a.no_fused_adamw && PESUITE_FUSED_ADAMW_CUDA && dev.is_cuda();
     model->train();
     auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
     auto step = [&] {
@@ -135,7 +144,7 @@ void run(const VitBenchArgs& a) {
     out["steps"] = a.steps;
     out["repeats"] = a.repeats;
     out["fused_adamw"] = fused;
-    out["layer_norm"] = a.native_layer_norm ? "native" : "column_grads";
+    out["layer_norm"] = a.native_layer_norm ? "native" : "auto";  // auto: heads::layer_norm picks
     out["sdpa_kernel"] = compat::kHasFusedAttention;
     out["train_img_s"] = train_ips;
     out["infer_img_s"] = infer_ips;

@@ -130,112 +130,12 @@ inline std::string optimizer_state_key(const torch::Tensor& param) {
 
 namespace pesuite::compat {
 
-// ATen's fused multi-tensor AdamW (what torch.optim.AdamW(fused=True) calls): CUDA since 2.1,
-// CPU since 2.4.
+// ATen's fused multi-tensor AdamW (what torch.optim.AdamW(fused=True) calls) on CUDA, since 2.1;
+// compat::FusedAdamW (optim.h) uses it.
 #if PESUITE_TORCH2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
 #define PESUITE_FUSED_ADAMW_CUDA 1
 #else
 #define PESUITE_FUSED_ADAMW_CUDA 0
 #endif
-#if PESUITE_TORCH2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4)
-#define PESUITE_FUSED_ADAMW_CPU 1
-#else
-#define PESUITE_FUSED_ADAMW_CPU 0
-#endif
-
-// AdamW (decoupled weight decay, no amsgrad) over groups of parameters with their own weight decay.
-// Where ATen has the fused kernel for the parameters' device, one launch per group and step
-// instead of about ten per parameter (LibTorch's torch::optim::AdamW loops over parameters, which
-// on a GPU costs more than a small ViT's forward); elsewhere (1.13, CPU before 2.4)
-// torch::optim::AdamW with the same groups. Same update either way.
-//
-//   compat::FastAdamW opt({{model->decay_parameters(), 0.05}, {model->no_decay_parameters(), 0.0}}, 5e-4);
-//   opt.zero_grad(); loss.backward(); opt.step();
-class FastAdamW {
- public:
-  struct Group {
-    std::vector<torch::Tensor> params;
-    double weight_decay = 0.0;
-  };
-  FastAdamW(std::vector<Group> groups, double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-            bool allow_fused = true)
-      : groups_(std::move(groups)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
-    bool cuda = true, cpu = true, any = false;
-    for (const auto& g : groups_)
-      for (const auto& p : g.params) {
-        any = true;
-        cuda = cuda && p.is_cuda() && p.scalar_type() == torch::kFloat32;
-        cpu = cpu && p.is_cpu() && p.scalar_type() == torch::kFloat32;
-      }
-    fused_ = allow_fused && any && ((PESUITE_FUSED_ADAMW_CUDA && cuda) || (PESUITE_FUSED_ADAMW_CPU && cpu));
-    if (fused_) {
-      for (auto& g : groups_) {
-        State st;
-        for (const auto& p : g.params) {
-          st.exp_avg.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-          st.exp_avg_sq.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-          st.step.push_back(torch::zeros({}, p.options().dtype(torch::kFloat32)));
-        }
-        state_.push_back(std::move(st));
-      }
-    } else {
-      std::vector<torch::optim::OptimizerParamGroup> pg;
-      for (const auto& g : groups_)
-        pg.emplace_back(g.params, std::make_unique<torch::optim::AdamWOptions>(options(g.weight_decay)));
-      plain_ = std::make_unique<torch::optim::AdamW>(std::move(pg), options(0.0));
-    }
-  }
-
-  // Gradients to none (as PyTorch's default): the next backward allocates them, no fill kernel.
-  void zero_grad() {
-    for (auto& g : groups_)
-      for (auto& p : g.params) p.mutable_grad() = torch::Tensor();
-  }
-
-  void step() {
-    if (!fused_) {
-      plain_->step();
-      return;
-    }
-#if PESUITE_FUSED_ADAMW_CUDA
-    torch::NoGradGuard no_grad;
-    for (size_t gi = 0; gi < groups_.size(); ++gi) {
-      auto& g = groups_[gi];
-      auto& st = state_[gi];
-      std::vector<torch::Tensor> p, gr, m, v, t;
-      for (size_t i = 0; i < g.params.size(); ++i) {
-        if (!g.params[i].grad().defined()) continue;  // no gradient this step: left alone
-        p.push_back(g.params[i]), gr.push_back(g.params[i].grad()), m.push_back(st.exp_avg[i]);
-        v.push_back(st.exp_avg_sq[i]), t.push_back(st.step[i]);
-      }
-      if (p.empty()) continue;
-      at::_foreach_add_(t, 1);
-      at::_fused_adamw_(p, gr, m, v, /*max_exp_avg_sqs=*/{}, t, lr_, beta1_, beta2_, g.weight_decay, eps_,
-                        /*amsgrad=*/false, /*maximize=*/false);
-    }
-#endif
-  }
-
-  void set_lr(double lr) {
-    lr_ = lr;
-    if (plain_)
-      for (auto& g : plain_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-  }
-  double lr() const { return lr_; }
-  bool fused() const { return fused_; }
-
- private:
-  torch::optim::AdamWOptions options(double weight_decay) const {
-    return torch::optim::AdamWOptions(lr_).betas({beta1_, beta2_}).eps(eps_).weight_decay(weight_decay);
-  }
-  struct State {
-    std::vector<torch::Tensor> exp_avg, exp_avg_sq, step;
-  };
-  std::vector<Group> groups_;
-  std::vector<State> state_;
-  std::unique_ptr<torch::optim::AdamW> plain_;
-  double lr_, beta1_, beta2_, eps_;
-  bool fused_ = false;
-};
 
 }  // namespace pesuite::compat
