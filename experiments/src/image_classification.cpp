@@ -415,10 +415,8 @@ ClassificationResult run_image_classification(const Config& cfg, const std::stri
   if (n == 0) throw InputError("dataset " + train->spec + " has no images");
   const auto steps_per_epoch = std::max<std::int64_t>(1, n / batch);
   const auto total = steps_per_epoch * cfg.get_int("train.epochs");
-  compat::FusedAdamW optimizer({torch::optim::OptimizerParamGroup(model->decay_parameters()),
-                                torch::optim::OptimizerParamGroup(model->no_decay_parameters())},
-                               torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay")));
-  static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[1].options()).weight_decay(0.0);
+  const auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay"));
+  compat::FusedAdamW optimizer(model->adamw_groups(adamw), adamw);
   LrSchedule schedule = LrSchedule::warmup_cosine(cfg.get_double("train.lr"),
                                                   static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * total),
                                                   total, cfg.get_double("train.min_lr_ratio"));

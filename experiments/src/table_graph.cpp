@@ -69,6 +69,11 @@ int fold_count(const Config& cfg) {
   return static_cast<int>(max_folds > 0 && max_folds < k ? max_folds : k);
 }
 
+// Accuracies are shown in % (the table's scale); other extra metrics as they are.
+double extra_scale(const GraphTable& t, const std::string& metric) {
+  return metric.find("accuracy") != std::string::npos ? t.scale : 1.0;
+}
+
 // A unit's test-metric curve (eval.track_test), kept for GIN's protocol across folds.
 const char* const kCurve = "test_curve";
 
@@ -83,7 +88,7 @@ UnitValues run_unit(const GraphTable& t, const Config& cfg, const TableOptions& 
   for (const auto& [m, label] : t.extra) {
     auto it = res.values.find(m);
     if (m.rfind("gin_", 0) == 0 || it == res.values.end()) continue;  // GIN's protocol: from the curves, per table row
-    for (double x : it->second) v.metrics[label].push_back((m.find("accuracy") != std::string::npos ? t.scale : 1.0) * x);
+    for (double x : it->second) v.metrics[label].push_back(extra_scale(t, m) * x);
   }
   v.metrics["wall_s"] = {wall};
   if (res.folds.size() == 1 && !res.folds[0].test_curve.empty()) v.metrics[kCurve] = res.folds[0].test_curve;
@@ -193,7 +198,7 @@ void run_graph_table(const GraphTable& t, const TableOptions& options) {
       // GIN's protocol needs every fold's test curve.
       for (const auto& [m, label] : t.extra)
         if (m.rfind("gin_", 0) == 0 && have == folds && curves.size() == static_cast<std::size_t>(folds))
-          for (double x : gin_protocol(curves, m.substr(4))) table.add(row.key, label, (m.find("accuracy") != std::string::npos ? t.scale : 1.0) * x);
+          for (double x : gin_protocol(curves, m.substr(4))) table.add(row.key, label, extra_scale(t, m) * x);
       write_results();
     }
   }

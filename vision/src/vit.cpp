@@ -131,6 +131,15 @@ std::vector<torch::Tensor> ViTImpl::parameters_by_decay(bool decay) {
   return out;
 }
 
+std::vector<torch::optim::OptimizerParamGroup> ViTImpl::adamw_groups(const torch::optim::AdamWOptions& options) {
+  auto no_decay = options;
+  no_decay.weight_decay(0.0);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay_parameters(), std::make_unique<torch::optim::AdamWOptions>(options));
+  groups.emplace_back(no_decay_parameters(), std::make_unique<torch::optim::AdamWOptions>(no_decay));
+  return groups;
+}
+
 std::vector<heads::MultiHeadAttention> ViTImpl::attention_layers() {
   std::vector<heads::MultiHeadAttention> out;
   for (std::size_t i = 0; i < blocks->size(); ++i) out.push_back(blocks[i]->as<Block>()->attn);

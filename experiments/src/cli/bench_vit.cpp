@@ -83,15 +83,11 @@ void run(const VitBenchArgs& a) {
 
   if (!a.skip_train) {
     // The trainer's optimiser (weight decay on weights only); --no-fused-adamw: LibTorch's own AdamW.
-    const std::vector<torch::optim::OptimizerParamGroup> groups = {
-        torch::optim::OptimizerParamGroup(model->decay_parameters()),
-        torch::optim::OptimizerParamGroup(model->no_decay_parameters())};
     const auto defaults = torch::optim::AdamWOptions(a.lr).weight_decay(a.weight_decay);
     std::unique_ptr<torch::optim::AdamW> opt_owner;
-    if (a.no_fused_adamw) opt_owner = std::make_unique<torch::optim::AdamW>(groups, defaults);
-    else opt_owner = std::make_unique<compat::FusedAdamW>(groups, defaults);
+    if (a.no_fused_adamw) opt_owner = std::make_unique<torch::optim::AdamW>(model->adamw_groups(defaults), defaults);
+    else opt_owner = std::make_unique<compat::FusedAdamW>(model->adamw_groups(defaults), defaults);
     auto& opt = *opt_owner;
-    static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[1].options()).weight_decay(0.0);
     fused = !a.no_fused_adamw && PESUITE_FUSED_ADAMW_CUDA && dev.is_cuda();
     model->train();
     auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));

@@ -43,7 +43,6 @@ class UnitRunner {
   std::optional<UnitValues> run(const std::string& name, const std::string& config_text,
                                 const std::function<UnitValues()>& compute);
 
-  std::size_t units_seen() const { return seen_; }
   std::size_t units_in_table() const { return computed_ + reused_; }
   std::size_t units_reused() const { return reused_; }
   // " [partial: k of n runs ...]" while units are missing, "" otherwise; `total` = units the table has.

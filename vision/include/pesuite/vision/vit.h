@@ -72,6 +72,9 @@ class ViTImpl : public torch::nn::Module {
   std::vector<torch::Tensor> no_decay_parameters() { return parameters_by_decay(false); }
   std::vector<torch::Tensor> decay_parameters() { return parameters_by_decay(true); }
   std::vector<torch::Tensor> parameters_by_decay(bool decay);
+  // AdamW's two parameter groups: decay_parameters() with `options`, no_decay_parameters() with the
+  // same options and weight decay 0 (the trainer's and bench vit's optimiser).
+  std::vector<torch::optim::OptimizerParamGroup> adamw_groups(const torch::optim::AdamWOptions& options);
   // Every block's attention, in order (for capture, head masks, head importance).
   std::vector<heads::MultiHeadAttention> attention_layers();
 
