@@ -3,7 +3,7 @@
 # run the GPU checks and side-by-side benchmarks. Needs the sysroot from scripts/device-sysroot.sh
 # (carried as .device-sysroot) and data copied into .device-data (fashion-mnist/, tu/, ogb/).
 #   usage: bash scripts/gpu-check.sh OUT [stage...]
-#   stages: build tests attention gnn graph-train vision-train vit graph-pe profile
+#   stages: build tests attention gnn graph-train graph-train-graphs vision-train vit graph-pe profile
 #   (default: all but profile, which traces ViT and GNN steps on both sides: kernel tables in OUT/profile)
 # The build folder is build-cuda/ in the checkout (git-ignored), so later calls on a warm machine
 # reuse it.
@@ -42,18 +42,20 @@ if has attention; then
   $p bench attention --device cuda --amp bf16 2>&1 | tail -20
 fi
 if has gnn; then
-  echo "== bench gnn: pesuite vs PyG (training graphs/s; sides alternate, GNN_ROUNDS rounds, median of 3 blocks each)"
+  echo "== bench gnn: pesuite (eager, then --cuda-graphs) vs PyG (training graphs/s; sides alternate, GNN_ROUNDS rounds, median of 3 blocks each)"
   for round in $(seq ${GNN_ROUNDS:-1}); do
     for m in "gps lap" "gine rwse"; do
       set -- $m
       ours=$(timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --json 2>&1 | tail -1)
       ref=$(timeout 150 python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 2>&1 | tail -1)
-      echo "$ours"; echo "$ref"
-      python3 - "$ours" "$ref" "$round" <<'EOF' 2>&1 | tail -1
+      graphed=$(timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --cuda-graphs --json 2>&1 | tail -1)
+      echo "$ours"; echo "$ref"; echo "$graphed"
+      python3 - "$ours" "$ref" "$graphed" "$round" <<'EOF' 2>&1 | tail -2
 import json, sys
-a, b = (json.loads(x) for x in sys.argv[1:3])
-r = a["graphs_per_s"] / b["graphs_per_s"]
-print("round %s: %s+%s: pesuite %.0f / PyG %.0f graphs/s = %.2fx" % (sys.argv[3], a["model"], a["encoder"], a["graphs_per_s"], b["graphs_per_s"], r))
+a, b, c = (json.loads(x) for x in sys.argv[1:4])
+for side, name in ((a, "eager"), (c, "cuda graphs")):
+    r = side["graphs_per_s"] / b["graphs_per_s"]
+    print("round %s: %s+%s: pesuite %s %.0f / PyG %.0f graphs/s = %.2fx" % (sys.argv[4], a["model"], a["encoder"], name, side["graphs_per_s"], b["graphs_per_s"], r))
 EOF
     done
   done
@@ -62,6 +64,14 @@ if has graph-train; then
   echo "== graph train on CUDA: csl quick config"
   cfg=$(ls experiments/configs/graph/csl-gine+lap.toml 2>/dev/null | head -1)
   [ -n "$cfg" ] && timeout 200 $p graph train --config "$cfg" --device cuda --runs /tmp/gruns --json 2>&1 | tail -8
+fi
+if has graph-train-graphs && [ -d "$data/ogb" ]; then
+  echo "== graph train on CUDA, ESOL GINE + RWSE (batch 32, 4 layers): eager vs train.cuda_graphs (wall s, test RMSE)"
+  for g in false true; do
+    timeout 250 $p graph train --config experiments/configs/graph/molesol-gine+rwse.toml --device cuda \
+      --set data.root=$data --set train.epochs=${GRAPH_EPOCHS:-40} --set train.cuda_graphs=$g --runs /tmp/gruns-$g \
+      --json 2>/dev/null | python3 -c "import json, sys; d = json.load(sys.stdin); print('cuda_graphs=$g: %.1f s, test RMSE %.4f' % (d['seconds'], d['test_rmse']['mean']))"
+  done
 fi
 if has vision-train && [ -d "$data/fashion-mnist" ]; then
   echo "== vision train on CUDA (--device auto)"

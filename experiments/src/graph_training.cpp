@@ -17,6 +17,7 @@
 #include "pesuite/experiments/graph_training_data.h"
 #include "pesuite/experiments/run_dir.h"
 #include "pesuite/experiments/trainer.h"
+#include "pesuite/graph/static_batch.h"
 #include "pesuite/heads/atomic_file.h"
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/optim.h"
@@ -80,6 +81,11 @@ patience = 0            # early stopping: epochs without validation improvement 
 clip_grad_norm = 1.0
 loss = "auto"           # auto (ce | l1 for mae | mse for rmse) | ce | l1 | mse
 checkpoint_every = 10   # epochs (the last step is always saved)
+cuda_graphs = false     # graph-level tasks: batches padded to bucket shapes and, on CUDA, each shape's
+                        # step replayed as a CUDA graph (fast for small molecules); on the CPU the
+                        # padded steps run eagerly (slower: meant for checking, not speed)
+graph_node_step = 64    # bucket grid of cuda_graphs: nodes / edges rounded up to these multiples
+graph_edge_step = 128
 stop_at_step = 0        # stop after this many steps of a fold as if interrupted (tests; 0 = off)
 
 [eval]
@@ -148,7 +154,8 @@ Engine prepare(const Config& cfg) {
   check_choice("eval.select", cfg.get_string("eval.select"), {"best", "last"});
   const std::string metric_cfg = cfg.get_string("eval.metric");
   if (metric_cfg != "auto") check_choice("eval.metric", metric_cfg, valid_metrics());
-  for (const char* k : {"train.epochs", "train.batch_size", "eval.every", "eval.batch_size", "model.hidden", "model.layers"})
+  for (const char* k : {"train.epochs", "train.batch_size", "eval.every", "eval.batch_size", "model.hidden", "model.layers",
+                        "train.graph_node_step", "train.graph_edge_step"})
     if (cfg.get_int(k) < 1) throw InputError(std::string("config ") + k + " must be >= 1");
   if (cfg.get_double("train.lr") <= 0) throw InputError("config train.lr must be > 0");
 
@@ -275,18 +282,30 @@ torch::Tensor forward_items(GraphModel& model, const Engine& e, const std::vecto
   return model->forward(b, pe);
 }
 
-torch::Tensor loss_of(const Engine& e, const torch::Tensor& out, const std::vector<std::int64_t>& items, const TargetScale& s) {
+// The targets of items as the loss reads them: class labels (int64 [G]) for cross-entropy, else
+// standardised targets (float [G, T], NaN where missing).
+torch::Tensor targets_for(const Engine& e, const std::vector<std::int64_t>& items, const TargetScale& s) {
   if (e.loss == "ce") {
     std::vector<std::int64_t> y;
     y.reserve(items.size());
     for (auto i : items) y.push_back(e.data.labels[static_cast<std::size_t>(i)]);
-    return torch::nn::functional::cross_entropy(out, torch::tensor(y, torch::kInt64).to(out.device()));
+    return torch::tensor(y, torch::kInt64);
   }
-  auto y = ((e.data.targets(items) - s.mean) / s.std).to(out.device());
+  return (e.data.targets(items) - s.mean) / s.std;
+}
+
+// The loss of outputs against targets_for's tensor on the same device (no host work: CUDA graphs
+// capture it).
+torch::Tensor loss_on(const Engine& e, const torch::Tensor& out, const torch::Tensor& y) {
+  if (e.loss == "ce") return torch::nn::functional::cross_entropy(out, y);
   auto ok = torch::isfinite(y);
   auto diff = torch::where(ok, out - torch::where(ok, y, torch::zeros_like(y)), torch::zeros_like(y));
   auto n = ok.sum().clamp_min(1).to(out.dtype());
   return (e.loss == "l1" ? diff.abs().sum() : diff.pow(2).sum()) / n;
+}
+
+torch::Tensor loss_of(const Engine& e, const torch::Tensor& out, const std::vector<std::int64_t>& items, const TargetScale& s) {
+  return loss_on(e, out, targets_for(e, items, s).to(out.device()));
 }
 
 std::map<std::string, double> evaluate(GraphModel& model, const Engine& e, const std::vector<std::int64_t>& items,
@@ -421,8 +440,7 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, RunDir& run) 
   // The batch of a step is a function of (seed, fold, epoch, step): resume replays exactly.
   std::vector<std::int64_t> order;
   std::int64_t order_epoch = -1;
-  auto loss_fn = [&](std::int64_t step, std::mt19937_64&) {
-    if (node_task) return loss_of(e, forward_items(model, e, fold.train), fold.train, scale);
+  auto items_of_step = [&](std::int64_t step) {
     const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
     if (epoch != order_epoch) {
       auto g = torch::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(e.seed * 1000003 + fi * 7919 + epoch));
@@ -433,7 +451,30 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, RunDir& run) 
     const auto lo = k * batch, hi = std::min(n, lo + batch);
     std::vector<std::int64_t> items;
     for (auto i = lo; i < hi; ++i) items.push_back(fold.train[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]);
+    return items;
+  };
+  auto loss_fn = [&](std::int64_t step, std::mt19937_64&) {
+    if (node_task) return loss_of(e, forward_items(model, e, fold.train), fold.train, scale);
+    const auto items = items_of_step(step);
     return loss_of(e, forward_items(model, e, items), items, scale);
+  };
+  // cuda_graphs: the same batches, padded to bucket shapes (static_batch.h) and copied into one set
+  // of device tensors per shape, which that shape's captured step reads.
+  std::map<std::string, graph::PaddedBatch> slots;
+  auto staged = [&](std::int64_t step, std::mt19937_64&) {
+    const auto items = items_of_step(step);
+    PeTensors pe;
+    auto b = e.data.batch(items, &pe);
+    b.y = targets_for(e, items, scale);
+    const auto shape = graph::bucket_shape(b, cfg.get_int("train.graph_node_step"), cfg.get_int("train.graph_edge_step"));
+    auto padded = std::make_shared<graph::PaddedBatch>(graph::pad_batch(b, pe, shape).to(e.device));
+    const auto key = shape.key();
+    auto slot = slots.find(key);
+    const bool fresh = slot == slots.end();
+    if (fresh) slot = slots.emplace(key, *padded).first;  // its own memory already: the static inputs
+    graph::PaddedBatch* in = &slot->second;
+    return Trainer::StagedStep{key, [in, padded, fresh] { if (!fresh) in->copy_from(*padded); },
+                               [&, in] { return loss_on(e, model->forward(in->batch, in->pe), in->batch.y); }};
   };
   const std::string vm = "val_" + e.metric, tm = "test_" + e.metric;
   const auto& val_items = fold.val.empty() ? fold.train : fold.val;  // no validation split: select on training
@@ -473,7 +514,10 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, RunDir& run) 
     log.append(row);
     return go_on && !(stop_at > 0 && st.step >= stop_at);
   };
-  if (!trainer.state().extra.value("stopped_early", false) && trainer.state().step < total) trainer.fit(loss_fn, on_step);
+  // On the CPU the staged steps run eagerly (the same padded batches; tests check them there).
+  const bool graphed = cfg.get_bool("train.cuda_graphs") && !node_task;
+  if (!trainer.state().extra.value("stopped_early", false) && trainer.state().step < total)
+    graphed ? trainer.fit_graphed(staged, on_step) : trainer.fit(loss_fn, on_step);
   const TrainState& st = trainer.state();
   if (st.step < total && !st.extra.value("stopped_early", false)) return std::nullopt;  // interrupted
 

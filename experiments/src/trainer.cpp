@@ -33,14 +33,62 @@ void Trainer::save(const std::string& file_name) {
 }
 
 TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
+  return loop(
+      [&] {
+        optimizer_.zero_grad();
+        torch::Tensor loss = loss_fn(state_.step, data_rng_);
+        const double value = loss.item<double>();
+        if (!std::isfinite(value)) return value;  // before the step: the weights stay as they were
+        loss.backward();
+        if (options_.clip_grad_norm > 0) compat::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
+        optimizer_.step();
+        return value;
+      },
+      on_step);
+}
+
+TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_step) {
+  auto* fused = dynamic_cast<compat::FusedAdamW*>(&optimizer_);
+  if (fused == nullptr) throw std::logic_error("Trainer::fit_graphed needs a compat::FusedAdamW optimiser");
+  fused->set_graph_safe(true);
+  const auto params = model_.parameters();
+  const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  if (device.is_cuda() && cuda::StepGraphs::available() && !fused->uses_fused_kernel())
+    throw std::logic_error("Trainer::fit_graphed: on CUDA the optimiser step must be the fused kernel (float32 "
+                           "parameters, no amsgrad), else a captured step would freeze its learning rate");
+  if (!graphs_) graphs_ = std::make_unique<cuda::StepGraphs>(device);
+  return loop(
+      [&] {
+        const StagedStep s = staged(state_.step, data_rng_);
+        auto& out = graph_losses_[s.key];  // the step writes its loss here (static memory)
+        if (!out.defined()) out = torch::zeros({}, torch::TensorOptions().device(device));
+        const auto ran = graphs_->run(
+            s.key,
+            [&] {
+              s.stage();
+              fused->stage_lr();
+            },
+            [&] {
+              optimizer_.zero_grad();
+              auto loss = s.loss();
+              loss.backward();
+              if (options_.clip_grad_norm > 0) compat::clip_grad_norm(params, options_.clip_grad_norm);
+              optimizer_.step();
+              out.copy_(loss.detach());
+            });
+        if (ran == cuda::StepGraphs::Ran::replayed) fused->replayed();
+        return out.item<double>();
+      },
+      on_step);
+}
+
+TrainState Trainer::loop(const std::function<double()>& one_step, const StepHook& on_step) {
   Progress bar(options_.total_steps, options_.label);
   bar.tick(state_.step);
   model_.train();
   while (state_.step < options_.total_steps) {
     apply_lr();
-    optimizer_.zero_grad();
-    torch::Tensor loss = loss_fn(state_.step, data_rng_);
-    const double value = loss.item<double>();
+    const double value = one_step();
     if (!std::isfinite(value)) {
       bar.finish();
       throw TrainingDiverged("step " + std::to_string(state_.step) + ": loss is " + std::to_string(value) +
@@ -48,9 +96,6 @@ TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
                              (last_checkpoint_.empty() ? std::string(" (no checkpoint written yet)")
                                                        : "; last good checkpoint: " + last_checkpoint_));
     }
-    loss.backward();
-    if (options_.clip_grad_norm > 0) compat::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
-    optimizer_.step();
     ++state_.step;
     char status[48];
     std::snprintf(status, sizeof status, "loss %.4g", value);

@@ -99,7 +99,7 @@ class RwseEncoder : public PeEncoderImpl {
   }
   std::vector<std::string> reads() const override { return {"rwse"}; }
   torch::Tensor forward(const GraphBatch& b, const PeTensors& pe, const DenseLayout*) override {
-    return lin(norm(pe_tensor(pe, "rwse", b.x.size(0), steps_, "rwse", b.x)));
+    return lin(batch_norm_rows(norm, pe_tensor(pe, "rwse", b.x.size(0), steps_, "rwse", b.x), b.node_mask));
   }
   torch::nn::BatchNorm1d norm{nullptr};
   torch::nn::Linear lin{nullptr};
@@ -144,7 +144,7 @@ class SpeEncoder : public PeEncoderImpl {
     // Row i of each graph's Z becomes node i's features: [N, Nmax (columns j), m].
     auto x = from_dense(z.permute({0, 2, 3, 1}), d);
     auto y = rho(x, b.edge_index);                                    // [N, Nmax, pe_dim]
-    auto cols = d.mask.index_select(0, b.batch).unsqueeze(-1).to(y.scalar_type());
+    auto cols = d.mask.index_select(0, d.node_graph).unsqueeze(-1).to(y.scalar_type());
     return (y * cols).sum(1);  // padding columns carry rho's biases: drop them
   }
   torch::nn::Sequential phi{nullptr};

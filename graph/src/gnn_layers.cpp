@@ -27,15 +27,19 @@ torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& index) {
 }
 
 torch::Tensor global_pool(const torch::Tensor& x, const torch::Tensor& batch, std::int64_t num_graphs,
-                          const std::string& how) {
-  auto sum = scatter_sum(x, batch, num_graphs);
-  if (how == "sum") return sum;
-  if (how != "mean") throw InputError("graph pooling '" + how + "' is unknown (valid: sum, mean)");
-  // Counts from `batch` on its device, so no host round trip (node_ptr may live elsewhere).
-  auto count = torch::zeros({num_graphs}, x.options()).index_add(0, batch, torch::ones({x.size(0)}, x.options()));
-  auto shape = std::vector<std::int64_t>(static_cast<std::size_t>(x.dim()), 1);
-  shape[0] = num_graphs;
-  return sum / count.clamp_min(1).view(shape);
+                          const std::string& how, bool padded) {
+  if (how != "sum" && how != "mean") throw InputError("graph pooling '" + how + "' is unknown (valid: sum, mean)");
+  // A padded batch's padding nodes form graph `num_graphs`: pooled into one more row, then dropped.
+  const auto rows = num_graphs + (padded ? 1 : 0);
+  auto sum = scatter_sum(x, batch, rows);
+  if (how == "mean") {
+    // Counts from `batch` on its device, so no host round trip (node_ptr may live elsewhere).
+    auto count = torch::zeros({rows}, x.options()).index_add(0, batch, torch::ones({x.size(0)}, x.options()));
+    auto shape = std::vector<std::int64_t>(static_cast<std::size_t>(x.dim()), 1);
+    shape[0] = rows;
+    sum = sum / count.clamp_min(1).view(shape);
+  }
+  return padded ? sum.narrow(0, 0, num_graphs) : sum;
 }
 
 DenseLayout dense_layout(const GraphBatch& b) {
@@ -43,11 +47,17 @@ DenseLayout dense_layout(const GraphBatch& b) {
   const auto& batch = b.batch;
   const auto N = batch.size(0);
   const auto G = b.num_graphs;
+  const bool padded = b.padded();
   const auto dev = batch.device();
   auto lopt = torch::TensorOptions().dtype(torch::kInt64).device(dev);
-  auto count = torch::zeros({G}, lopt).index_add_(0, batch, torch::ones({N}, lopt));
+  // A padded batch's padding nodes form one more graph (G); they all go to one spare dense row
+  // after the G * Nmax real slots, which to_dense drops.
+  auto count = torch::zeros({G + (padded ? 1 : 0)}, lopt).index_add_(0, batch, torch::ones({N}, lopt));
   std::int64_t nmax = 0;
-  if (b.node_ptr.defined() && b.node_ptr.device().is_cpu() && b.node_ptr.numel() == G + 1) {
+  if (padded) {
+    if (b.dense_nodes < 1) throw InputError("dense_layout: a padded batch needs dense_nodes >= 1 (pad_batch sets it)");
+    nmax = b.dense_nodes;
+  } else if (b.node_ptr.defined() && b.node_ptr.device().is_cpu() && b.node_ptr.numel() == G + 1) {
     auto p = b.node_ptr.to(torch::kInt64).contiguous();
     const auto* ptr = p.data_ptr<std::int64_t>();
     for (std::int64_t g = 0; g < G; ++g) nmax = std::max(nmax, ptr[g + 1] - ptr[g]);
@@ -58,7 +68,20 @@ DenseLayout dense_layout(const GraphBatch& b) {
   auto start = count.cumsum(0) - count;  // first node of each graph
   auto pos = torch::arange(N, lopt) - start.index_select(0, batch);
   d.index = batch * nmax + pos;
-  d.mask = torch::zeros({G * nmax}, lopt.dtype(torch::kBool)).index_fill_(0, d.index, true).view({G, nmax});
+  d.node_graph = batch;
+  d.rows = G * nmax;
+  if (padded) {
+    d.index = d.index.clamp_max(G * nmax);  // the spare row
+    d.gather_index = d.index.clamp_max(std::max<std::int64_t>(G * nmax - 1, 0));
+    d.node_graph = batch.clamp_max(std::max<std::int64_t>(G - 1, 0));
+    d.rows = G * nmax + 1;
+  } else {
+    d.gather_index = d.index;
+  }
+  d.mask = torch::zeros({d.rows}, lopt.dtype(torch::kBool))
+               .index_fill_(0, d.index, true)
+               .narrow(0, 0, G * nmax)
+               .view({G, nmax});
   d.key_padding = d.mask.logical_not().index_fill_(1, torch::zeros({1}, lopt), false);
   d.num_graphs = G;
   d.max_nodes = nmax;
@@ -67,19 +90,19 @@ DenseLayout dense_layout(const GraphBatch& b) {
 
 torch::Tensor to_dense(const torch::Tensor& x, const DenseLayout& d) {
   auto flat = x.sizes().vec();
-  flat[0] = d.num_graphs * d.max_nodes;
+  flat[0] = d.rows;
   auto dense = torch::zeros(flat, x.options()).index_copy(0, d.index, x);
   auto shape = x.sizes().vec();
   shape[0] = d.max_nodes;
   shape.insert(shape.begin(), d.num_graphs);
-  return dense.view(shape);
+  return dense.narrow(0, 0, d.num_graphs * d.max_nodes).view(shape);
 }
 
 torch::Tensor from_dense(const torch::Tensor& dense, const DenseLayout& d) {
   auto flat = dense.sizes().vec();
   flat.erase(flat.begin());
   flat[0] = d.num_graphs * d.max_nodes;
-  return gather_rows(dense.reshape(flat), d.index);
+  return gather_rows(dense.reshape(flat), d.gather_index);
 }
 
 // ---- NodeNorm ---------------------------------------------------------------------------------
@@ -93,10 +116,40 @@ NodeNormImpl::NodeNormImpl(const NodeNormOptions& o) {
     throw InputError("norm '" + o.kind() + "' is unknown (valid: batch, layer, none)");
 }
 
-torch::Tensor NodeNormImpl::forward(const torch::Tensor& x) {
-  if (bn) return bn(x);
+torch::Tensor NodeNormImpl::forward(const torch::Tensor& x, const torch::Tensor& row_mask) {
+  if (bn) return batch_norm_rows(bn, x, row_mask);
   if (ln) return ln(x);
   return x;
+}
+
+// Training mode with a mask: the same normalisation (biased variance) and running-stat update
+// (unbiased variance, momentum) as BatchNorm1d on the real rows alone, computed from the mask on
+// the device (no host sync, fixed shapes), so a padded batch trains exactly like the unpadded one.
+torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x, const torch::Tensor& row_mask) {
+  if (!row_mask.defined() || !bn->is_training()) return bn(x);
+  const auto& o = bn->options;
+  auto m = row_mask.to(x.scalar_type()).view({-1, 1});
+  auto n = m.sum();
+  auto mean = (x * m).sum(0) / n;
+  auto centred = x - mean;
+  auto var = (centred * centred * m).sum(0) / n;
+  auto y = centred * torch::rsqrt(var + o.eps());
+  if (o.affine()) y = y * bn->weight + bn->bias;
+  if (o.track_running_stats()) {
+    torch::NoGradGuard no_grad;
+    bn->num_batches_tracked.add_(1);
+    auto unbiased = var.detach() * (n / (n - 1).clamp_min(1));
+    if (o.momentum()) {
+      const double f = *o.momentum();
+      bn->running_mean.mul_(1 - f).add_(mean.detach() * f);
+      bn->running_var.mul_(1 - f).add_(unbiased * f);
+    } else {  // momentum none: the cumulative average, as BatchNorm1d
+      auto f = 1.0 / bn->num_batches_tracked.to(x.scalar_type());
+      bn->running_mean.mul_(1 - f).add_(mean.detach() * f);
+      bn->running_var.mul_(1 - f).add_(unbiased * f);
+    }
+  }
+  return y;
 }
 
 // ---- GINE -------------------------------------------------------------------------------------
@@ -140,8 +193,9 @@ GINELayerImpl::GINELayerImpl(const GNNLayerOptions& o) : options(o) {
 }
 
 torch::Tensor GINELayerImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
-                                     const torch::Tensor& edge_attr, const torch::Tensor& edge_proj) {
-  auto h = torch::relu(norm(conv(x, edge_index, edge_attr, edge_proj)));
+                                     const torch::Tensor& edge_attr, const torch::Tensor& edge_proj,
+                                     const torch::Tensor& node_mask) {
+  auto h = torch::relu(norm(conv(x, edge_index, edge_attr, edge_proj), node_mask));
   if (options.dropout() > 0) h = F::dropout(h, F::DropoutFuncOptions().p(options.dropout()).training(is_training()));
   return options.residual() ? x + h : h;
 }
@@ -161,7 +215,9 @@ GatedGCNLayerImpl::GatedGCNLayerImpl(const GNNLayerOptions& o) : options(o) {
 
 std::pair<torch::Tensor, torch::Tensor> GatedGCNLayerImpl::forward(const torch::Tensor& x,
                                                                    const torch::Tensor& edge_index,
-                                                                   const torch::Tensor& edge_attr) {
+                                                                   const torch::Tensor& edge_attr,
+                                                                   const torch::Tensor& node_mask,
+                                                                   const torch::Tensor& edge_mask) {
   auto src = edge_index[0], dst = edge_index[1];
   const auto n = x.size(0);
   auto e = gather_rows(D(x), dst) + gather_rows(E(x), src) + C(edge_attr);
@@ -170,8 +226,8 @@ std::pair<torch::Tensor, torch::Tensor> GatedGCNLayerImpl::forward(const torch::
   auto den = scatter_sum(gate, dst, n);
   auto h = A(x) + num / (den + 1e-6);
   auto drop = F::DropoutFuncOptions().p(options.dropout()).training(is_training());
-  h = F::dropout(torch::relu(norm_x(h)), drop);
-  e = F::dropout(torch::relu(norm_e(e)), drop);
+  h = F::dropout(torch::relu(norm_x(h, node_mask)), drop);
+  e = F::dropout(torch::relu(norm_e(e, edge_mask)), drop);
   if (options.residual()) {
     h = x + h;
     e = edge_attr + e;
@@ -195,19 +251,19 @@ GPSLayerImpl::GPSLayerImpl(const GPSLayerOptions& o) : options(o) {
 
 torch::Tensor GPSLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
                                     const torch::Tensor& edge_attr, const DenseLayout& dense,
-                                    const torch::Tensor& edge_proj) {
+                                    const torch::Tensor& edge_proj, const torch::Tensor& node_mask) {
   const auto opts = F::DropoutFuncOptions().p(options.dropout()).training(is_training());
   auto drop = [&](const torch::Tensor& t) { return options.dropout() > 0 ? F::dropout(t, opts) : t; };
-  auto h_local = norm_local(x + drop(local(x, edge_index, edge_attr, edge_proj)));
+  auto h_local = norm_local(x + drop(local(x, edge_index, edge_attr, edge_proj)), node_mask);
 
   heads::AttentionArgs args;
   args.key_padding_mask = dense.key_padding;
   auto h_attn = from_dense(attn(to_dense(x, dense), args), dense);
-  h_attn = norm_attn(x + drop(h_attn));
+  h_attn = norm_attn(x + drop(h_attn), node_mask);
 
   auto h = h_local + h_attn;
   auto ff = drop(compat::linear(ff2, drop(torch::relu(compat::linear(ff1, h)))));
-  return norm_out(h + ff);
+  return norm_out(h + ff, node_mask);
 }
 
 }  // namespace pesuite::graph

@@ -138,11 +138,11 @@ torch::Tensor GraphModelImpl::forward(const GraphBatch& b, const PeTensors& pe) 
   for (auto& l : p.gps) convs.push_back(l->local);
   const auto edge_proj = project_edges(convs, e);
   std::size_t next = 0;
-  for (auto& l : p.gine) h = l(h, b.edge_index, e, edge_proj[next++]);
-  for (auto& l : p.gated) std::tie(h, e) = l(h, b.edge_index, e);
-  for (auto& l : p.gps) h = l(h, b.edge_index, e, dense, edge_proj[next++]);
+  for (auto& l : p.gine) h = l(h, b.edge_index, e, edge_proj[next++], b.node_mask);
+  for (auto& l : p.gated) std::tie(h, e) = l(h, b.edge_index, e, b.node_mask, b.edge_mask);
+  for (auto& l : p.gps) h = l(h, b.edge_index, e, dense, edge_proj[next++], b.node_mask);
 
-  if (op.pool() != "none") h = global_pool(h, b.batch, b.num_graphs, op.pool());
+  if (op.pool() != "none") h = global_pool(h, b.batch, b.num_graphs, op.pool(), b.padded());
   return p.head->forward(h);
 }
 

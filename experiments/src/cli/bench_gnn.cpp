@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -24,6 +25,8 @@
 #include "pesuite/graph/batch.h"
 #include "pesuite/graph/gnn.h"
 #include "pesuite/graph/pe_dataset.h"
+#include "pesuite/graph/static_batch.h"
+#include "pesuite/heads/cuda_graph.h"
 #include "pesuite/heads/error.h"
 #include "pesuite/heads/optim.h"
 #include "pesuite/heads/runtime.h"
@@ -39,7 +42,8 @@ struct BenchArgs {
   std::int64_t batch = 128, hidden = 64, layers = 10, heads = 4, pe_dim = 16;
   int batches = 20, steps = 100, warmup = 20, repeats = 3, threads = 0;
   std::uint64_t seed = 0;
-  bool json = false;
+  bool json = false, cuda_graphs = false;
+  std::int64_t node_step = 256, edge_step = 512;  // bucket grid of --cuda-graphs
   std::string profile;  // Chrome-trace file: 10 more steps under the profiler, after timing
 };
 
@@ -66,6 +70,7 @@ graph::Graph synth_molecule(std::mt19937_64& rng) {
 struct DeviceBatch {
   graph::GraphBatch batch;
   graph::PeTensors pe;
+  graph::PaddedBatch padded;  // --cuda-graphs: the batch on its bucket's shape
 };
 
 void run(const BenchArgs& a) {
@@ -73,6 +78,8 @@ void run(const BenchArgs& a) {
     throw InputError("bench gnn: --steps, --repeats, --batches and --batch must be >= 1, --warmup >= 0");
   if (a.threads > 0) runtime::set_threads(a.threads);
   const torch::Device dev = runtime::parse_device(a.device);
+  if (a.cuda_graphs && (!dev.is_cuda() || !cuda::StepGraphs::available()))
+    throw InputError("bench gnn: --cuda-graphs needs --device cuda and a CUDA build of LibTorch");
   const std::string encoder = a.encoder.empty() ? (a.model == "gps" ? "lap" : "rwse") : a.encoder;
 
   graph::GraphModelOptions o;
@@ -113,6 +120,7 @@ void run(const BenchArgs& a) {
         d.pe[name] = all.slice(0, r0, r1).to(dev).clone();
       }
     }
+    if (a.cuda_graphs) d.padded = graph::pad_batch(d.batch, d.pe, graph::bucket_shape(d.batch, a.node_step, a.edge_step));
     stream.push_back(std::move(d));
   }
   const double per = static_cast<double>(a.batches * a.batch);
@@ -122,13 +130,30 @@ void run(const BenchArgs& a) {
   // optimiser, heads/optim.h), as the PyG side's torch.optim.Adam(fused=True).
   compat::FusedAdamW opt(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
   auto total = torch::zeros({}, torch::TensorOptions().device(dev));
-  auto step = [&](int i) {
-    const auto& d = stream[static_cast<std::size_t>(i % a.batches)];
+  auto train_on = [&](const graph::GraphBatch& b, const graph::PeTensors& pe) {
     opt.zero_grad();
-    auto loss = (model->forward(d.batch, d.pe).squeeze(-1) - d.batch.y).abs().mean();
+    auto loss = (model->forward(b, pe).squeeze(-1) - b.y).abs().mean();
     loss.backward();
     opt.step();
     total += loss.detach();
+  };
+  // --cuda-graphs: one captured step per bucket shape, replayed with each batch copied into that
+  // shape's static tensors (cuda_graph.h); the same model, optimiser and loss.
+  cuda::StepGraphs step_graphs(dev);
+  std::map<std::string, graph::PaddedBatch> slots;
+  opt.set_graph_safe(a.cuda_graphs);
+  std::int64_t padded_nodes = 0, real_nodes = 0;
+  auto step = [&](int i) {
+    const auto& d = stream[static_cast<std::size_t>(i % a.batches)];
+    if (!a.cuda_graphs) return train_on(d.batch, d.pe);
+    const auto key = d.padded.shape.key();
+    auto slot = slots.find(key);
+    if (slot == slots.end()) slot = slots.emplace(key, d.padded.clone()).first;
+    auto& in = slot->second;
+    padded_nodes += d.padded.shape.nodes, real_nodes += d.batch.x.size(0);
+    const auto ran = step_graphs.run(
+        key, [&] { in.copy_from(d.padded), opt.stage_lr(); }, [&] { train_on(in.batch, in.pe); });
+    if (ran == cuda::StepGraphs::Ran::replayed) opt.replayed();
   };
   for (int i = 0; i < a.warmup; ++i) step(i);
   // --repeats blocks of --steps steps, each timed between device synchronisations; the median block
@@ -153,6 +178,8 @@ void run(const BenchArgs& a) {
                           {"heads", a.heads}, {"pe_dim", a.pe_dim}, {"steps", a.steps}, {"repeats", a.repeats}, {"block_s", blocks},
                           {"nodes_per_graph", nodes / per}, {"edges_per_graph", edges / per},
                           {"ms_per_step", 1e3 * sec / a.steps}, {"graphs_per_s", gps}, {"mean_loss", mean_loss},
+                          {"cuda_graphs", a.cuda_graphs}, {"graphs_captured", step_graphs.captured()},
+                          {"padding", real_nodes ? static_cast<double>(padded_nodes) / real_nodes - 1 : 0.0},
                           {"torch", TORCH_VERSION}};
     std::cout << out.dump() << "\n";
     return;
@@ -162,6 +189,9 @@ void run(const BenchArgs& a) {
             << edges / per << " directed edges per graph\n"
             << a.steps << " steps after " << a.warmup << " warm-up: " << 1e3 * sec / a.steps << " ms/step, " << gps
             << " graphs/s (mean loss " << mean_loss << ")\n";
+  if (a.cuda_graphs)
+    std::cout << "CUDA graphs: " << step_graphs.captured() << " shapes captured, "
+              << 100.0 * (real_nodes ? static_cast<double>(padded_nodes) / real_nodes - 1 : 0.0) << " % padding nodes\n";
 }
 
 }  // namespace
@@ -184,6 +214,10 @@ void add_bench_gnn(CLI::App& bench) {
   cmd->add_option("--seed", a.seed, "Seed of the data and the weights")->capture_default_str();
   cmd->add_option("--threads", a.threads, "Intra-op threads (0 = torch's default)")->capture_default_str();
   cmd->add_flag("--json", a.json, "One JSON line (the format of bench_gnn_pyg.py)");
+  cmd->add_flag("--cuda-graphs", a.cuda_graphs,
+                "Pad batches to bucket shapes and replay each shape's training step as a CUDA graph (cuda only)");
+  cmd->add_option("--node-step", a.node_step, "Bucket grid of --cuda-graphs: nodes rounded up to a multiple")->capture_default_str();
+  cmd->add_option("--edge-step", a.edge_step, "Bucket grid of --cuda-graphs: edges rounded up to a multiple")->capture_default_str();
   cmd->add_option("--profile", a.profile, "Also trace 10 steps (after timing) to this Chrome-trace JSON (Kineto, LibTorch 2.x)");
   cmd->callback([]() { run(a); });
 }

@@ -14,12 +14,15 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 
 #include "pesuite/experiments/checkpoint.h"
 #include "pesuite/experiments/lr_schedule.h"
+#include "pesuite/heads/cuda_graph.h"
 
 namespace pesuite::experiments {
 
@@ -46,8 +49,22 @@ class Trainer {
 
   Trainer(torch::nn::Module& model, torch::optim::AdamW& optimizer, LrSchedule& schedule, TrainerOptions options);
 
+  // One step's batch for fit_graphed: `stage` copies it into the static input tensors of shape
+  // `key` (runs eagerly, every step), `loss` computes the loss from those tensors only (captured
+  // once per key as a CUDA graph with backward, clipping and the optimiser step, then replayed).
+  struct StagedStep {
+    std::string key;
+    std::function<void()> stage;
+    std::function<torch::Tensor()> loss;
+  };
+  using StagedLossFn = std::function<StagedStep(std::int64_t step, std::mt19937_64& data_rng)>;
+
   void resume(const std::string& checkpoint_path);
   TrainState fit(const LossFn& loss_fn, const StepHook& on_step = {});
+  // fit, with every step a replayed CUDA graph per input shape (heads/cuda_graph.h); needs a
+  // compat::FusedAdamW optimiser. A non-finite loss is seen after its step (the weights have taken
+  // it; the last checkpoint is intact). Without a CUDA build the steps simply run eagerly.
+  TrainState fit_graphed(const StagedLossFn& staged, const StepHook& on_step = {});
   void save(const std::string& file_name = "last.safetensors");
 
   TrainState& state() { return state_; }
@@ -56,6 +73,7 @@ class Trainer {
 
  private:
   void apply_lr();
+  TrainState loop(const std::function<double()>& one_step, const StepHook& on_step);
   torch::nn::Module& model_;
   torch::optim::AdamW& optimizer_;
   LrSchedule& schedule_;
@@ -63,6 +81,8 @@ class Trainer {
   TrainState state_;
   std::mt19937_64 data_rng_;
   std::string last_checkpoint_;
+  std::unique_ptr<cuda::StepGraphs> graphs_;       // fit_graphed
+  std::map<std::string, torch::Tensor> graph_losses_;  // fit_graphed: each shape's loss output
 };
 
 }  // namespace pesuite::experiments

@@ -17,6 +17,14 @@ namespace pesuite::graph {
 struct GraphBatch {
   torch::Tensor edge_index, x, edge_attr, batch, node_ptr, y, edge_weight;
   std::int64_t num_graphs = 0;
+  // Set only on a batch padded to fixed sizes (pad_batch, static_batch.h) so that one CUDA graph
+  // serves many batches: node_mask [N] / edge_mask [E] float32, 1 = real, 0 = padding. Padded nodes
+  // belong to an extra graph `num_graphs` (pooling drops it), padded edges join padded nodes, and
+  // batch norms take their statistics over real rows only. dense_nodes: the Nmax that dense
+  // attention pads every graph to (>= the largest real graph).
+  torch::Tensor node_mask, edge_mask;
+  std::int64_t dense_nodes = 0;
+  bool padded() const { return node_mask.defined(); }
 };
 
 // x: node features if every graph has them, else one-hot node labels (num_node_labels columns,

@@ -26,7 +26,8 @@
 // - What each encoder reads, and how: gnn_encoders.h. Layers, pooling: gnn_layers.h.
 // - Devices: everything runs where the batch and the model are. GPS and SPE need the largest graph
 //   size of a batch on the host; keep GraphBatch::node_ptr on the CPU (it is read there only) and
-//   the forward pass never synchronises with the GPU (else it does once per forward).
+//   the forward pass never synchronises with the GPU (else it does once per forward). A padded
+//   batch (static_batch.h, for CUDA graphs) carries that size itself (dense_nodes).
 // - Eval vs train: lap's random sign flips happen only in training mode (model->train()).
 // - Errors (pesuite::InputError): the constructor for an unknown model / encoder / pool / norm /
 //   lap_encoder (the message lists the valid names), pe_in_dim <= 0 for an encoder that reads one,

@@ -33,20 +33,25 @@ torch::Tensor scatter_sum(const torch::Tensor& src, const torch::Tensor& index, 
 torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& index);
 
 // Per-graph sum or mean of node rows ("sum" | "mean"); x [N, ...] -> [G, ...]. Empty graphs give 0.
+// `padded`: a padded batch (GraphBatch::padded()), whose padding nodes form graph num_graphs, which
+// is left out of the result.
 torch::Tensor global_pool(const torch::Tensor& x, const torch::Tensor& batch, std::int64_t num_graphs,
-                          const std::string& how);
+                          const std::string& how, bool padded = false);
 
 // Where each node of a batch sits in a dense [G, Nmax] padding. Nodes of a graph must be contiguous
 // and in graph order (make_batch builds them so).
 struct DenseLayout {
-  torch::Tensor index;  // [N] int64, row of each node in the flattened [G * Nmax] padding
+  torch::Tensor index;  // [N] int64, row of each node in the flattened [G * Nmax] padding (a spare
+                        // row G * Nmax for a padded batch's padding nodes)
+  torch::Tensor gather_index;  // [N] int64, row each node reads back (index, the spare row clamped)
+  torch::Tensor node_graph;    // [N] int64, graph of each node (padding nodes: a real graph, any)
   torch::Tensor mask;   // [G, Nmax] bool, true = a real node
   // [G, Nmax] bool, true = padding, for attention's key_padding_mask. Slot 0 is never padding: it
   // is a real node in every non-empty graph, and for an empty graph it keeps the softmax finite
   // (all keys masked gives NaN rows, whose gradient would leak into the weights even though those
   // rows are dropped).
   torch::Tensor key_padding;
-  std::int64_t num_graphs = 0, max_nodes = 0;
+  std::int64_t num_graphs = 0, max_nodes = 0, rows = 0;  // rows: of the flat padding, spare row included
   bool defined() const { return index.defined(); }
 };
 // Everything is computed on batch.device() from `batch`; only Nmax (a shape) is read on the host:
@@ -65,11 +70,17 @@ struct NodeNormOptions {
 class NodeNormImpl : public torch::nn::Module {
  public:
   explicit NodeNormImpl(const NodeNormOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
+  // row_mask [N] (1 = real row; GraphBatch::node_mask / edge_mask of a padded batch): batch norm
+  // in training takes its statistics over the real rows only. Undefined = every row is real.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& row_mask = {});
   torch::nn::BatchNorm1d bn{nullptr};
   torch::nn::LayerNorm ln{nullptr};
 };
 TORCH_MODULE(NodeNorm);
+
+// bn(x), with the statistics of training mode taken over the rows where row_mask is 1 (a padded
+// batch's GraphBatch::node_mask / edge_mask; undefined = all rows).
+torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x, const torch::Tensor& row_mask);
 
 // GINEConv (Hu et al. 2020, as PyG): nn((1 + eps) x_i + sum_{j -> i} ReLU(x_j + W e_ji)),
 // nn = Linear(dim, dim), ReLU, Linear(dim, dim) (GraphGPS's gin_nn). W maps edge_dim -> dim
@@ -112,8 +123,10 @@ struct GNNLayerOptions {
 class GINELayerImpl : public torch::nn::Module {
  public:
   explicit GINELayerImpl(const GNNLayerOptions& options);
+  // node_mask: GraphBatch::node_mask (padded batches; NodeNorm::forward).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
-                        const torch::Tensor& edge_proj = {});  // as GINEConv::forward
+                        const torch::Tensor& edge_proj = {},  // as GINEConv::forward
+                        const torch::Tensor& node_mask = {});
   GNNLayerOptions options;
   GINEConv conv{nullptr};
   NodeNorm norm{nullptr};
@@ -129,8 +142,10 @@ class GatedGCNLayerImpl : public torch::nn::Module {
  public:
   explicit GatedGCNLayerImpl(const GNNLayerOptions& options);
   // Returns the new node and edge features.
+  // node_mask / edge_mask: those of a padded batch (NodeNorm::forward).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& edge_index,
-                                                  const torch::Tensor& edge_attr);
+                                                  const torch::Tensor& edge_attr, const torch::Tensor& node_mask = {},
+                                                  const torch::Tensor& edge_mask = {});
   GNNLayerOptions options;
   torch::nn::Linear A{nullptr}, B{nullptr}, C{nullptr}, D{nullptr}, E{nullptr};
   NodeNorm norm_x{nullptr}, norm_e{nullptr};
@@ -155,7 +170,8 @@ class GPSLayerImpl : public torch::nn::Module {
   explicit GPSLayerImpl(const GPSLayerOptions& options);
   // `dense` = dense_layout(batch), computed once per batch and shared by all layers.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
-                        const DenseLayout& dense, const torch::Tensor& edge_proj = {});  // as GINEConv::forward
+                        const DenseLayout& dense, const torch::Tensor& edge_proj = {},  // as GINEConv::forward
+                        const torch::Tensor& node_mask = {});  // as GINELayer::forward
   GPSLayerOptions options;
   GINEConv local{nullptr};
   heads::MultiHeadAttention attn{nullptr};

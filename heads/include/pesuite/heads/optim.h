@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +27,44 @@ namespace pesuite::compat {
 class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
+
+  // For steps replayed as a CUDA graph (cuda_graph.h): a captured step would keep the learning rate
+  // of the capture, so with set_graph_safe(true) the fused kernel reads it from one device tensor per
+  // group, which stage_lr() fills from the options outside the graph (call it before every step);
+  // replays advance the step counts on the device only, so replayed() advances the host counts (the
+  // ones checkpoints save) for the parameters the last step updated. No-ops where the step is not
+  // the fused kernel.
+  void set_graph_safe(bool on) { graph_safe_ = on; }
+  // Whether step() runs the fused kernel for these parameters (float32 CUDA, no amsgrad, LibTorch
+  // >= 2.1); only such steps can be captured.
+  bool uses_fused_kernel() const {
+#if PESUITE_FUSED_ADAMW_CUDA
+    return fusable();
+#else
+    return false;
+#endif
+  }
+  void stage_lr() {
+#if PESUITE_FUSED_ADAMW_CUDA
+    if (!graph_safe_ || !fusable()) return;
+    lr_tensors_.resize(param_groups().size());
+    for (std::size_t g = 0; g < param_groups().size(); ++g) {
+      const auto lr = static_cast<const torch::optim::AdamWOptions&>(param_groups()[g].options()).lr();
+      auto& t = lr_tensors_[g];
+      if (!t.defined()) t = torch::empty({}, param_groups()[g].params().front().options());
+      t.fill_(lr);
+    }
+#endif
+  }
+  void replayed() {
+#if PESUITE_FUSED_ADAMW_CUDA
+    for (const auto& p : last_stepped_) {
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*state_.at(optimizer_state_key(p)));
+      s.step(s.step() + 1);
+      ++device_steps_[p.unsafeGetTensorImpl()].first;
+    }
+#endif
+  }
 
   torch::Tensor step(LossClosure closure = nullptr) override {
 #if PESUITE_FUSED_ADAMW_CUDA
@@ -53,7 +92,9 @@ class FusedAdamW : public torch::optim::AdamW {
 
   void fused_step() {
     torch::NoGradGuard no_grad;
-    for (auto& group : param_groups()) {
+    last_stepped_.clear();
+    for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
+      auto& group = param_groups()[gi];
       const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
       std::vector<torch::Tensor> params, grads, avgs, sqs, steps;
       for (const auto& p : group.params()) {
@@ -77,9 +118,22 @@ class FusedAdamW : public torch::optim::AdamW {
       }
       if (params.empty()) continue;
       at::_foreach_add_(steps, 1);
-      at::_fused_adamw_(params, grads, avgs, sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(), std::get<0>(o.betas()),
-                        std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      if (graph_safe_) {
+#if PESUITE_FUSED_ADAMW_TENSOR_LR
+        if (gi >= lr_tensors_.size() || !lr_tensors_[gi].defined())
+          throw std::logic_error("FusedAdamW: set_graph_safe(true) needs stage_lr() before step()");
+        at::_fused_adamw_(params, grads, avgs, sqs, /*max_exp_avg_sqs=*/{}, steps, lr_tensors_[gi],
+                          std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(),
+                          /*amsgrad=*/false, /*maximize=*/false);
+#else
+        throw std::logic_error("FusedAdamW: graph-safe steps need LibTorch >= 2.3 (a tensor learning rate)");
+#endif
+      } else {
+        at::_fused_adamw_(params, grads, avgs, sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(), std::get<0>(o.betas()),
+                          std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      }
       for (const auto& p : params) ++device_steps_[p.unsafeGetTensorImpl()].first;
+      last_stepped_.insert(last_stepped_.end(), params.begin(), params.end());
     }
   }
 
@@ -95,7 +149,10 @@ class FusedAdamW : public torch::optim::AdamW {
   }
 
   std::unordered_map<void*, std::pair<std::int64_t, torch::Tensor>> device_steps_;
+  std::vector<torch::Tensor> lr_tensors_;    // per group, graph-safe mode
+  std::vector<torch::Tensor> last_stepped_;  // the parameters of the last fused step
 #endif
+  bool graph_safe_ = false;
 };
 
 inline void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {

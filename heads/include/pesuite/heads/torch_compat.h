@@ -137,5 +137,11 @@ namespace pesuite::compat {
 #else
 #define PESUITE_FUSED_ADAMW_CUDA 0
 #endif
+// Its overload that reads the learning rate from a tensor (CUDA graphs, optim.h), since 2.3.
+#if PESUITE_FUSED_ADAMW_CUDA && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 3)
+#define PESUITE_FUSED_ADAMW_TENSOR_LR 1
+#else
+#define PESUITE_FUSED_ADAMW_TENSOR_LR 0
+#endif
 
 }  // namespace pesuite::compat
