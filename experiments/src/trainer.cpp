@@ -39,9 +39,7 @@ TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
         torch::Tensor loss = loss_fn(state_.step, data_rng_);
         const double value = loss.item<double>();
         if (!std::isfinite(value)) return value;  // before the step: the weights stay as they were
-        loss.backward();
-        if (options_.clip_grad_norm > 0) compat::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
-        optimizer_.step();
+        backward_and_step(loss);
         return value;
       },
       on_step);
@@ -71,15 +69,19 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
             [&] {
               optimizer_.zero_grad();
               auto loss = s.loss();
-              loss.backward();
-              if (options_.clip_grad_norm > 0) compat::clip_grad_norm(params, options_.clip_grad_norm);
-              optimizer_.step();
+              backward_and_step(loss);
               out.copy_(loss.detach());
             });
         if (ran == cuda::StepGraphs::Ran::replayed) fused->replayed();
         return out.item<double>();
       },
       on_step);
+}
+
+void Trainer::backward_and_step(const torch::Tensor& loss) {
+  loss.backward();
+  if (options_.clip_grad_norm > 0) compat::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
+  optimizer_.step();
 }
 
 TrainState Trainer::loop(const std::function<double()>& one_step, const StepHook& on_step) {

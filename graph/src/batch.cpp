@@ -78,4 +78,13 @@ GraphBatch make_batch(const std::vector<const Graph*>& graphs, std::int64_t nl, 
   return b;
 }
 
+std::int64_t largest_graph(const GraphBatch& b) {
+  if (!b.node_ptr.defined() || b.node_ptr.numel() != b.num_graphs + 1) return 0;
+  auto p = b.node_ptr.to(torch::kCPU, torch::kInt64).contiguous();
+  const auto* ptr = p.data_ptr<std::int64_t>();
+  std::int64_t n = 0;
+  for (std::int64_t g = 0; g < b.num_graphs; ++g) n = std::max(n, ptr[g + 1] - ptr[g]);
+  return n;
+}
+
 }  // namespace pesuite::graph

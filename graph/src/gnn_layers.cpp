@@ -96,9 +96,7 @@ DenseLayout dense_layout(const GraphBatch& b) {
     if (b.dense_nodes < 1) throw InputError("dense_layout: a padded batch needs dense_nodes >= 1 (pad_batch sets it)");
     nmax = b.dense_nodes;
   } else if (b.node_ptr.defined() && b.node_ptr.device().is_cpu() && b.node_ptr.numel() == G + 1) {
-    auto p = b.node_ptr.to(torch::kInt64).contiguous();
-    const auto* ptr = p.data_ptr<std::int64_t>();
-    for (std::int64_t g = 0; g < G; ++g) nmax = std::max(nmax, ptr[g + 1] - ptr[g]);
+    nmax = largest_graph(b);  // on the host: no sync
   } else if (G > 0) {
     nmax = count.max().item<std::int64_t>();  // the one host sync; see the header
   }

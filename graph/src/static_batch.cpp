@@ -10,16 +10,6 @@ namespace {
 
 std::int64_t round_up(std::int64_t v, std::int64_t step) { return (v + step - 1) / step * step; }
 
-// The largest graph of `b`, from node_ptr on the host (0 without one).
-std::int64_t largest_graph(const GraphBatch& b) {
-  if (!b.node_ptr.defined() || b.node_ptr.numel() != b.num_graphs + 1) return 0;
-  auto p = b.node_ptr.to(torch::kCPU, torch::kInt64).contiguous();
-  const auto* ptr = p.data_ptr<std::int64_t>();
-  std::int64_t n = 0;
-  for (std::int64_t g = 0; g < b.num_graphs; ++g) n = std::max(n, ptr[g + 1] - ptr[g]);
-  return n;
-}
-
 // `t` with `rows` rows: its own, then `value`.
 torch::Tensor pad_rows(const torch::Tensor& t, std::int64_t rows, double value = 0.0) {
   if (t.size(0) == rows) return t;

@@ -163,6 +163,7 @@ void run(const BenchArgs& a) {
   const double sec = median(blocks);
   const double gps = static_cast<double>(a.steps * a.batch) / sec;
   const double mean_loss = total.item<double>() / done;
+  const double padding = real_nodes ? static_cast<double>(padded_nodes) / static_cast<double>(real_nodes) - 1 : 0.0;
   if (!a.profile.empty()) {
     KernelTrace trace;
     if (trace.start()) {
@@ -179,7 +180,7 @@ void run(const BenchArgs& a) {
                           {"nodes_per_graph", nodes / per}, {"edges_per_graph", edges / per},
                           {"ms_per_step", 1e3 * sec / a.steps}, {"graphs_per_s", gps}, {"mean_loss", mean_loss},
                           {"cuda_graphs", a.cuda_graphs}, {"graphs_captured", step_graphs.captured()},
-                          {"padding", real_nodes ? static_cast<double>(padded_nodes) / real_nodes - 1 : 0.0},
+                          {"padding", padding},
                           {"torch", TORCH_VERSION}};
     std::cout << out.dump() << "\n";
     return;
@@ -191,7 +192,7 @@ void run(const BenchArgs& a) {
             << " graphs/s (mean loss " << mean_loss << ")\n";
   if (a.cuda_graphs)
     std::cout << "CUDA graphs: " << step_graphs.captured() << " shapes captured, "
-              << 100.0 * (real_nodes ? static_cast<double>(padded_nodes) / real_nodes - 1 : 0.0) << " % padding nodes\n";
+              << 100.0 * padding << " % padding nodes\n";
 }
 
 }  // namespace

@@ -74,6 +74,7 @@ class Trainer {
  private:
   void apply_lr();
   TrainState loop(const std::function<double()>& one_step, const StepHook& on_step);
+  void backward_and_step(const torch::Tensor& loss);  // backward, clipping, optimiser step
   torch::nn::Module& model_;
   torch::optim::AdamW& optimizer_;
   LrSchedule& schedule_;

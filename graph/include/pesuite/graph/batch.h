@@ -27,6 +27,10 @@ struct GraphBatch {
   bool padded() const { return node_mask.defined(); }
 };
 
+// The node count of the largest graph of `b`, read from node_ptr (copied to the host if it lives on
+// a device); 0 when node_ptr is missing or does not have num_graphs + 1 entries.
+std::int64_t largest_graph(const GraphBatch& b);
+
 // x: node features if every graph has them, else one-hot node labels (num_node_labels columns,
 // 0 = infer), else a column of ones. edge_attr: edge features, else one-hot edge labels, else empty.
 GraphBatch make_batch(const std::vector<const Graph*>& graphs, std::int64_t num_node_labels = 0,
