@@ -1,16 +1,16 @@
-# `cmake --install` gives a package: find_package(pesuite) in another project gets pesuite::heads,
-# pesuite::graph, pesuite::datasets, pesuite::vision, pesuite::experiments (and pesuite::imageio,
-# pesuite::plot when built with OpenCV) with their dependencies.
+# `cmake --install` gives a package: find_package(pesuite) in another project gets every library
+# pesuite_add_library() made (pesuite::core, ::heads, ::graph, ::graph_training, ::datasets,
+# ::vision, ::vision_training, ::experiments; with OpenCV also ::imageio, ::plot) with their
+# dependencies.
 include(CMakePackageConfigHelpers)
-set(PESUITE_EXPORTED pesuite_heads pesuite_graph pesuite_datasets pesuite_vision pesuite_experiments)
-if(PESUITE_HAVE_OPENCV)
-  list(APPEND PESUITE_EXPORTED pesuite_imageio pesuite_plot)
-endif()
+get_property(PESUITE_EXPORTED GLOBAL PROPERTY PESUITE_LIBRARIES)
 install(TARGETS ${PESUITE_EXPORTED} EXPORT pesuiteTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir heads graph datasets vision experiments)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+foreach(dir core heads graph datasets vision experiments)
+  if(EXISTS ${PROJECT_SOURCE_DIR}/${dir}/include)
+    install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  endif()
 endforeach()
 install(EXPORT pesuiteTargets NAMESPACE pesuite:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/pesuite)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/pesuiteConfig.cmake.in

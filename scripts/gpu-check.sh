@@ -44,11 +44,11 @@ fi
 if has gnn; then
   echo "== bench gnn: pesuite (eager, then --cuda-graphs) vs PyG (training graphs/s; sides alternate, GNN_ROUNDS rounds, median of 3 blocks each)"
   for round in $(seq ${GNN_ROUNDS:-1}); do
-    for m in "gps lap" "gine rwse"; do
+    for m in "gps lap lap:k=8" "gine rwse rwse:steps=20"; do
       set -- $m
-      ours=$(timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --json 2>&1 | tail -1)
+      ours=$(timeout 150 $p bench gnn --model $1 --pe $3 --device cuda --batch 128 --json 2>&1 | tail -1)
       ref=$(timeout 150 python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 2>&1 | tail -1)
-      graphed=$(timeout 150 $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --cuda-graphs --json 2>&1 | tail -1)
+      graphed=$(timeout 150 $p bench gnn --model $1 --pe $3 --device cuda --batch 128 --cuda-graphs --json 2>&1 | tail -1)
       echo "$ours"; echo "$ref"; echo "$graphed"
       python3 - "$ours" "$ref" "$graphed" "$round" <<'EOF' 2>&1 | tail -2
 import json, sys
@@ -94,9 +94,9 @@ if has profile; then
       echo "-- $m $ph"; python3 scripts/gpu/kernel_table.py $pr/ours-$m-$ph.json $pr/ref-$m-$ph.json --steps 5 --top ${TOP:-25}
     done
   done
-  for m in "gine rwse" "gps lap"; do
+  for m in "gine rwse rwse:steps=20" "gps lap lap:k=8"; do
     set -- $m
-    $p bench gnn --model $1 --encoder $2 --device cuda --batch 128 --steps 50 --json --profile $pr/ours-$1.json 2>&1 | tail -1
+    $p bench gnn --model $1 --pe $3 --device cuda --batch 128 --steps 50 --json --profile $pr/ours-$1.json 2>&1 | tail -1
     python3 scripts/reference/bench_gnn_pyg.py --model $1 --encoder $2 --device cuda --batch 128 --steps 50 --profile $pr/ref-$1.json 2>&1 | tail -1
     echo "-- gnn $1 + $2"; python3 scripts/gpu/kernel_table.py $pr/ours-$1.json $pr/ref-$1.json --steps 10 --top ${TOP:-25}
   done

@@ -6,13 +6,13 @@
 
 #include <string>
 
-#include "pesuite/heads/safetensors.h"
+#include "pesuite/core/safetensors.h"
 
 namespace pesuite::test {
 
 // Every "model.*" and "optim.*" tensor of a is in b and equal to it; returns how many were compared.
 inline int expect_same_checkpoint_state(const std::string& a_ckpt, const std::string& b_ckpt) {
-  const auto a = io::load_safetensors(a_ckpt), b = io::load_safetensors(b_ckpt);
+  const auto a = core::load_safetensors(a_ckpt), b = core::load_safetensors(b_ckpt);
   int compared = 0;
   for (const auto& [name, t] : a.tensors)
     if (name.rfind("model.", 0) == 0 || name.rfind("optim.", 0) == 0) {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "pesuite/heads/atomic_file.h"
+#include "pesuite/core/atomic_file.h"
 
 namespace pesuite::test {
 
@@ -17,10 +17,10 @@ class TempDir {
     static int counter = 0;
     path_ = std::filesystem::temp_directory_path() /
             ("pesuite-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    pesuite::remove_tree(path_.string());
+    pesuite::core::remove_tree(path_.string());
     std::filesystem::create_directories(path_);
   }
-  ~TempDir() { pesuite::remove_tree(path_.string()); }
+  ~TempDir() { pesuite::core::remove_tree(path_.string()); }
   std::string operator/(const std::string& name) const { return (path_ / name).string(); }
   std::string str() const { return path_.string(); }
 
@@ -28,13 +28,37 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// ../shared/data/<sub> (PESUITE_TEST_DATA), or "" when absent: callers GTEST_SKIP() then.
+// ../shared/data/<sub> (PESUITE_TEST_DATA), or "" when absent: callers skip then, through
+// PESUITE_SKIP_WITHOUT_SAMPLE (below).
 inline std::string sample_data(const std::string& sub) {
   const char* root = std::getenv("PESUITE_TEST_DATA");
   if (!root) return "";
   std::filesystem::path p = std::filesystem::path(root) / sub;
   return std::filesystem::exists(p) ? p.string() : "";
 }
+
+// Under CI (CI=true) with the sample folder present, a test that lacks a sample must fail rather
+// than skip: the folder is there, so the sample or the test is broken, and a green run that
+// checked nothing would hide it.
+inline bool ci_requires_samples() {
+  const char* ci = std::getenv("CI");
+  const char* root = std::getenv("PESUITE_TEST_DATA");
+  return ci && std::string(ci) == "true" && root && std::filesystem::is_directory(root);
+}
+
+}  // namespace pesuite::test
+
+// Skips (printing why) when the sample `path` (from sample_data) is empty; fails instead under CI
+// with the sample folder present.
+#define PESUITE_SKIP_WITHOUT_SAMPLE(path, what)                                                              \
+  do {                                                                                                       \
+    if ((path).empty()) {                                                                                    \
+      if (::pesuite::test::ci_requires_samples()) FAIL() << "sample " << (what) << " is missing under CI";   \
+      GTEST_SKIP() << "sample " << (what) << " not found under $PESUITE_TEST_DATA";                          \
+    }                                                                                                        \
+  } while (0)
+
+namespace pesuite::test {
 
 struct CliResult {
   int exit_code;

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "pesuite/heads/atomic_file.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 namespace fs = std::filesystem;
@@ -17,10 +17,10 @@ constexpr std::int64_t kSide = 32, kPixels = 3 * kSide * kSide;
 
 // The folder that holds the batches: the path itself, or the archive's top folder inside it.
 std::string batch_folder(const std::string& path, const std::string& probe, const std::string& sub) {
-  if (!fs::is_directory(path)) throw InputError(path + ": not a directory (cifar takes the folder of the .bin batches)");
+  if (!fs::is_directory(path)) throw core::InputError(path + ": not a directory (cifar takes the folder of the .bin batches)");
   if (fs::exists(fs::path(path) / probe)) return path;
   if (fs::exists(fs::path(path) / sub / probe)) return (fs::path(path) / sub).string();
-  throw InputError(path + ": no " + probe + " here or in " + sub + "/ (expected the CIFAR binary layout)");
+  throw core::InputError(path + ": no " + probe + " here or in " + sub + "/ (expected the CIFAR binary layout)");
 }
 
 std::vector<std::string> read_names(const std::string& file, std::int64_t count) {
@@ -43,10 +43,10 @@ ImageClassificationSet load_cifar_dataset(const DatasetSpec& spec) {
   const bool hundred = spec.format == "cifar100";
   const std::string split = spec.get("split");
   if (split != "train" && split != "test")
-    throw InputError("dataset spec '" + spec.text + "': split must be train or test, got '" + split + "'");
+    throw core::InputError("dataset spec '" + spec.text + "': split must be train or test, got '" + split + "'");
   std::string which = hundred ? spec.get("labels") : "fine";
   if (which != "fine" && which != "coarse")
-    throw InputError("dataset spec '" + spec.text + "': labels must be fine or coarse, got '" + which + "'");
+    throw core::InputError("dataset spec '" + spec.text + "': labels must be fine or coarse, got '" + which + "'");
 
   std::vector<std::string> files;
   std::string folder;
@@ -68,11 +68,11 @@ ImageClassificationSet load_cifar_dataset(const DatasetSpec& spec) {
   std::int64_t total = 0;
   for (const auto& f : files) {
     if (limit >= 0 && total >= limit) break;
-    if (!fs::exists(f)) throw InputError(f + ": missing (CIFAR " + split + " split)");
-    blobs.push_back(read_file(f));
+    if (!fs::exists(f)) throw core::InputError(f + ": missing (CIFAR " + split + " split)");
+    blobs.push_back(core::read_file(f));
     const auto size = static_cast<std::int64_t>(blobs.back().size());
     if (size == 0 || size % record != 0)
-      throw InputError(f + ": " + std::to_string(size) + " bytes is not a whole number of " + std::to_string(record) +
+      throw core::InputError(f + ": " + std::to_string(size) + " bytes is not a whole number of " + std::to_string(record) +
                        "-byte CIFAR records (truncated, or the wrong CIFAR variant?)");
     total += size / record;
   }
@@ -91,7 +91,7 @@ ImageClassificationSet load_cifar_dataset(const DatasetSpec& spec) {
       const std::uint8_t* r = p + i * record;
       const std::int64_t label = r[label_offset];
       if (label >= num_classes)
-        throw InputError(files[b] + ": record " + std::to_string(i) + ": label " + std::to_string(label) +
+        throw core::InputError(files[b] + ": record " + std::to_string(i) + ": label " + std::to_string(label) +
                          " is out of range (" + std::to_string(num_classes) + " classes)");
       lab[n] = label;
       // Planar RGB -> interleaved HWC, the layout OpenCV and the IDX loader use.

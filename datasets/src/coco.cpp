@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "pesuite/datasets/image_record.h"
-#include "pesuite/heads/atomic_file.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 namespace fs = std::filesystem;
@@ -20,7 +20,7 @@ namespace {
 // val2017/ next to it or next to its annotations/ folder); else the JSON's own folder.
 std::string image_folder(const DatasetSpec& spec) {
   if (spec.has("images")) {
-    if (!fs::is_directory(spec.get("images"))) throw InputError(spec.get("images") + ": image folder missing (coco images=)");
+    if (!fs::is_directory(spec.get("images"))) throw core::InputError(spec.get("images") + ": image folder missing (coco images=)");
     return spec.get("images");
   }
   const fs::path json = fs::absolute(spec.path);
@@ -32,7 +32,7 @@ std::string image_folder(const DatasetSpec& spec) {
 }
 
 double number(const nlohmann::json& v, const std::string& place) {
-  if (!v.is_number()) throw InputError(place + " must be a number, got " + v.dump());
+  if (!v.is_number()) throw core::InputError(place + " must be a number, got " + v.dump());
   return v.get<double>();
 }
 
@@ -42,13 +42,13 @@ ImageDataset load_coco(const DatasetSpec& spec) {
   const std::string& file = spec.path;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(file));
+    j = nlohmann::json::parse(core::read_file(file));
   } catch (const nlohmann::json::parse_error& e) {
-    throw InputError(file + ": byte " + std::to_string(e.byte) + ": JSON error: " + e.what());
+    throw core::InputError(file + ": byte " + std::to_string(e.byte) + ": JSON error: " + e.what());
   }
   for (const char* key : {"images", "annotations", "categories"})
     if (!j.contains(key) || !j[key].is_array())
-      throw InputError(file + ": no \"" + key + "\" array (is this a COCO instances file?)");
+      throw core::InputError(file + ": no \"" + key + "\" array (is this a COCO instances file?)");
   const bool keep_crowd = spec.get_bool("crowd");
   const std::string folder = image_folder(spec);
 
@@ -61,13 +61,13 @@ ImageDataset load_coco(const DatasetSpec& spec) {
     for (std::size_t i = 0; i < j["categories"].size(); ++i) {
       const auto& c = j["categories"][i];
       const std::string place = file + ": categories[" + std::to_string(i) + "]";
-      if (!c.contains("id") || !c["id"].is_number_integer()) throw InputError(place + ": no integer \"id\"");
+      if (!c.contains("id") || !c["id"].is_number_integer()) throw core::InputError(place + ": no integer \"id\"");
       cats.emplace_back(c["id"].get<std::int64_t>(), c.value("name", std::to_string(c["id"].get<std::int64_t>())));
     }
     std::sort(cats.begin(), cats.end());
     std::map<std::int64_t, std::int64_t> class_of;
     for (const auto& [id, name] : cats) {
-      if (class_of.count(id)) throw InputError(file + ": category id " + std::to_string(id) + " appears twice");
+      if (class_of.count(id)) throw core::InputError(file + ": category id " + std::to_string(id) + " appears twice");
       class_of[id] = static_cast<std::int64_t>(set.classes.size());
       set.classes.push_back(name);
     }
@@ -77,20 +77,20 @@ ImageDataset load_coco(const DatasetSpec& spec) {
     for (std::size_t i = 0; i < j["images"].size(); ++i) {
       const auto& im = j["images"][i];
       const std::string place = file + ": images[" + std::to_string(i) + "]";
-      if (!im.contains("id") || !im["id"].is_number_integer()) throw InputError(place + ": no integer \"id\"");
-      if (!im.contains("file_name") || !im["file_name"].is_string()) throw InputError(place + ": no \"file_name\"");
+      if (!im.contains("id") || !im["id"].is_number_integer()) throw core::InputError(place + ": no integer \"id\"");
+      if (!im.contains("file_name") || !im["file_name"].is_string()) throw core::InputError(place + ": no \"file_name\"");
       ImageRecord r;
       r.id = std::to_string(im["id"].get<std::int64_t>());
       r.file = (fs::path(folder) / im["file_name"].get<std::string>()).string();
       r.width = static_cast<std::int64_t>(number(im.value("width", nlohmann::json(0)), place + ".width"));
       r.height = static_cast<std::int64_t>(number(im.value("height", nlohmann::json(0)), place + ".height"));
-      if (r.width < 0 || r.height < 0) throw InputError(place + " (id " + r.id + "): negative width or height");
+      if (r.width < 0 || r.height < 0) throw core::InputError(place + " (id " + r.id + "): negative width or height");
       images.emplace_back(im["id"].get<std::int64_t>(), std::move(r));
     }
     // Sorted by image id, the order torchvision's CocoDetection and pycocotools' getImgIds give.
     std::stable_sort(images.begin(), images.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [id, r] : images) {
-      if (record_of.count(id)) throw InputError(file + ": image id " + std::to_string(id) + " appears twice");
+      if (record_of.count(id)) throw core::InputError(file + ": image id " + std::to_string(id) + " appears twice");
       record_of[id] = set.records.size();
       set.records.push_back(std::move(r));
     }
@@ -100,21 +100,21 @@ ImageDataset load_coco(const DatasetSpec& spec) {
       const auto& a = anns[i];
       std::string place = file + ": annotations[" + std::to_string(i) + "]";
       if (a.contains("id")) place += " (id " + a["id"].dump() + ")";
-      if (!a.contains("image_id") || !a["image_id"].is_number_integer()) throw InputError(place + ": no integer \"image_id\"");
+      if (!a.contains("image_id") || !a["image_id"].is_number_integer()) throw core::InputError(place + ": no integer \"image_id\"");
       const auto img = record_of.find(a["image_id"].get<std::int64_t>());
-      if (img == record_of.end()) throw InputError(place + ": image_id " + a["image_id"].dump() + " is not in \"images\"");
+      if (img == record_of.end()) throw core::InputError(place + ": image_id " + a["image_id"].dump() + " is not in \"images\"");
       if (!a.contains("category_id") || !a["category_id"].is_number_integer())
-        throw InputError(place + ": no integer \"category_id\"");
+        throw core::InputError(place + ": no integer \"category_id\"");
       const auto cls = class_of.find(a["category_id"].get<std::int64_t>());
-      if (cls == class_of.end()) throw InputError(place + ": category_id " + a["category_id"].dump() + " is not in \"categories\"");
+      if (cls == class_of.end()) throw core::InputError(place + ": category_id " + a["category_id"].dump() + " is not in \"categories\"");
       if (!a.contains("bbox") || !a["bbox"].is_array() || a["bbox"].size() != 4)
-        throw InputError(place + ": \"bbox\" must be [x, y, width, height]");
+        throw core::InputError(place + ": \"bbox\" must be [x, y, width, height]");
       const auto& bb = a["bbox"];
       Box b;
       b.x1 = number(bb[0], place + ".bbox[0]");
       b.y1 = number(bb[1], place + ".bbox[1]");
       const double w = number(bb[2], place + ".bbox[2]"), h = number(bb[3], place + ".bbox[3]");
-      if (w < 0 || h < 0) throw InputError(place + ": negative box size " + bb.dump());
+      if (w < 0 || h < 0) throw core::InputError(place + ": negative box size " + bb.dump());
       b.x2 = b.x1 + w;
       b.y2 = b.y1 + h;
       b.label = cls->second;
@@ -123,7 +123,7 @@ ImageDataset load_coco(const DatasetSpec& spec) {
       set.records[img->second].boxes.push_back(b);
     }
   } catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type somewhere
-    throw InputError(file + ": " + e.what());
+    throw core::InputError(file + ": " + e.what());
   }
   if (spec.has("limit") && static_cast<std::int64_t>(set.records.size()) > spec.get_int("limit"))
     set.records.resize(spec.get_int("limit"));

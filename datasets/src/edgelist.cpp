@@ -3,7 +3,7 @@
 
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/datasets/text_source.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -11,9 +11,9 @@ GraphDataset load_edgelist(const DatasetSpec& spec) {
   const TextFile f = read_text_file(spec.path);
   const std::string weighted = spec.get("weighted"), base_key = spec.get("base");
   if (weighted != "auto" && weighted != "0" && weighted != "1")
-    throw InputError("dataset spec '" + spec.text + "': weighted must be auto, 0 or 1");
+    throw core::InputError("dataset spec '" + spec.text + "': weighted must be auto, 0 or 1");
   if (base_key != "auto" && base_key != "0" && base_key != "1")
-    throw InputError("dataset spec '" + spec.text + "': base must be auto, 0 or 1");
+    throw core::InputError("dataset spec '" + spec.text + "': base must be auto, 0 or 1");
   const char sep = f.data.find(',') != std::string::npos ? ',' : ' ';
   std::vector<graph::EdgeInput> edges;
   std::int64_t lo = INT64_MAX, hi = -1;
@@ -35,7 +35,7 @@ GraphDataset load_edgelist(const DatasetSpec& spec) {
   }
   // auto: 0-based when some id is 0, else 1-based (the two conventions in the wild).
   const std::int64_t base = base_key == "auto" ? (lo == 0 || edges.empty() ? 0 : 1) : std::stoll(base_key);
-  if (base == 1 && lo == 0) throw InputError(where(f.name) + ": node id 0 with base=1");
+  if (base == 1 && lo == 0) throw core::InputError(core::where(f.name) + ": node id 0 with base=1");
   for (auto& e : edges) e.src -= base, e.dst -= base;
   GraphDataset ds;
   ds.name = spec.path.substr(spec.path.find_last_of('/') + 1);

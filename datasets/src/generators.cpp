@@ -7,7 +7,7 @@
 
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/graph/pe.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -24,7 +24,7 @@ std::vector<Index> permutation(Index n, std::mt19937_64& rng) {
   return p;
 }
 void need(const DatasetSpec& spec, bool ok, const std::string& what) {
-  if (!ok) throw InputError("dataset spec '" + spec.text + "': " + what);
+  if (!ok) throw core::InputError("dataset spec '" + spec.text + "': " + what);
 }
 }  // namespace
 

@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <map>
 
-#include "pesuite/datasets/graph_dataset.h"
+#include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/inspect.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 

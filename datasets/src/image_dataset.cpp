@@ -1,25 +1,12 @@
-// load_image_dataset (dispatch by format) and the summary `pesuite data inspect` prints for a set
-// of image records.
+// The summary `pesuite data inspect` prints for a set of image records.
 #include <algorithm>
 #include <map>
 
 #include "pesuite/datasets/image_record.h"
 #include "pesuite/datasets/inspect.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
-
-bool is_file_image_format(const std::string& format) {
-  return format == "imagefolder" || format == "voc" || format == "coco";
-}
-
-ImageDataset load_image_dataset(const DatasetSpec& spec) {
-  if (spec.format == "imagefolder") return load_imagefolder(spec);
-  if (spec.format == "voc") return load_voc(spec);
-  if (spec.format == "coco") return load_coco(spec);
-  throw InputError("dataset spec '" + spec.text + "': '" + spec.format +
-                   "' is not a file-based image format (imagefolder, voc, coco)");
-}
 
 nlohmann::json inspect_records(const ImageDataset& set, const InspectOptions& options) {
   nlohmann::json j;

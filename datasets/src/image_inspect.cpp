@@ -1,10 +1,8 @@
 #include <map>
 
-#include "pesuite/datasets/cifar.h"
-#include "pesuite/datasets/idx.h"
-#include "pesuite/datasets/image_record.h"
+#include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/inspect.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -27,10 +25,9 @@ static nlohmann::json inspect_classification(const ImageClassificationSet& set, 
 }
 
 nlohmann::json inspect_image_dataset(const DatasetSpec& spec, const InspectOptions& options) {
-  if (spec.format == "idx") return inspect_classification(load_idx_dataset(spec), options);
-  if (spec.format == "cifar10" || spec.format == "cifar100") return inspect_classification(load_cifar_dataset(spec), options);
-  if (is_file_image_format(spec.format)) return inspect_records(load_image_dataset(spec), options);
-  throw InputError("dataset spec '" + spec.text + "': the '" + spec.format + "' loader is not built yet");
+  const Format& f = spec.info();
+  if (f.load_images) return inspect_classification(f.load_images(spec), options);
+  return inspect_records(load_image_dataset(spec), options);
 }
 
 }  // namespace pesuite::datasets

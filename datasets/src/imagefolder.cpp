@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "pesuite/datasets/image_record.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 namespace fs = std::filesystem;
@@ -21,13 +21,13 @@ ImageDataset load_imagefolder(const DatasetSpec& spec) {
   fs::path root = spec.path;
   if (spec.has("split")) root /= spec.get("split");
   if (!fs::is_directory(root))
-    throw InputError(root.string() + ": not a directory (imagefolder: takes <root>[/<split>]/<class>/<image>)");
+    throw core::InputError(root.string() + ": not a directory (imagefolder: takes <root>[/<split>]/<class>/<image>)");
   ImageDataset set;
   set.source = spec.text;
   for (const auto& entry : fs::directory_iterator(root))
     if (entry.is_directory()) set.classes.push_back(entry.path().filename().string());
   std::sort(set.classes.begin(), set.classes.end());
-  if (set.classes.empty()) throw InputError(root.string() + ": no class folders (imagefolder: expects <class>/<image>)");
+  if (set.classes.empty()) throw core::InputError(root.string() + ": no class folders (imagefolder: expects <class>/<image>)");
   const std::int64_t limit = spec.has("limit") ? spec.get_int("limit") : -1;
   for (std::size_t c = 0; c < set.classes.size(); ++c) {
     std::vector<fs::path> files;
@@ -43,7 +43,7 @@ ImageDataset load_imagefolder(const DatasetSpec& spec) {
       set.records.push_back(std::move(r));
     }
   }
-  if (set.records.empty()) throw InputError(root.string() + ": no image files (.jpg, .jpeg, .png, ...) in the class folders");
+  if (set.records.empty()) throw core::InputError(root.string() + ": no image files (.jpg, .jpeg, .png, ...) in the class folders");
   if (limit >= 0 && static_cast<std::int64_t>(set.records.size()) > limit) set.records.resize(limit);
   return set;
 }

@@ -1,12 +1,13 @@
 #include "pesuite/datasets/inspect.h"
 
+#include "pesuite/datasets/formats.h"
+
 #include <sstream>
 
 namespace pesuite::datasets {
 
 nlohmann::json inspect(const DatasetSpec& spec, const InspectOptions& options) {
-  nlohmann::json summary = spec.info().kind == DatasetKind::Graph ? inspect_graph_dataset(spec, options)
-                                                                   : inspect_image_dataset(spec, options);
+  nlohmann::json summary = spec.info().load_graphs ? inspect_graph_dataset(spec, options) : inspect_image_dataset(spec, options);
   summary["spec"] = spec.text;
   summary["format"] = spec.format;
   return summary;

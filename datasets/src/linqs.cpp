@@ -11,7 +11,7 @@
 
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/datasets/text_source.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -27,14 +27,14 @@ GraphDataset load_linqs(const DatasetSpec& spec) {
     if (name.empty())
       for (const auto& e : fs::directory_iterator(dir))
         if (e.path().extension() == ".content") name = e.path().stem().string();
-    if (name.empty()) throw InputError(where(spec.path) + ": no *.content file");
+    if (name.empty()) throw core::InputError(core::where(spec.path) + ": no *.content file");
     if (!fs::exists(dir / (name + ".content")) && fs::exists(dir / name / (name + ".content"))) dir /= name;
     content = read_text_file((dir / (name + ".content")).string());
     cites = read_text_file((dir / (name + ".cites")).string());
   } else {
     ZipArchive zip(spec.path);
     std::string cm = name.empty() ? zip.find_suffix(".content") : zip.find_suffix(name + ".content");
-    if (cm.empty()) throw InputError(where(spec.path) + ": zip member '" + (name.empty() ? "*" : name) + ".content' is missing");
+    if (cm.empty()) throw core::InputError(core::where(spec.path) + ": zip member '" + (name.empty() ? "*" : name) + ".content' is missing");
     const std::string base = cm.substr(cm.find_last_of('/') + 1);
     name = base.substr(0, base.size() - 8);
     content = zip.read(cm);

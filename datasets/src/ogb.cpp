@@ -5,7 +5,7 @@
 
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/datasets/text_source.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -17,7 +17,7 @@ TextFile open_csv(const fs::path& dir, const std::string& stem) {
     const fs::path p = dir / (stem + ext);
     if (fs::exists(p)) return read_text_file(p.string());
   }
-  throw InputError(where((dir / (stem + ".csv.gz")).string()) + ": file is missing");
+  throw core::InputError(core::where((dir / (stem + ".csv.gz")).string()) + ": file is missing");
 }
 bool has_csv(const fs::path& dir, const std::string& stem) {
   return fs::exists(dir / (stem + ".csv.gz")) || fs::exists(dir / (stem + ".csv"));
@@ -33,7 +33,7 @@ std::vector<std::int64_t> int_column(const TextFile& f) {
 GraphDataset load_ogb(const DatasetSpec& spec) {
   const fs::path root(spec.path);
   const fs::path raw = root / "raw";
-  if (!fs::is_directory(raw)) throw InputError(where(spec.path) + ": no raw/ folder (not an OGB dataset folder)");
+  if (!fs::is_directory(raw)) throw core::InputError(core::where(spec.path) + ": no raw/ folder (not an OGB dataset folder)");
   GraphDataset ds;
   ds.name = root.filename().string();
   if (ds.name.empty()) ds.name = root.parent_path().filename().string();
@@ -42,7 +42,7 @@ GraphDataset load_ogb(const DatasetSpec& spec) {
   const auto num_nodes = int_column(nn_file), num_edges = int_column(ne_file);
   const auto G = static_cast<std::int64_t>(num_nodes.size());
   if (static_cast<std::int64_t>(num_edges.size()) != G)
-    throw InputError(where(ne_file.name, static_cast<std::int64_t>(num_edges.size())) + ": " + std::to_string(num_edges.size()) +
+    throw core::InputError(core::where(ne_file.name, static_cast<std::int64_t>(num_edges.size())) + ": " + std::to_string(num_edges.size()) +
                      " graphs, but num-node-list has " + std::to_string(G));
   std::int64_t N = 0, E = 0;
   for (auto n : num_nodes) N += n;
@@ -62,7 +62,7 @@ GraphDataset load_ogb(const DatasetSpec& spec) {
       ++n;
     }
     if (n != expected)
-      throw InputError(where(f.name, c.line()) + ": " + std::to_string(n) + " lines, expected " + std::to_string(expected));
+      throw core::InputError(core::where(f.name, c.line()) + ": " + std::to_string(n) + " lines, expected " + std::to_string(expected));
     return out;
   };
 
@@ -86,7 +86,7 @@ GraphDataset load_ogb(const DatasetSpec& spec) {
     std::int64_t got = 0;
     for (auto& v : edges) got += static_cast<std::int64_t>(v.size());
     if (got != E)
-      throw InputError(where(e_file.name, c.line()) + ": " + std::to_string(got) + " edges, num-edge-list declares " + std::to_string(E));
+      throw core::InputError(core::where(e_file.name, c.line()) + ": " + std::to_string(got) + " edges, num-edge-list declares " + std::to_string(E));
   }
   std::size_t nf_dim = 0, ef_dim = 0, y_dim = 0;
   std::vector<double> nfeat, efeat;
@@ -124,8 +124,10 @@ GraphDataset load_ogb(const DatasetSpec& spec) {
     for (std::int64_t c = 0; c < ds.num_classes; ++c) ds.class_names.push_back(std::to_string(c));
   } else {
     ds.task = "graph_regression";
+    ds.metric = "rmse";  // OGB's evaluator for its regression sets (ogbg-molesol, -molfreesolv, -mollipo)
     for (std::size_t j = 0; j < y_dim; ++j) ds.target_names.push_back("task" + std::to_string(j));
   }
+  ds.categorical_features = true;  // OGB stores atom / bond categories as integer codes
 
   // Split (graph indices); missing split folder is fine unless a subset was asked for.
   const fs::path split_dir = root / "split" / spec.get("split");
@@ -144,7 +146,7 @@ GraphDataset load_ogb(const DatasetSpec& spec) {
     const std::string subset = spec.get("subset");
     auto it = ds.splits.find(subset);
     if (it == ds.splits.end())
-      throw InputError(where(split_dir.string()) + ": split part '" + subset + "' is missing (expected train|valid|test .csv.gz)");
+      throw core::InputError(core::where(split_dir.string()) + ": split part '" + subset + "' is missing (expected train|valid|test .csv.gz)");
     std::vector<graph::Graph> kept;
     for (auto i : it->second) kept.push_back(ds.graphs[static_cast<std::size_t>(i)]);
     ds.graphs = std::move(kept);

@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "pesuite/heads/atomic_file.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -20,10 +20,10 @@ static bool ends_with(const std::string& s, const std::string& suf) {
 }
 
 TextFile read_gzip(const std::string& path) {
-  const std::string raw = read_file(path);
+  const std::string raw = core::read_file(path);
   TextFile out{path, {}};
   z_stream zs{};
-  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw InputError(where(path) + ": zlib init failed");
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw core::InputError(core::where(path) + ": zlib init failed");
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
   zs.avail_in = static_cast<uInt>(raw.size());
   char buf[1 << 16];
@@ -50,7 +50,7 @@ TextFile read_gzip(const std::string& path) {
   inflateEnd(&zs);
   if (rc != Z_STREAM_END) {
     const auto lines = std::count(out.data.begin(), out.data.end(), '\n');
-    throw InputError(where(path, lines + 1) + ": " +
+    throw core::InputError(core::where(path, lines + 1) + ": " +
                      (rc == Z_DATA_ERROR ? "corrupt gzip data" : "truncated gzip stream (ends inside this line)"));
   }
   return out;
@@ -58,7 +58,7 @@ TextFile read_gzip(const std::string& path) {
 
 TextFile read_text_file(const std::string& path) {
   if (ends_with(path, ".gz")) return read_gzip(path);
-  return TextFile{path, read_file(path)};
+  return TextFile{path, core::read_file(path)};
 }
 
 ZipArchive::ZipArchive(const std::string& path) : path_(path) {
@@ -69,7 +69,7 @@ ZipArchive::ZipArchive(const std::string& path) : path_(path) {
     zip_error_init_with_code(&ze, err);
     const std::string msg = zip_error_strerror(&ze);
     zip_error_fini(&ze);
-    throw InputError(where(path) + ": cannot open zip archive (" + msg + ")");
+    throw core::InputError(core::where(path) + ": cannot open zip archive (" + msg + ")");
   }
   zip_ = z;
   const zip_int64_t n = zip_get_num_entries(z, 0);
@@ -96,14 +96,14 @@ TextFile ZipArchive::read(const std::string& member) const {
   auto* z = static_cast<zip_t*>(zip_);
   zip_stat_t st;
   if (member.empty() || zip_stat(z, member.c_str(), 0, &st) != 0)
-    throw InputError(where(path_) + ": zip member '" + member + "' is missing");
+    throw core::InputError(core::where(path_) + ": zip member '" + member + "' is missing");
   zip_file_t* f = zip_fopen(z, member.c_str(), 0);
-  if (!f) throw InputError(where(path_) + ": cannot open zip member '" + member + "'");
+  if (!f) throw core::InputError(core::where(path_) + ": cannot open zip member '" + member + "'");
   TextFile out{path_ + ":" + member, std::string(static_cast<std::size_t>(st.size), '\0')};
   const zip_int64_t got = zip_fread(f, out.data.data(), st.size);
   zip_fclose(f);
   if (got < 0 || static_cast<zip_uint64_t>(got) != st.size)
-    throw InputError(where(path_) + ": zip member '" + member + "' is truncated or corrupt");
+    throw core::InputError(core::where(path_) + ": zip member '" + member + "' is truncated or corrupt");
   return out;
 }
 
@@ -127,7 +127,7 @@ bool LineCursor::next() {
   return false;
 }
 
-void LineCursor::fail(const std::string& message) const { throw InputError(where(name_, line_) + ": " + message); }
+void LineCursor::fail(const std::string& message) const { throw core::InputError(core::where(name_, line_) + ": " + message); }
 
 std::vector<std::string_view> LineCursor::fields(char sep, std::size_t expect) const {
   std::vector<std::string_view> out;

@@ -9,7 +9,7 @@
 
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/datasets/text_source.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::datasets {
 
@@ -30,7 +30,7 @@ class TuSource {
       zip_ = std::make_unique<ZipArchive>(path);
       if (name_.empty()) {
         const std::string a = zip_->find_suffix("_A.txt");
-        if (a.empty()) throw InputError(where(path) + ": no member *_A.txt (not a TU dataset zip)");
+        if (a.empty()) throw core::InputError(core::where(path) + ": no member *_A.txt (not a TU dataset zip)");
         const std::string base = a.substr(a.find_last_of('/') + 1);
         name_ = base.substr(0, base.size() - 6);
       }
@@ -47,7 +47,7 @@ class TuSource {
   TextFile read(const std::string& suffix) const {
     const std::string m = member(suffix);
     if (m.empty())
-      throw InputError(where(zip_ ? zip_->path() : dir_) + ": " + (zip_ ? "zip member" : "file") + " '" + name_ + "_" +
+      throw core::InputError(core::where(zip_ ? zip_->path() : dir_) + ": " + (zip_ ? "zip member" : "file") + " '" + name_ + "_" +
                        suffix + ".txt' is missing");
     return zip_ ? zip_->read(m) : read_text_file(m);
   }
@@ -69,7 +69,7 @@ std::vector<std::vector<double>> read_rows(const TextFile& f, std::int64_t expec
     rows.push_back(std::move(r));
   }
   if (expected > 0 && static_cast<std::int64_t>(rows.size()) != expected)
-    throw InputError(where(f.name, c.line()) + ": " + std::to_string(rows.size()) + " " + what + " lines, expected " +
+    throw core::InputError(core::where(f.name, c.line()) + ": " + std::to_string(rows.size()) + " " + what + " lines, expected " +
                      std::to_string(expected));
   return rows;
 }
@@ -79,7 +79,7 @@ std::vector<std::int64_t> read_int_column(const TextFile& f, std::int64_t expect
   LineCursor c(f.name, f.data);
   while (c.next()) out.push_back(c.ints(',')[0]);  // extra label columns (rare) ignored: first one used
   if (expected > 0 && static_cast<std::int64_t>(out.size()) != expected)
-    throw InputError(where(f.name, c.line()) + ": " + std::to_string(out.size()) + " " + what + " lines, expected " +
+    throw core::InputError(core::where(f.name, c.line()) + ": " + std::to_string(out.size()) + " " + what + " lines, expected " +
                      std::to_string(expected));
   return out;
 }
@@ -153,7 +153,7 @@ GraphDataset load_tu(const DatasetSpec& spec) {
   } else if (src.has("graph_attributes")) {
     graph_attr = read_rows(src.read("graph_attributes"), G, "graph attribute");
   } else {
-    throw InputError(where(spec.path) + ": neither " + ds.name + "_graph_labels.txt nor " + ds.name +
+    throw core::InputError(core::where(spec.path) + ": neither " + ds.name + "_graph_labels.txt nor " + ds.name +
                      "_graph_attributes.txt is present");
   }
 

@@ -11,8 +11,8 @@
 #include <pugixml.hpp>
 
 #include "pesuite/datasets/image_record.h"
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/parse.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/parse.h"
 
 namespace pesuite::datasets {
 namespace fs = std::filesystem;
@@ -40,30 +40,30 @@ struct RawObject {
 bool flag(const pugi::xml_node& obj, const char* tag, const std::string& place) {
   const std::string v = trim(obj.child(tag).text().as_string());
   if (v.empty()) return false;
-  if (auto d = parse_double(v)) return *d != 0;
-  throw InputError(place + ": <" + tag + "> '" + v + "' is not 0 or 1");
+  if (auto d = core::parse_double(v)) return *d != 0;
+  throw core::InputError(place + ": <" + tag + "> '" + v + "' is not 0 or 1");
 }
 
 double coordinate(const pugi::xml_node& bndbox, const char* tag, const std::string& place) {
   const pugi::xml_node n = bndbox.child(tag);
-  if (!n) throw InputError(place + ": <bndbox> has no <" + tag + ">");
+  if (!n) throw core::InputError(place + ": <bndbox> has no <" + tag + ">");
   const std::string v = trim(n.text().as_string());
-  if (auto d = parse_double(v)) return *d;
-  throw InputError(place + ": <bndbox><" + tag + "> '" + v + "' is not a number");
+  if (auto d = core::parse_double(v)) return *d;
+  throw core::InputError(place + ": <bndbox><" + tag + "> '" + v + "' is not a number");
 }
 
 std::int64_t size_field(const pugi::xml_node& size, const char* tag, const std::string& file) {
   const std::string v = trim(size.child(tag).text().as_string());
   if (v.empty()) return 0;  // unknown: filled in when the image is decoded
-  if (auto d = parse_double(v); d && *d >= 0) return static_cast<std::int64_t>(*d);
-  throw InputError(file + ": <size><" + tag + "> '" + v + "' is not a non-negative number");
+  if (auto d = core::parse_double(v); d && *d >= 0) return static_cast<std::int64_t>(*d);
+  throw core::InputError(file + ": <size><" + tag + "> '" + v + "' is not a non-negative number");
 }
 
 std::vector<std::string> split_ids(const fs::path& root, const std::string& split) {
   std::vector<std::string> ids;
   if (split == "all") {  // every annotation, whatever the ImageSets say (e.g. BCCD's 364)
     const fs::path ann = root / "Annotations";
-    if (!fs::is_directory(ann)) throw InputError(ann.string() + ": missing (expected the Pascal VOC layout)");
+    if (!fs::is_directory(ann)) throw core::InputError(ann.string() + ": missing (expected the Pascal VOC layout)");
     for (const auto& e : fs::directory_iterator(ann))
       if (e.path().extension() == ".xml") ids.push_back(e.path().stem().string());
     std::sort(ids.begin(), ids.end());
@@ -71,7 +71,7 @@ std::vector<std::string> split_ids(const fs::path& root, const std::string& spli
   }
   const fs::path list = root / "ImageSets" / "Main" / (split + ".txt");
   std::ifstream in(list);
-  if (!in) throw InputError(list.string() + ": missing (split '" + split + "'; use split=all to read every annotation)");
+  if (!in) throw core::InputError(list.string() + ": missing (split '" + split + "'; use split=all to read every annotation)");
   for (std::string line; std::getline(in, line);) {
     line = trim(line);
     // Per-class lists (aeroplane_train.txt) carry "<id> <-1|0|1>"; the id is the first field.
@@ -84,7 +84,7 @@ std::vector<std::string> split_ids(const fs::path& root, const std::string& spli
 
 ImageDataset load_voc(const DatasetSpec& spec) {
   const fs::path root = spec.path;
-  if (!fs::is_directory(root)) throw InputError(spec.path + ": not a directory (voc: takes the VOC root folder)");
+  if (!fs::is_directory(root)) throw core::InputError(spec.path + ": not a directory (voc: takes the VOC root folder)");
   const bool keep_difficult = spec.get_bool("difficult");
   std::vector<std::string> ids = split_ids(root, spec.get("split"));
   if (spec.has("limit") && static_cast<std::int64_t>(ids.size()) > spec.get_int("limit")) ids.resize(spec.get_int("limit"));
@@ -99,11 +99,11 @@ ImageDataset load_voc(const DatasetSpec& spec) {
     pugi::xml_document doc;
     const pugi::xml_parse_result parsed = doc.load_file(file.c_str());
     if (!parsed) {
-      if (!fs::exists(file)) throw InputError(file + ": missing (listed in the split)");
-      throw InputError(file + ": offset " + std::to_string(parsed.offset) + ": XML error: " + parsed.description());
+      if (!fs::exists(file)) throw core::InputError(file + ": missing (listed in the split)");
+      throw core::InputError(file + ": offset " + std::to_string(parsed.offset) + ": XML error: " + parsed.description());
     }
     const pugi::xml_node ann = doc.child("annotation");
-    if (!ann) throw InputError(file + ": no <annotation> root element");
+    if (!ann) throw core::InputError(file + ": no <annotation> root element");
     ImageRecord r;
     r.id = id;
     r.width = size_field(ann.child("size"), "width", file);
@@ -120,9 +120,9 @@ ImageDataset load_voc(const DatasetSpec& spec) {
       RawObject o;
       o.name = trim(obj.child("name").text().as_string());
       const std::string place = file + ": <object> " + std::to_string(k) + (o.name.empty() ? "" : " (" + o.name + ")");
-      if (o.name.empty()) throw InputError(place + ": no <name>");
+      if (o.name.empty()) throw core::InputError(place + ": no <name>");
       const pugi::xml_node bb = obj.child("bndbox");
-      if (!bb) throw InputError(place + ": no <bndbox>");
+      if (!bb) throw core::InputError(place + ": no <bndbox>");
       o.box.x1 = coordinate(bb, "xmin", place);
       o.box.y1 = coordinate(bb, "ymin", place);
       o.box.x2 = coordinate(bb, "xmax", place);
@@ -157,7 +157,7 @@ ImageDataset load_voc(const DatasetSpec& spec) {
     for (auto& o : objects[i]) {
       auto it = index.find(o.name);
       if (it == index.end())
-        throw InputError(root.string() + "/Annotations/" + set.records[i].id + ".xml: class '" + o.name +
+        throw core::InputError(root.string() + "/Annotations/" + set.records[i].id + ".xml: class '" + o.name +
                          "' is not in classes=" + spec.get("classes"));
       o.box.label = it->second;
       set.records[i].boxes.push_back(o.box);

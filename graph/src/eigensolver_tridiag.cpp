@@ -707,26 +707,14 @@ double verify_padded(const double* Ap, Index ld, Index n, const double* Z, const
   return orth;
 }
 
-}  // namespace
-
-bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPairs& out) {
-  const Index n = A.rows(), k = std::min(k_in, n);
-  out.solver = "dense";
-  out.norm_estimate = n ? A.cwiseAbs().rowwise().sum().maxCoeff() : 0.0;
-  out.values.resize(std::max<Index>(k, 0));
-  out.vectors.resize(n, std::max<Index>(k, 0));
-  if (k <= 0) {
-    out.residuals.resize(0);
-    out.max_residual = 0;
-    return true;
-  }
-  thread_local Work w;
+// Householder reduction of A to tridiagonal T (w.d, w.e), the reflectors kept for the back
+// transform; small matrices (n <= 64) go through the 4-wide padded kernels with leading dimension ld.
+void reduce_to_tridiagonal(const Eigen::MatrixXd& A, bool padded, Index ld, Work& w) {
+  const Index n = A.rows();
   const auto N = static_cast<std::size_t>(n);
   w.beta.assign(N, 0.0);
   w.d.resize(N);
   w.e.assign(N, 0.0);
-  const bool padded = n <= 64;
-  const Index ld = padded ? (n + 3) / 4 * 4 : n;
   double* xb = w.xbuf.assign(static_cast<std::size_t>(2 * ld), 0.0);
   if (padded) {
     double* ap = w.ap.assign(static_cast<std::size_t>(n * ld), 0.0);
@@ -739,9 +727,12 @@ bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPair
     w.a.assign(A.data(), A.data() + n * n);
     tridiagonalise(w.a.data(), n, w.d.data(), w.e.data(), w.beta.data(), xb);
   }
+}
 
-  // Split T where |e_i| is within Householder's backward error (a perturbation of that size is
-  // already in T) or negligible next to its diagonal neighbours.
+// Splits T into unreduced blocks (w.bstart) where |e_i| is within Householder's backward error (a
+// perturbation of that size is already in T) or negligible next to its diagonal neighbours.
+// Returns ||T|| (row-sum bound).
+double split_blocks(Index n, Work& w) {
   double tnorm = 0;
   for (Index i = 0; i < n; ++i)
     tnorm = std::max(tnorm, std::abs(w.d[i]) + (i > 0 ? std::abs(w.e[i - 1]) : 0.0) + (i + 1 < n ? std::abs(w.e[i]) : 0.0));
@@ -753,17 +744,16 @@ bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPair
       w.bstart.push_back(i + 1);
     }
   w.bstart.push_back(n);
-  // The min(k, len) smallest eigenvalues of every block, then the k smallest of all.
+  return tnorm;
+}
+
+// The min(k, len) smallest eigenvalues of every block (w.vals, w.block_of, w.voff), to `coarse_tol`;
+// then w.order: the k smallest of all, ascending, equal values ordered by block (deterministic).
+void candidate_values(Index n, Index k, double coarse_tol, Work& w) {
   w.vals.clear();
   w.block_of.clear();
-  w.be.resize(N);
+  w.be.resize(static_cast<std::size_t>(n));
   for (Index i = 0; i + 1 < n; ++i) w.be[static_cast<std::size_t>(i)] = w.e[static_cast<std::size_t>(i)] * w.e[static_cast<std::size_t>(i)];
-  // Values are first found to 1e-10 ||T|| only: an isolated value's inverse iteration converges all
-  // the same (the error shrinks like (1e-10 / gap)^2 per two solves, gap > 1e-3 ||T||) and its
-  // Rayleigh quotient on T is then exact; blocks holding a cluster are solved again to full
-  // precision below, before their inverse iteration.
-  const double fine_tol = 4 * kEps * std::max(tnorm, std::numeric_limits<double>::min());
-  const double coarse_tol = std::max(fine_tol, 1e-10 * tnorm);
   w.voff.assign(w.bstart.size(), 0);
   // Once k candidates are known, a later block only needs its values below the current k-th smallest
   // (one Sturm count says how many): graphs with symmetries split T into several blocks, and
@@ -792,23 +782,16 @@ bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPair
   const Index cand = static_cast<Index>(w.vals.size());
   w.order.resize(static_cast<std::size_t>(cand));
   for (Index i = 0; i < cand; ++i) w.order[static_cast<std::size_t>(i)] = static_cast<int>(i);
-  // The k smallest, in ascending order; equal values ordered by block (deterministic).
   auto less = [&](int p, int q) { return w.vals[p] < w.vals[q] || (w.vals[p] == w.vals[q] && p < q); };
   std::partial_sort(w.order.begin(), w.order.begin() + k, w.order.end(), less);
+}
 
-  // Eigenvectors of T for the chosen values, block by block. Within a block, values are taken in
-  // ascending order; a value within 1e-3 ||T|| of the previous one joins its cluster (reorthogonalised
-  // against it); nearly equal values are nudged apart by 10 eps ||T|| as dstein does.
-  // Z: the k eigenvectors of T (then of A), column-major with leading dimension zl (padded path: a
-  // buffer with ld rows, copied to out.vectors at the end).
-  const Index zl = padded ? ld : n;
-  double* Z;
-  if (padded) {
-    Z = w.zp.assign(static_cast<std::size_t>(zl * k), 0.0);
-  } else {
-    out.vectors.setZero();
-    Z = out.vectors.data();
-  }
+// Eigenvectors of T for the k chosen values, block by block, into Z (column-major, leading
+// dimension zl), and their final values into w.final_val. Within a block, values are taken in
+// ascending order; a value within 1e-3 ||T|| of the previous one joins its cluster
+// (reorthogonalised against it); nearly equal values are nudged apart by 10 eps ||T|| as dstein
+// does. Blocks holding a cluster get their values again to full precision first.
+void eigenvectors_of_tridiagonal(Index k, double tnorm, double fine_tol, double* Z, Index zl, Work& w) {
   const double tiny = kEps * std::max(tnorm, std::numeric_limits<double>::min());
   const double cluster_gap = 1e-3 * tnorm, nudge = 10 * kEps * tnorm;
   std::vector<const double*> prev;
@@ -823,7 +806,7 @@ bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPair
     auto value = [&](std::size_t q) { return w.vals[static_cast<std::size_t>(w.order[static_cast<std::size_t>(in_block[q])])]; };
     bool clustered = false;
     for (std::size_t q = 1; q < in_block.size(); ++q) clustered = clustered || value(q) - value(q - 1) <= cluster_gap;
-    if (clustered && len > 1) {  // full precision for this block's values (see the bisection note)
+    if (clustered && len > 1) {  // full precision for this block's values (see candidate_values' caller)
       const Index want = (b + 2 < w.bstart.size() ? w.voff[b + 1] : static_cast<Index>(w.vals.size())) - w.voff[b];
       smallest_values_bisect(w.d.data() + s, w.be.data() + s, len, want, fine_tol, w.vals.data() + w.voff[b]);
     }
@@ -867,6 +850,45 @@ bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPair
     }
     flush();
   }
+}
+
+}  // namespace
+
+bool smallest_eigenpairs_tridiag(const Eigen::MatrixXd& A, Index k_in, EigenPairs& out) {
+  const Index n = A.rows(), k = std::min(k_in, n);
+  out.solver = "dense";
+  out.norm_estimate = n ? A.cwiseAbs().rowwise().sum().maxCoeff() : 0.0;
+  out.values.resize(std::max<Index>(k, 0));
+  out.vectors.resize(n, std::max<Index>(k, 0));
+  if (k <= 0) {
+    out.residuals.resize(0);
+    out.max_residual = 0;
+    return true;
+  }
+  thread_local Work w;
+  const bool padded = n <= 64;
+  const Index ld = padded ? (n + 3) / 4 * 4 : n;
+  reduce_to_tridiagonal(A, padded, ld, w);
+  const double tnorm = split_blocks(n, w);
+  // Values are first found to 1e-10 ||T|| only: an isolated value's inverse iteration converges all
+  // the same (the error shrinks like (1e-10 / gap)^2 per two solves, gap > 1e-3 ||T||) and its
+  // Rayleigh quotient on T is then exact; blocks holding a cluster are solved again to full
+  // precision before their inverse iteration.
+  const double fine_tol = 4 * kEps * std::max(tnorm, std::numeric_limits<double>::min());
+  const double coarse_tol = std::max(fine_tol, 1e-10 * tnorm);
+  candidate_values(n, k, coarse_tol, w);
+
+  // Z: the k eigenvectors of T (then of A), column-major with leading dimension zl (padded path: a
+  // buffer with ld rows, copied to out.vectors at the end).
+  const Index zl = padded ? ld : n;
+  double* Z;
+  if (padded) {
+    Z = w.zp.assign(static_cast<std::size_t>(zl * k), 0.0);
+  } else {
+    out.vectors.setZero();
+    Z = out.vectors.data();
+  }
+  eigenvectors_of_tridiagonal(k, tnorm, fine_tol, Z, zl, w);
   // The values: Rayleigh quotients (isolated) or full-precision bisection (clusters). Refinement can
   // swap two nearly equal values of different blocks: keep the pairs in ascending order.
   for (Index j = 0; j < k; ++j) out.values[j] = w.final_val[static_cast<std::size_t>(j)];

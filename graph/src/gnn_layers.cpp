@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/torch_compat.h"
 
 namespace pesuite::graph {
 
@@ -66,7 +66,7 @@ torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& index) {
 
 torch::Tensor global_pool(const torch::Tensor& x, const torch::Tensor& batch, std::int64_t num_graphs,
                           const std::string& how, bool padded) {
-  if (how != "sum" && how != "mean") throw InputError("graph pooling '" + how + "' is unknown (valid: sum, mean)");
+  if (how != "sum" && how != "mean") throw core::InputError("graph pooling '" + how + "' is unknown (valid: sum, mean)");
   // A padded batch's padding nodes form graph `num_graphs`: pooled into one more row, then dropped.
   const auto rows = num_graphs + (padded ? 1 : 0);
   auto sum = scatter_sum(x, batch, rows);
@@ -93,7 +93,7 @@ DenseLayout dense_layout(const GraphBatch& b) {
   auto count = torch::zeros({G + (padded ? 1 : 0)}, lopt).index_add_(0, batch, torch::ones({N}, lopt));
   std::int64_t nmax = 0;
   if (padded) {
-    if (b.dense_nodes < 1) throw InputError("dense_layout: a padded batch needs dense_nodes >= 1 (pad_batch sets it)");
+    if (b.dense_nodes < 1) throw core::InputError("dense_layout: a padded batch needs dense_nodes >= 1 (pad_batch sets it)");
     nmax = b.dense_nodes;
   } else if (b.node_ptr.defined() && b.node_ptr.device().is_cpu() && b.node_ptr.numel() == G + 1) {
     nmax = largest_graph(b);  // on the host: no sync
@@ -149,7 +149,7 @@ NodeNormImpl::NodeNormImpl(const NodeNormOptions& o) {
   else if (o.kind() == "layer")
     ln = register_module("ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
   else if (o.kind() != "none")
-    throw InputError("norm '" + o.kind() + "' is unknown (valid: batch, layer, none)");
+    throw core::InputError("norm '" + o.kind() + "' is unknown (valid: batch, layer, none)");
 }
 
 torch::Tensor NodeNormImpl::forward(const torch::Tensor& x, const torch::Tensor& row_mask) {
@@ -201,7 +201,7 @@ GINEConvImpl::GINEConvImpl(const GINEConvOptions& o) : options(o) {
 torch::Tensor GINEConvImpl::forward(const torch::Tensor& x, const torch::Tensor& edge_index,
                                     const torch::Tensor& edge_attr, const torch::Tensor& edge_proj) {
   auto src = edge_index[0], dst = edge_index[1];
-  auto msg = torch::relu(gather_rows(x, src) + (edge_proj.defined() ? edge_proj : compat::linear(edge_lin, edge_attr)));
+  auto msg = torch::relu(gather_rows(x, src) + (edge_proj.defined() ? edge_proj : core::linear(edge_lin, edge_attr)));
   // eps = 0 and fixed is the common case (PyG's default): skip two kernels per layer, and on CUDA
   // sum the messages straight into a copy of x (one kernel less than zeros + index_add + add).
   const bool plain = !options.train_eps() && options.eps() == 0.0;
@@ -298,7 +298,7 @@ torch::Tensor GPSLayerImpl::forward(const torch::Tensor& x, const torch::Tensor&
   h_attn = norm_attn(x + drop(h_attn), node_mask);
 
   auto h = h_local + h_attn;
-  auto ff = drop(compat::linear(ff2, drop(torch::relu(compat::linear(ff1, h)))));
+  auto ff = drop(core::linear(ff2, drop(torch::relu(core::linear(ff1, h)))));
   return norm_out(h + ff, node_mask);
 }
 

@@ -7,7 +7,8 @@
 #include "pesuite/graph/gnn_encoders.h"
 #include "pesuite/graph/gnn_layers.h"
 #include "pesuite/graph/pe.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/registry.h"
 
 namespace pesuite::graph {
 namespace {
@@ -18,32 +19,20 @@ void need_one_of(const std::string& what, const std::string& value, const std::v
   if (std::find(valid.begin(), valid.end(), value) != valid.end()) return;
   std::string names;
   for (const auto& v : valid) names += (names.empty() ? "" : ", ") + v;
-  throw InputError("graph model: " + what + " '" + value + "' is unknown (valid: " + names + ")");
+  throw core::InputError("graph model: " + what + " '" + value + "' is unknown (valid: " + names + ")");
 }
 
 }  // namespace
 
-std::vector<std::string> list_graph_models() { return {"gine", "gatedgcn", "gps"}; }
-std::vector<std::string> list_graph_encoders() { return {"none", "lap", "rwse", "spe", "signnet", "rfp"}; }
-
-std::string required_pe_spec(const std::string& encoder) {
-  if (encoder == "lap") return "lap:k=8";
-  if (encoder == "rwse") return "rwse:steps=20";
-  if (encoder == "spe" || encoder == "signnet") return "eig:k=37";  // why 37: gnn.h
-  if (encoder == "rfp") return "rfp";
-  if (encoder == "none") return "";
-  need_one_of("encoder", encoder, list_graph_encoders());
-  return "";
+const std::vector<GraphModelInfo>& graph_models() {
+  static const std::vector<GraphModelInfo> rows = {
+      {"gine", "GINE message passing (Hu et al. 2020), edge features", false},
+      {"gatedgcn", "residual gated graph convnet (Bresson & Laurent), edge gates", false},
+      {"gps", "GPS layer: local GINE + global multi-head attention + MLP (Rampasek et al. 2022)", true}};
+  return rows;
 }
 
-std::int64_t required_pe_in_dim(const std::string& encoder) {
-  const auto text = required_pe_spec(encoder);
-  if (text.empty()) return 0;
-  const auto spec = pe::parse_pe_spec(text);
-  if (spec.name == "rwse") return spec.get_int("steps");
-  if (spec.name == "rfp") return spec.get_int("runs") * (spec.get_int("steps") + 1) * spec.get_int("features");
-  return spec.get_int("k");
-}
+const GraphModelInfo& graph_model(const std::string& name) { return core::find_row(graph_models(), name, "graph model"); }
 
 struct GraphModelImpl::Parts {
   torch::nn::Linear node_in{nullptr}, edge_in{nullptr};
@@ -58,25 +47,26 @@ struct GraphModelImpl::Parts {
 
 GraphModelImpl::GraphModelImpl(GraphModelOptions o) : options_(std::move(o)), parts_(std::make_shared<Parts>()) {
   const auto& op = options_;
-  need_one_of("model", op.model(), list_graph_models());
-  need_one_of("encoder", op.encoder(), list_graph_encoders());
+  const GraphModelInfo& arch = graph_model(op.model());
+  const pe::PeSpec pe_spec = pe::parse_pe_spec(op.pe());
   need_one_of("pool", op.pool(), {"sum", "mean", "none"});
   need_one_of("norm", op.norm(), {"batch", "layer"});
   const auto H = op.hidden();
   if (op.in_dim() < 1 || op.out_dim() < 1 || H < 1 || op.layers() < 0 || op.edge_dim() < 0)
-    throw InputError("graph model: in_dim, out_dim and hidden must be >= 1, layers and edge_dim >= 0 (got in_dim " +
+    throw core::InputError("graph model: in_dim, out_dim and hidden must be >= 1, layers and edge_dim >= 0 (got in_dim " +
                      str(op.in_dim()) + ", out_dim " + str(op.out_dim()) + ", hidden " + str(H) + ", layers " +
                      str(op.layers()) + ", edge_dim " + str(op.edge_dim()) + ")");
   if (op.dropout() < 0 || op.dropout() >= 1 || op.attn_dropout() < 0 || op.attn_dropout() >= 1)
-    throw InputError("graph model: dropout and attn_dropout must be in [0, 1)");
+    throw core::InputError("graph model: dropout and attn_dropout must be in [0, 1)");
   if (op.model() == "gps" && (op.heads() < 1 || H % op.heads()))
-    throw InputError("graph model: hidden " + str(H) + " must be a multiple of heads " + str(op.heads()));
+    throw core::InputError("graph model: hidden " + str(H) + " must be a multiple of heads " + str(op.heads()));
 
   auto& p = *parts_;
-  p.encoder = make_pe_encoder(op);
+  const std::int64_t pe_in = op.pe_in_dim() > 0 ? op.pe_in_dim() : pe::computing_row(pe_spec.name).in_dim(pe_spec.computation());
+  p.encoder = make_pe_encoder(pe_spec, {pe_in, op.pe_dim()});
   const auto pe_dim = p.encoder ? p.encoder->out_dim() : 0;
   if (pe_dim >= H)
-    throw InputError("graph model: pe_dim " + str(pe_dim) + " must be smaller than hidden " + str(H) +
+    throw core::InputError("graph model: pe_dim " + str(pe_dim) + " must be smaller than hidden " + str(H) +
                      " (the encoding takes pe_dim of the hidden channels)");
   // GraphGPS: x -> Linear to hidden - pe_dim, concatenated with the encoder's pe_dim channels.
   p.node_in = register_module("node_in", torch::nn::Linear(op.in_dim(), H - pe_dim));
@@ -101,7 +91,7 @@ GraphModelImpl::GraphModelImpl(GraphModelOptions o) : options_(std::move(o)), pa
       list->push_back(p.gps.back());
     }
   }
-  p.need_dense = op.model() == "gps" || op.encoder() == "spe";
+  p.need_dense = arch.dense || pe::row(pe_spec.name).dense;
   p.head = register_module("head", torch::nn::Sequential(torch::nn::Linear(H, H), torch::nn::ReLU(),
                                                          torch::nn::Linear(H, op.out_dim())));
 }
@@ -110,7 +100,7 @@ torch::Tensor GraphModelImpl::forward(const GraphBatch& b, const PeTensors& pe) 
   const auto& op = options_;
   auto& p = *parts_;
   if (!b.x.defined() || b.x.dim() != 2 || b.x.size(1) != op.in_dim())
-    throw InputError("graph model: node features must be [N, " + str(op.in_dim()) + "] (in_dim), got " +
+    throw core::InputError("graph model: node features must be [N, " + str(op.in_dim()) + "] (in_dim), got " +
                      (b.x.defined() && b.x.dim() == 2 ? "[" + str(b.x.size(0)) + ", " + str(b.x.size(1)) + "]"
                                                       : std::string("another shape")));
   const auto E = b.edge_index.size(1);
@@ -118,7 +108,7 @@ torch::Tensor GraphModelImpl::forward(const GraphBatch& b, const PeTensors& pe) 
   if (op.edge_dim() > 0) {
     if (!b.edge_attr.defined() || b.edge_attr.dim() != 2 || b.edge_attr.size(1) != op.edge_dim() ||
         b.edge_attr.size(0) != E)
-      throw InputError("graph model: edge features must be [" + str(E) + ", " + str(op.edge_dim()) +
+      throw core::InputError("graph model: edge features must be [" + str(E) + ", " + str(op.edge_dim()) +
                        "] (edge_dim), got " +
                        (b.edge_attr.defined() && b.edge_attr.dim() == 2
                             ? "[" + str(b.edge_attr.size(0)) + ", " + str(b.edge_attr.size(1)) + "]"

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::graph {
 namespace {
@@ -27,7 +27,7 @@ std::string StaticShape::key() const {
 
 StaticShape bucket_shape(const GraphBatch& b, std::int64_t node_step, std::int64_t edge_step) {
   if (node_step < 1 || edge_step < 1)
-    throw InputError("bucket_shape: node_step and edge_step must be >= 1, got " + std::to_string(node_step) + " and " +
+    throw core::InputError("bucket_shape: node_step and edge_step must be >= 1, got " + std::to_string(node_step) + " and " +
                      std::to_string(edge_step));
   StaticShape s;
   s.nodes = round_up(b.x.size(0) + 1, node_step);
@@ -40,7 +40,7 @@ StaticShape bucket_shape(const GraphBatch& b, std::int64_t node_step, std::int64
 PaddedBatch pad_batch(const GraphBatch& b, const PeTensors& pe, const StaticShape& shape) {
   const auto N = b.x.size(0), E = b.edge_index.size(1), G = b.num_graphs;
   auto fail = [&](const std::string& why) {
-    throw InputError("pad_batch: a batch of " + std::to_string(N) + " nodes, " + std::to_string(E) + " edges and " +
+    throw core::InputError("pad_batch: a batch of " + std::to_string(N) + " nodes, " + std::to_string(E) + " edges and " +
                      std::to_string(G) + " graphs does not fit shape " + shape.key() + ": " + why);
   };
   if (b.padded()) fail("it is padded already");
@@ -67,7 +67,7 @@ PaddedBatch pad_batch(const GraphBatch& b, const PeTensors& pe, const StaticShap
   o.dense_nodes = shape.dense_nodes;
   for (const auto& [name, t] : pe) {
     if (t.size(0) != N)
-      throw InputError("pad_batch: encoding '" + name + "' has " + std::to_string(t.size(0)) + " rows, the batch " +
+      throw core::InputError("pad_batch: encoding '" + name + "' has " + std::to_string(t.size(0)) + " rows, the batch " +
                        std::to_string(N) + " nodes");
     p.pe[name] = pad_rows(t, shape.nodes);
   }
@@ -76,10 +76,10 @@ PaddedBatch pad_batch(const GraphBatch& b, const PeTensors& pe, const StaticShap
 
 void PaddedBatch::copy_from(const PaddedBatch& src) {
   if (!(shape == src.shape) || pe.size() != src.pe.size())
-    throw InputError("PaddedBatch::copy_from: shape " + src.shape.key() + " into " + shape.key());
+    throw core::InputError("PaddedBatch::copy_from: shape " + src.shape.key() + " into " + shape.key());
   auto copy = [](torch::Tensor& to, const torch::Tensor& from) {
     if (to.defined() != from.defined() || (to.defined() && to.sizes() != from.sizes()))
-      throw InputError("PaddedBatch::copy_from: tensors of different sizes");
+      throw core::InputError("PaddedBatch::copy_from: tensors of different sizes");
     if (to.defined()) to.copy_(from, /*non_blocking=*/true);
   };
   GraphBatch& d = batch;
@@ -95,7 +95,7 @@ void PaddedBatch::copy_from(const PaddedBatch& src) {
   d.node_ptr = s.node_ptr;  // host side, read on the host only
   for (auto& [name, t] : pe) {
     auto it = src.pe.find(name);
-    if (it == src.pe.end()) throw InputError("PaddedBatch::copy_from: the source has no encoding '" + name + "'");
+    if (it == src.pe.end()) throw core::InputError("PaddedBatch::copy_from: the source has no encoding '" + name + "'");
     copy(t, it->second);
   }
 }

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/torch_compat.h"
 
 namespace pesuite::heads {
 namespace {
@@ -15,12 +15,12 @@ torch::Tensor pad_prefix_rows(const torch::Tensor& e, std::int64_t prefix) {
 
 void check_prefix(const std::string& who, const TokenLayout& layout, std::int64_t n) {
   if (n < layout.prefix)
-    throw InputError(who + ": " + std::to_string(n) + " tokens but prefix " + std::to_string(layout.prefix));
+    throw core::InputError(who + ": " + std::to_string(n) + " tokens but prefix " + std::to_string(layout.prefix));
 }
 
 void check_input(const std::string& who, const torch::Tensor& x, std::int64_t dim) {
   if (x.dim() != 3 || x.size(2) != dim)
-    throw InputError(who + ": input must be [B, N, " + std::to_string(dim) + "]");
+    throw core::InputError(who + ": input must be [B, N, " + std::to_string(dim) + "]");
 }
 
 }  // namespace
@@ -36,8 +36,8 @@ torch::Tensor sincos_1d(const torch::Tensor& positions, std::int64_t dim, double
 SinCosPEImpl::SinCosPEImpl(const SinCosPEOptions& options_) : options(options_) {
   const std::int64_t mult = options.two_d() ? 4 : 2;
   if (options.dim() <= 0 || options.dim() % mult)
-    throw InputError(name() + ": dim must be a multiple of " + std::to_string(mult) + ", got " + std::to_string(options.dim()));
-  if (!(options.base() > 0)) throw InputError(name() + ": base must be > 0");
+    throw core::InputError(name() + ": dim must be a multiple of " + std::to_string(mult) + ", got " + std::to_string(options.dim()));
+  if (!(options.base() > 0)) throw core::InputError(name() + ": base must be > 0");
 }
 
 torch::Tensor SinCosPEImpl::embedding(std::int64_t n, const TokenLayout& layout, const torch::TensorOptions& options_) {
@@ -45,7 +45,7 @@ torch::Tensor SinCosPEImpl::embedding(std::int64_t n, const TokenLayout& layout,
   auto dopts = options_.dtype(torch::kFloat64);
   torch::Tensor e;
   if (options.two_d()) {
-    if (!layout.is_grid()) throw InputError("sincos2d: needs a grid token layout");
+    if (!layout.is_grid()) throw core::InputError("sincos2d: needs a grid token layout");
     auto pos = token_positions(n, layout, 0, dopts);
     const auto half = options.dim() / 2;
     e = torch::cat({sincos_1d(pos.select(1, 0), half, options.base()), sincos_1d(pos.select(1, 1), half, options.base())}, 1);
@@ -65,7 +65,7 @@ torch::Tensor SinCosPEImpl::forward(const torch::Tensor& x, const TokenLayout& l
 torch::Tensor resize_grid_embedding(const torch::Tensor& table, std::int64_t h0, std::int64_t w0, std::int64_t h1,
                                     std::int64_t w1) {
   if (table.dim() != 2 || table.size(0) != h0 * w0)
-    throw InputError("resize_grid_embedding: table must be [" + std::to_string(h0 * w0) + ", D]");
+    throw core::InputError("resize_grid_embedding: table must be [" + std::to_string(h0 * w0) + ", D]");
   const auto d = table.size(1);
   auto img = table.reshape({1, h0, w0, d}).permute({0, 3, 1, 2});
   namespace F = torch::nn::functional;
@@ -78,7 +78,7 @@ torch::Tensor resize_grid_embedding(const torch::Tensor& table, std::int64_t h0,
 
 LearnedPEImpl::LearnedPEImpl(const LearnedPEOptions& options_) : options(options_) {
   if (options.dim() <= 0 || options.height() <= 0 || options.width() <= 0 || options.prefix() < 0)
-    throw InputError("learned: dim, height and width must be > 0 and prefix >= 0");
+    throw core::InputError("learned: dim, height and width must be > 0 and prefix >= 0");
   table = register_parameter(
       "table", torch::randn({options.prefix() + options.height() * options.width(), options.dim()}) * options.std());
 }
@@ -87,17 +87,17 @@ torch::Tensor LearnedPEImpl::embedding(std::int64_t n, const TokenLayout& layout
   check_prefix("learned", layout, n);
   const auto pre = options.prefix(), h = options.height(), w = options.width();
   if (layout.prefix != pre)
-    throw InputError("learned: built for prefix " + std::to_string(pre) + ", called with prefix " +
+    throw core::InputError("learned: built for prefix " + std::to_string(pre) + ", called with prefix " +
                      std::to_string(layout.prefix));
   auto grid = table.narrow(0, pre, h * w);
   const auto p = n - pre;
   torch::Tensor body;
   if (layout.is_grid()) {
-    if (layout.height * layout.width != p) throw InputError("learned: tokens do not match the layout's grid");
+    if (layout.height * layout.width != p) throw core::InputError("learned: tokens do not match the layout's grid");
     body = (layout.height == h && layout.width == w) ? grid : resize_grid_embedding(grid, h, w, layout.height, layout.width);
   } else {
     if (p > h * w)
-      throw InputError("learned: " + std::to_string(p) + " positions, table has " + std::to_string(h * w));
+      throw core::InputError("learned: " + std::to_string(p) + " positions, table has " + std::to_string(h * w));
     body = grid.narrow(0, 0, p);
   }
   return torch::cat({table.narrow(0, 0, pre), body}, 0).to(options_.dtype());
@@ -110,12 +110,12 @@ torch::Tensor LearnedPEImpl::forward(const torch::Tensor& x, const TokenLayout& 
 
 // ---- Fourier features -----------------------------------------------------------------------------
 FourierPEImpl::FourierPEImpl(const FourierPEOptions& options_) : options(options_) {
-  if (options.dim() <= 0 || options.hidden() <= 0) throw InputError("fourier: dim and hidden must be > 0");
+  if (options.dim() <= 0 || options.hidden() <= 0) throw core::InputError("fourier: dim and hidden must be > 0");
   if (options.pos_dims() != 1 && options.pos_dims() != 2)
-    throw InputError("fourier: pos_dims must be 1 or 2, got " + std::to_string(options.pos_dims()));
+    throw core::InputError("fourier: pos_dims must be 1 or 2, got " + std::to_string(options.pos_dims()));
   if (options.fourier_dim() <= 0 || options.fourier_dim() % 2)
-    throw InputError("fourier: fourier_dim must be even and > 0, got " + std::to_string(options.fourier_dim()));
-  if (!(options.gamma() > 0)) throw InputError("fourier: gamma must be > 0");
+    throw core::InputError("fourier: fourier_dim must be even and > 0, got " + std::to_string(options.fourier_dim()));
+  if (!(options.gamma() > 0)) throw core::InputError("fourier: gamma must be > 0");
   wr = register_module("wr", torch::nn::Linear(torch::nn::LinearOptions(options.pos_dims(), options.fourier_dim() / 2).bias(false)));
   fc1 = register_module("fc1", torch::nn::Linear(options.fourier_dim(), options.hidden()));
   fc2 = register_module("fc2", torch::nn::Linear(options.hidden(), options.dim()));
@@ -126,7 +126,7 @@ FourierPEImpl::FourierPEImpl(const FourierPEOptions& options_) : options(options
 torch::Tensor FourierPEImpl::encode(const torch::Tensor& positions) {
   auto proj = wr(positions.to(wr->weight.options()));
   auto r = torch::cat({torch::cos(proj), torch::sin(proj)}, -1) / std::sqrt(static_cast<double>(options.fourier_dim()));
-  return compat::linear(fc2, torch::gelu(compat::linear(fc1, r)));
+  return core::linear(fc2, torch::gelu(core::linear(fc1, r)));
 }
 
 torch::Tensor FourierPEImpl::embedding(std::int64_t n, const TokenLayout& layout, const torch::TensorOptions& options_) {
@@ -134,7 +134,7 @@ torch::Tensor FourierPEImpl::embedding(std::int64_t n, const TokenLayout& layout
   auto opts = wr->weight.options();
   torch::Tensor pos;
   if (options.pos_dims() == 2) {
-    if (!layout.is_grid()) throw InputError("fourier: pos_dims=2 needs a grid token layout");
+    if (!layout.is_grid()) throw core::InputError("fourier: pos_dims=2 needs a grid token layout");
     pos = token_positions(n, layout, 0, opts);
   } else {
     pos = (torch::arange(n - layout.prefix, opts) + static_cast<double>(layout.is_grid() ? 0 : layout.q_start)).unsqueeze(1);
@@ -149,9 +149,9 @@ torch::Tensor FourierPEImpl::forward(const torch::Tensor& x, const TokenLayout& 
 
 // ---- PEG ------------------------------------------------------------------------------------------
 PEGImpl::PEGImpl(const PEGOptions& options_) : options(options_) {
-  if (options.dim() <= 0) throw InputError("peg: dim must be > 0");
+  if (options.dim() <= 0) throw core::InputError("peg: dim must be > 0");
   if (options.kernel() <= 0 || options.kernel() % 2 == 0)
-    throw InputError("peg: kernel must be odd and > 0, got " + std::to_string(options.kernel()));
+    throw core::InputError("peg: kernel must be odd and > 0, got " + std::to_string(options.kernel()));
   const auto k = options.kernel();
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.dim(), options.dim(), k)
                                                        .groups(options.dim())
@@ -161,14 +161,14 @@ PEGImpl::PEGImpl(const PEGOptions& options_) : options(options_) {
 
 torch::Tensor PEGImpl::forward(const torch::Tensor& x, const TokenLayout& layout) {
   check_input("peg", x, options.dim());
-  if (!layout.is_grid()) throw InputError("peg: needs a grid token layout");
+  if (!layout.is_grid()) throw core::InputError("peg: needs a grid token layout");
   const auto B = x.size(0), N = x.size(1), D = x.size(2), pre = layout.prefix, h = layout.height, w = layout.width;
-  if (N != pre + h * w) throw InputError("peg: tokens do not match prefix + grid");
+  if (N != pre + h * w) throw core::InputError("peg: tokens do not match prefix + grid");
   auto t = x.narrow(1, pre, h * w).transpose(1, 2).reshape({B, D, h, w});
   auto y = conv(t);
   if (!options.padding()) {
     const auto r = (options.kernel() - 1) / 2;
-    if (h <= 2 * r || w <= 2 * r) throw InputError("peg: grid too small for a valid convolution");
+    if (h <= 2 * r || w <= 2 * r) throw core::InputError("peg: grid too small for a valid convolution");
     y = torch::constant_pad_nd(y, {r, r, r, r}, 0.0);
   }
   auto out = (t + y).flatten(2).transpose(1, 2);

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/torch_compat.h"
 
 namespace pesuite::heads {
 namespace {
@@ -25,20 +25,20 @@ torch::Tensor split_heads(const torch::Tensor& t, std::int64_t heads, std::int64
 
 torch::Tensor mean_head_outputs(const torch::Tensor& head_outputs, bool over_tokens) {
   if (head_outputs.dim() != 4)
-    throw InputError("mean_head_outputs: expected [B, H, N, head_dim], got " + shape_str(head_outputs));
+    throw core::InputError("mean_head_outputs: expected [B, H, N, head_dim], got " + shape_str(head_outputs));
   return over_tokens ? head_outputs.mean(std::vector<std::int64_t>{0, 2}) : head_outputs.mean(0);
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(const MultiHeadAttentionOptions& options_, PositionalTermPtr positional)
     : options(options_) {
   const auto dim = options.dim(), heads = options.heads();
-  if (dim <= 0 || heads <= 0) throw InputError("attention: dim and heads must be > 0");
+  if (dim <= 0 || heads <= 0) throw core::InputError("attention: dim and heads must be > 0");
   head_dim_ = options.head_dim() > 0 ? options.head_dim() : dim / heads;
   if (options.head_dim() <= 0 && dim % heads)
-    throw InputError("attention: dim " + std::to_string(dim) + " is not divisible by heads " + std::to_string(heads) +
+    throw core::InputError("attention: dim " + std::to_string(dim) + " is not divisible by heads " + std::to_string(heads) +
                      "; set head_dim");
   if (options.dropout() < 0 || options.dropout() >= 1)
-    throw InputError("attention: dropout must be in [0, 1), got " + std::to_string(options.dropout()));
+    throw core::InputError("attention: dropout must be in [0, 1), got " + std::to_string(options.dropout()));
   const auto inner = heads * head_dim_;
   const auto kv_dim = options.kv_dim() > 0 ? options.kv_dim() : dim;
   if (kv_dim == dim) {
@@ -62,16 +62,16 @@ void MultiHeadAttentionImpl::set_intervention(const HeadIntervention& interventi
   if (intervention.keep.defined()) {
     const auto& k = intervention.keep;
     if (!((k.dim() == 1 && k.size(0) == H) || (k.dim() == 2 && k.size(1) == H)))
-      throw InputError("head intervention: keep must be [H] or [B, H] with H = " + std::to_string(H) + ", got " +
+      throw core::InputError("head intervention: keep must be [H] or [B, H] with H = " + std::to_string(H) + ", got " +
                        shape_str(k));
   }
   if (intervention.mean.defined()) {
     const auto& m = intervention.mean;
     const bool ok = m.dim() >= 2 && m.dim() <= 4 && m.size(-1) == head_dim_ && m.size(m.dim() == 4 ? 1 : 0) == H;
     if (!ok)
-      throw InputError("head intervention: mean must be [H, hd], [H, N, hd] or [B, H, N, hd] with H = " +
+      throw core::InputError("head intervention: mean must be [H, hd], [H, N, hd] or [B, H, N, hd] with H = " +
                        std::to_string(H) + ", hd = " + std::to_string(head_dim_) + ", got " + shape_str(m));
-    if (!intervention.keep.defined()) throw InputError("head intervention: a mean needs a keep mask");
+    if (!intervention.keep.defined()) throw core::InputError("head intervention: a mean needs a keep mask");
   }
   intervention_ = intervention;
 }
@@ -87,11 +87,11 @@ void MultiHeadAttentionImpl::enable_head_gates(bool on) {
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const AttentionArgs& args) {
   const auto H = options.heads(), hd = head_dim_, inner = H * hd;
   if (x.dim() != 3 || x.size(2) != options.dim())
-    throw InputError("attention: input must be [B, N, " + std::to_string(options.dim()) + "], got " + shape_str(x));
+    throw core::InputError("attention: input must be [B, N, " + std::to_string(options.dim()) + "], got " + shape_str(x));
   const auto B = x.size(0), N = x.size(1);
   // The fused kernel (LibTorch 2.x) when allowed; otherwise the batched-GEMM composition below,
   // which is also what capturing probabilities needs.
-  const bool kernel = compat::kHasFusedAttention && options.fused() && !capture_options_.probs();
+  const bool kernel = core::kHasFusedAttention && options.fused() && !capture_options_.probs();
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   bool q_scaled = false;  // whether q already carries the 1/sqrt(hd) of the scores
 
@@ -99,9 +99,9 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   // is three zero-filled copies of the whole projection plus two sums; unbind's is one stack.
   torch::Tensor qh, kh, vh;
   if (!args.context.defined()) {
-    if (!qkv) throw InputError("attention: kv_dim differs from dim, so a context (key/value input) is required");
+    if (!qkv) throw core::InputError("attention: kv_dim differs from dim, so a context (key/value input) is required");
     if (kernel) {
-      auto t = compat::linear(qkv, x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
+      auto t = core::linear(qkv, x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
       qh = t[0], kh = t[1], vh = t[2];
     } else {
       // Sequence-first with the weight rows reordered to (head, q/k/v, channel): then every head's
@@ -128,7 +128,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
     const auto& c = args.context;
     const auto kv_dim = options.kv_dim() > 0 ? options.kv_dim() : options.dim();
     if (c.dim() != 3 || c.size(0) != B || c.size(2) != kv_dim)
-      throw InputError("attention: context must be [" + std::to_string(B) + ", M, " + std::to_string(kv_dim) +
+      throw core::InputError("attention: context must be [" + std::to_string(B) + ", M, " + std::to_string(kv_dim) +
                        "], got " + shape_str(c));
     torch::Tensor qp, kvp;
     if (qkv) {
@@ -139,8 +139,8 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
       kvp = torch::nn::functional::linear(c, w.narrow(0, inner, 2 * inner),
                                           b.defined() ? b.narrow(0, inner, 2 * inner) : b);
     } else {
-      qp = compat::linear(q, x);
-      kvp = compat::linear(kv, c);
+      qp = core::linear(q, x);
+      kvp = core::linear(kv, c);
     }
     qh = split_heads(qp, H, hd);
     auto t = kvp.view({B, c.size(1), 2, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);
@@ -161,7 +161,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   if (args.key_padding_mask.defined()) {
     const auto& m = args.key_padding_mask;
     if (m.dim() != 2 || m.size(0) != B || m.size(1) != M)
-      throw InputError("attention: key_padding_mask must be [" + std::to_string(B) + ", " + std::to_string(M) +
+      throw core::InputError("attention: key_padding_mask must be [" + std::to_string(B) + ", " + std::to_string(M) +
                        "] (true = padding), got " + shape_str(m));
     add(torch::zeros({B, 1, 1, M}, qh.options()).masked_fill(m.to(torch::kBool).view({B, 1, 1, M}), neg_inf));
   }
@@ -180,7 +180,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   const double dropout = is_training() ? options.dropout() : 0.0;
   torch::Tensor o;
   if (kernel) {
-    o = compat::sdpa(qh, kh, vh, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt, dropout,
+    o = core::sdpa(qh, kh, vh, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt, dropout,
                      causal_flag, is_training());
   } else {
     // Batched GEMMs over the B*H heads; the bias and the causal mask are added in place (one pass
@@ -213,7 +213,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   }
   if (gates_.defined()) o = o * gates_.view({1, H, 1, 1});
 
-  auto out = compat::linear(proj, o.transpose(1, 2).reshape({B, N, inner}));
+  auto out = core::linear(proj, o.transpose(1, 2).reshape({B, N, inner}));
 
   const bool det = capture_options_.detach();
   captured_.head_outputs = capture_options_.head_outputs() ? (det ? o.detach() : o) : torch::Tensor();

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::heads {
 namespace {
@@ -12,7 +12,7 @@ namespace {
 torch::Tensor as_4d(const torch::Tensor& probs, const std::string& who) {
   if (probs.dim() == 3) return probs.unsqueeze(0);
   if (probs.dim() == 4) return probs;
-  throw InputError(who + ": probabilities must be [B, H, Nq, Nk] or [H, Nq, Nk]");
+  throw core::InputError(who + ": probabilities must be [B, H, Nq, Nk] or [H, Nq, Nk]");
 }
 
 }  // namespace
@@ -22,7 +22,7 @@ torch::Tensor attention_entropy(const torch::Tensor& probs, const torch::Tensor&
   auto ent = -torch::xlogy(p, p).sum(-1);  // [B, H, Nq]
   if (!query_mask.defined()) return ent.mean(std::vector<std::int64_t>{0, 2});
   if (query_mask.dim() != 2 || query_mask.size(0) != p.size(0) || query_mask.size(1) != p.size(2))
-    throw InputError("attention_entropy: query_mask must be [B, Nq]");
+    throw core::InputError("attention_entropy: query_mask must be [B, Nq]");
   auto w = (~query_mask.to(torch::kBool)).to(ent.dtype()).unsqueeze(1);  // [B, 1, Nq]
   return (ent * w).sum(std::vector<std::int64_t>{0, 2}) / (w.sum(std::vector<std::int64_t>{0, 2}) * 1.0);
 }
@@ -31,7 +31,7 @@ torch::Tensor mean_attention_distance(const torch::Tensor& probs, const TokenLay
   auto p = as_4d(probs, "mean_attention_distance");
   const auto pre = layout.prefix;
   const auto nq = p.size(2) - pre, nk = p.size(3) - pre;
-  if (nq <= 0 || nk <= 0) throw InputError("mean_attention_distance: no positioned tokens");
+  if (nq <= 0 || nk <= 0) throw core::InputError("mean_attention_distance: no positioned tokens");
   TokenLayout body = layout;
   body.prefix = 0;
   auto d = relative_distance(nq, nk, body, p.options());
@@ -40,36 +40,36 @@ torch::Tensor mean_attention_distance(const torch::Tensor& probs, const TokenLay
 }
 
 torch::Tensor cls_attention_maps(const torch::Tensor& probs, const TokenLayout& layout, std::int64_t query) {
-  if (!layout.is_grid()) throw InputError("cls_attention_maps: needs a grid token layout");
+  if (!layout.is_grid()) throw core::InputError("cls_attention_maps: needs a grid token layout");
   auto p = as_4d(probs, "cls_attention_maps");
   const auto cells = layout.height * layout.width;
-  if (p.size(3) != layout.prefix + cells) throw InputError("cls_attention_maps: keys do not match prefix + grid");
-  if (query < 0 || query >= p.size(2)) throw InputError("cls_attention_maps: query index out of range");
+  if (p.size(3) != layout.prefix + cells) throw core::InputError("cls_attention_maps: keys do not match prefix + grid");
+  if (query < 0 || query >= p.size(2)) throw core::InputError("cls_attention_maps: query index out of range");
   auto m = p.select(2, query).narrow(-1, layout.prefix, cells).reshape({p.size(0), p.size(1), layout.height, layout.width});
   return probs.dim() == 3 ? m.squeeze(0) : m;
 }
 
 torch::Tensor positional_similarity(const torch::Tensor& embedding) {
-  if (embedding.dim() != 2) throw InputError("positional_similarity: embedding must be [P, D]");
+  if (embedding.dim() != 2) throw core::InputError("positional_similarity: embedding must be [P, D]");
   auto e = embedding / embedding.norm(2, 1, true).clamp_min(1e-12);
   return torch::matmul(e, e.t());
 }
 
 torch::Tensor positional_similarity_maps(const torch::Tensor& embedding, const TokenLayout& layout) {
-  if (!layout.is_grid()) throw InputError("positional_similarity_maps: needs a grid token layout");
+  if (!layout.is_grid()) throw core::InputError("positional_similarity_maps: needs a grid token layout");
   const auto cells = layout.height * layout.width;
   if (embedding.dim() != 2 || embedding.size(0) != layout.prefix + cells)
-    throw InputError("positional_similarity_maps: embedding must be [prefix + h*w, D]");
+    throw core::InputError("positional_similarity_maps: embedding must be [prefix + h*w, D]");
   return positional_similarity(embedding.narrow(0, layout.prefix, cells)).view({cells, layout.height, layout.width});
 }
 
 torch::Tensor head_importance(const std::vector<MultiHeadAttention>& layers, const std::function<torch::Tensor()>& next_loss,
                               std::int64_t batches, bool normalize_per_layer) {
-  if (layers.empty()) throw InputError("head_importance: no layers");
-  if (batches <= 0) throw InputError("head_importance: batches must be > 0");
+  if (layers.empty()) throw core::InputError("head_importance: no layers");
+  if (batches <= 0) throw core::InputError("head_importance: batches must be > 0");
   const auto H = layers.front()->heads();
   for (const auto& l : layers)
-    if (l->heads() != H) throw InputError("head_importance: all layers must have the same head count");
+    if (l->heads() != H) throw core::InputError("head_importance: all layers must have the same head count");
   std::vector<bool> had;
   std::vector<torch::Tensor> gates;
   for (const auto& l : layers) {
@@ -93,7 +93,7 @@ torch::Tensor head_importance(const std::vector<MultiHeadAttention>& layers, con
 }
 
 std::vector<std::pair<std::int64_t, std::int64_t>> rank_heads(const torch::Tensor& importance) {
-  if (importance.dim() != 2) throw InputError("rank_heads: importance must be [L, H]");
+  if (importance.dim() != 2) throw core::InputError("rank_heads: importance must be [L, H]");
   auto imp = importance.to(torch::kCPU, torch::kFloat64).contiguous();
   const auto L = imp.size(0), H = imp.size(1);
   const double* v = imp.data_ptr<double>();
@@ -123,7 +123,7 @@ torch::Tensor prune_mask(const torch::Tensor& importance, std::int64_t count) {
 
 void apply_head_mask(const std::vector<MultiHeadAttention>& layers, const torch::Tensor& keep) {
   if (keep.dim() != 2 || keep.size(0) != static_cast<std::int64_t>(layers.size()))
-    throw InputError("apply_head_mask: keep must be [L, H] with L = " + std::to_string(layers.size()));
+    throw core::InputError("apply_head_mask: keep must be [L, H] with L = " + std::to_string(layers.size()));
   for (size_t l = 0; l < layers.size(); ++l) {
     HeadIntervention iv;
     iv.keep = keep[static_cast<std::int64_t>(l)].clone();

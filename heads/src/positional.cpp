@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::heads {
 namespace {
@@ -13,7 +13,7 @@ namespace {
 torch::Tensor raster_positions(std::int64_t n, const TokenLayout& layout, std::int64_t start,
                                const torch::TensorOptions& options) {
   if (n < layout.prefix)
-    throw InputError("token layout: " + std::to_string(n) + " tokens but prefix " + std::to_string(layout.prefix));
+    throw core::InputError("token layout: " + std::to_string(n) + " tokens but prefix " + std::to_string(layout.prefix));
   return torch::arange(n - layout.prefix, options) + static_cast<double>(start);
 }
 
@@ -24,7 +24,7 @@ torch::Tensor pad_prefix(const torch::Tensor& t, std::int64_t prefix) {
 }
 
 void check_positive(const std::string& who, const std::string& key, double v) {
-  if (!(v > 0)) throw InputError(who + ": " + key + " must be > 0, got " + std::to_string(v));
+  if (!(v > 0)) throw core::InputError(who + ": " + key + " must be > 0, got " + std::to_string(v));
 }
 
 // x [..., N, 2m] rotated with half-split pairing (channel i with i + m) by the angles whose cos
@@ -64,7 +64,7 @@ torch::Tensor token_positions(std::int64_t n, const TokenLayout& layout, std::in
   if (!layout.is_grid()) return raster_positions(n, layout, start, options);
   const auto m = n - layout.prefix;
   if (layout.width <= 0 || m != layout.height * layout.width)
-    throw InputError("token layout: " + std::to_string(n) + " tokens do not form prefix " +
+    throw core::InputError("token layout: " + std::to_string(n) + " tokens do not form prefix " +
                      std::to_string(layout.prefix) + " + grid " + std::to_string(layout.height) + "x" +
                      std::to_string(layout.width));
   auto idx = torch::arange(m, options.dtype(torch::kInt64));
@@ -89,7 +89,7 @@ torch::Tensor relative_distance(std::int64_t nq, std::int64_t nk, const TokenLay
 
 // ---- ALiBi ----------------------------------------------------------------------------------------
 std::vector<double> alibi_slopes(std::int64_t heads) {
-  if (heads <= 0) throw InputError("alibi: heads must be > 0, got " + std::to_string(heads));
+  if (heads <= 0) throw core::InputError("alibi: heads must be > 0, got " + std::to_string(heads));
   auto power_of_two = [](std::int64_t n) {
     std::vector<double> s;
     const double start = std::pow(2.0, -8.0 / static_cast<double>(n));
@@ -118,14 +118,14 @@ torch::Tensor AlibiImpl::bias(std::int64_t nq, std::int64_t nk, const TokenLayou
 
 // ---- 2D ALiBi ------------------------------------------------------------------------------------
 Alibi2DImpl::Alibi2DImpl(const Alibi2DOptions& options_) : options(options_) {
-  if (options.heads() <= 0) throw InputError("alibi2d: heads must be > 0, got " + std::to_string(options.heads()));
+  if (options.heads() <= 0) throw core::InputError("alibi2d: heads must be > 0, got " + std::to_string(options.heads()));
   check_positive("alibi2d", "scale", options.scale());
   slopes = register_buffer("slopes", torch::tensor(alibi_slopes(options.heads()), torch::kFloat64).to(torch::kFloat32));
 }
 
 torch::Tensor Alibi2DImpl::bias(std::int64_t nq, std::int64_t nk, const TokenLayout& layout,
                                 const torch::TensorOptions& options_) {
-  if (!layout.is_grid()) throw InputError("alibi2d: needs a grid token layout (TokenLayout::grid(h, w, prefix))");
+  if (!layout.is_grid()) throw core::InputError("alibi2d: needs a grid token layout (TokenLayout::grid(h, w, prefix))");
   const auto key = std::to_string(nq) + "/" + std::to_string(nk) + "/" + std::to_string(layout.prefix) + "/" +
                    std::to_string(layout.height) + "x" + std::to_string(layout.width) + "/" +
                    slopes.device().str() + "/" + std::string(c10::toString(options_.dtype()));
@@ -147,11 +147,11 @@ KerpleImpl::KerpleImpl(const KerpleOptions& options_) : options(options_) { rese
 void KerpleImpl::reset() {
   const bool power = options.kind() == KerpleKind::Power;
   const std::string who = power ? "kerple_power" : "kerple_log";
-  if (options.heads() <= 0) throw InputError(who + ": heads must be > 0");
+  if (options.heads() <= 0) throw core::InputError(who + ": heads must be > 0");
   check_positive(who, "r1", options.init_r1());
   check_positive(who, "r2", options.init_r2());
   if (power && !(options.init_r2() < 2.0))
-    throw InputError(who + ": r2 must be in (0, 2), got " + std::to_string(options.init_r2()));
+    throw core::InputError(who + ": r2 must be in (0, 2), got " + std::to_string(options.init_r2()));
   // Inverse of the reparametrisations in r1() / r2().
   const double a = std::log(std::expm1(options.init_r1()));
   const double b = power ? std::log(options.init_r2() / (2.0 - options.init_r2())) : std::log(std::expm1(options.init_r2()));
@@ -207,13 +207,13 @@ torch::Tensor t5_bucket(const torch::Tensor& rel_in, std::int64_t buckets, std::
 T5BiasImpl::T5BiasImpl(const T5BiasOptions& options_) : options(options_) { reset(); }
 
 void T5BiasImpl::reset() {
-  if (options.heads() <= 0) throw InputError("t5: heads must be > 0");
+  if (options.heads() <= 0) throw core::InputError("t5: heads must be > 0");
   const std::int64_t min_buckets = options.bidirectional() ? 4 : 2;
   if (options.buckets() < min_buckets)
-    throw InputError("t5: buckets must be >= " + std::to_string(min_buckets) + ", got " + std::to_string(options.buckets()));
+    throw core::InputError("t5: buckets must be >= " + std::to_string(min_buckets) + ", got " + std::to_string(options.buckets()));
   const std::int64_t exact = (options.bidirectional() ? options.buckets() / 2 : options.buckets()) / 2;
   if (options.max_distance() <= exact)
-    throw InputError("t5: max_distance must exceed the exact range " + std::to_string(exact));
+    throw core::InputError("t5: max_distance must exceed the exact range " + std::to_string(exact));
   table = register_parameter("table", torch::randn({options.buckets(), options.heads()}) * 0.02);
 }
 
@@ -255,9 +255,9 @@ torch::Tensor resize_relative_table(const torch::Tensor& table, std::int64_t h0,
                                     std::int64_t w1) {
   const auto r0 = 2 * h0 - 1, c0 = 2 * w0 - 1, r1 = 2 * h1 - 1, c1 = 2 * w1 - 1;
   if (table.dim() != 2 || table.size(0) != r0 * c0)
-    throw InputError("resize_relative_table: table must be [" + std::to_string(r0 * c0) + ", heads] for a " +
+    throw core::InputError("resize_relative_table: table must be [" + std::to_string(r0 * c0) + ", heads] for a " +
                      std::to_string(h0) + "x" + std::to_string(w0) + " grid");
-  if (h1 <= 0 || w1 <= 0) throw InputError("resize_relative_table: target grid must be > 0");
+  if (h1 <= 0 || w1 <= 0) throw core::InputError("resize_relative_table: target grid must be > 0");
   if (r0 == r1 && c0 == c1) return table;
   const auto heads = table.size(1);
   auto img = table.reshape({1, r0, c0, heads}).permute({0, 3, 1, 2});
@@ -272,7 +272,7 @@ torch::Tensor resize_relative_table(const torch::Tensor& table, std::int64_t h0,
 void RelBias2DImpl::reset() {
   const auto h = options.height(), w = options.width();
   if (options.heads() <= 0 || h <= 0 || w <= 0)
-    throw InputError("relbias2d: heads, height and width must be > 0");
+    throw core::InputError("relbias2d: heads, height and width must be > 0");
   const std::int64_t cells = (2 * h - 1) * (2 * w - 1);
   const std::int64_t entries = cells + (options.class_token() ? 3 : 0);
   table = register_parameter("table", torch::randn({entries, options.heads()}) * 0.02);
@@ -282,7 +282,7 @@ void RelBias2DImpl::reset() {
 }
 
 void RelBias2DImpl::resize(std::int64_t height, std::int64_t width) {
-  if (height <= 0 || width <= 0) throw InputError("relbias2d: resize to a grid of size > 0");
+  if (height <= 0 || width <= 0) throw core::InputError("relbias2d: resize to a grid of size > 0");
   const auto h = options.height(), w = options.width();
   const std::int64_t cells = (2 * h - 1) * (2 * w - 1);
   torch::NoGradGuard no_grad;
@@ -300,7 +300,7 @@ torch::Tensor RelBias2DImpl::bias(std::int64_t nq, std::int64_t nk, const TokenL
   const bool ok = layout.is_grid() && layout.width > 0 && layout.prefix == cls &&
                   nq == cls + layout.height * layout.width && nk == nq;
   if (!ok)
-    throw InputError("relbias2d: built for prefix " + std::to_string(cls) + " + grid " + std::to_string(h) + "x" +
+    throw core::InputError("relbias2d: built for prefix " + std::to_string(cls) + " + grid " + std::to_string(h) + "x" +
                      std::to_string(w) + " (resized to other grids), called with prefix " +
                      std::to_string(layout.prefix) + " + grid " + std::to_string(layout.height) + "x" +
                      std::to_string(layout.width) + " (" + std::to_string(nq) + "x" + std::to_string(nk) + " tokens)");
@@ -322,7 +322,7 @@ torch::Tensor RelBias2DImpl::bias(std::int64_t nq, std::int64_t nk, const TokenL
 // ---- RoPE 1D --------------------------------------------------------------------------------------
 RoPE1DImpl::RoPE1DImpl(const RoPE1DOptions& options_) : options(options_) {
   if (options.head_dim() <= 0 || options.head_dim() % 2)
-    throw InputError("rope1d: head_dim must be even and > 0, got " + std::to_string(options.head_dim()));
+    throw core::InputError("rope1d: head_dim must be even and > 0, got " + std::to_string(options.head_dim()));
   check_positive("rope1d", "base", options.base());
   check_positive("rope1d", "scale", options.scale());
 }
@@ -334,7 +334,7 @@ torch::Tensor RoPE1DImpl::angles(const torch::Tensor& positions, const torch::De
 
 torch::Tensor RoPE1DImpl::apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const {
   if (x.size(-1) != options.head_dim())
-    throw InputError("rope1d: head_dim " + std::to_string(options.head_dim()) + ", got " + std::to_string(x.size(-1)));
+    throw core::InputError("rope1d: head_dim " + std::to_string(options.head_dim()) + ", got " + std::to_string(x.size(-1)));
   return apply_half_split(x, cos, sin);
 }
 
@@ -359,7 +359,7 @@ std::pair<torch::Tensor, torch::Tensor> RoPE1DImpl::rotate(const torch::Tensor& 
 // ---- RoPE 2D --------------------------------------------------------------------------------------
 RoPE2DImpl::RoPE2DImpl(const RoPE2DOptions& options_) : options(options_) {
   if (options.head_dim() <= 0 || options.head_dim() % 4)
-    throw InputError("rope2d: head_dim must be a multiple of 4, got " + std::to_string(options.head_dim()));
+    throw core::InputError("rope2d: head_dim must be a multiple of 4, got " + std::to_string(options.head_dim()));
   check_positive("rope2d", "base", options.base());
   check_positive("rope2d", "scale", options.scale());
 }
@@ -374,7 +374,7 @@ torch::Tensor RoPE2DImpl::angles(const torch::Tensor& positions, const torch::De
 
 torch::Tensor RoPE2DImpl::apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const {
   const auto d = options.head_dim();
-  if (x.size(-1) != d) throw InputError("rope2d: head_dim " + std::to_string(d) + ", got " + std::to_string(x.size(-1)));
+  if (x.size(-1) != d) throw core::InputError("rope2d: head_dim " + std::to_string(d) + ", got " + std::to_string(x.size(-1)));
   const auto q = d / 4;
   return torch::cat({apply_half_split(x.narrow(-1, 0, d / 2), cos.narrow(-1, 0, q), sin.narrow(-1, 0, q)),
                      apply_half_split(x.narrow(-1, d / 2, d / 2), cos.narrow(-1, q, q), sin.narrow(-1, q, q))},
@@ -388,7 +388,7 @@ torch::Tensor RoPE2DImpl::rotate_at(const torch::Tensor& x, const torch::Tensor&
 
 std::pair<torch::Tensor, torch::Tensor> RoPE2DImpl::rotate(const torch::Tensor& q, const torch::Tensor& k,
                                                            const TokenLayout& layout) {
-  if (!layout.is_grid()) throw InputError("rope2d: needs a grid token layout (TokenLayout::grid(h, w, prefix))");
+  if (!layout.is_grid()) throw core::InputError("rope2d: needs a grid token layout (TokenLayout::grid(h, w, prefix))");
   auto key = rotary_key(q.size(-2), k.size(-2), layout, q);
   if (cache_.key != key) {
     auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(q.device());

@@ -15,6 +15,16 @@ TEST(Cli, VersionJson) {
   EXPECT_TRUE(j.contains("git_sha"));
   EXPECT_TRUE(j.contains("torch"));
   EXPECT_TRUE(j["cuda_available"].is_boolean());
+  // Set before LibTorch's OpenMP runtime loads (.preinit_array), without re-executing.
+  EXPECT_EQ(j["omp_wait_policy"], "PASSIVE");
+}
+
+TEST(Cli, KeepsTheUsersOmpWaitPolicy) {
+  ::setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+  auto r = run_cli("version --json");
+  ::unsetenv("OMP_WAIT_POLICY");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["omp_wait_policy"], "ACTIVE");
 }
 
 TEST(Cli, HelpOnEverySubcommand) {

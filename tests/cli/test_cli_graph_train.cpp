@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pesuite/heads/atomic_file.h"
+#include "pesuite/core/atomic_file.h"
 #include "test_util.h"
 
 using pesuite::test::run_cli;
@@ -17,13 +17,13 @@ namespace {
 std::string tiny(const TempDir& dir) {
   return " --set 'data.spec=csl:?seed=0&per_class=3' --set model.hidden=8 --set model.pe_dim=4 --set model.layers=1 --set train.epochs=2"
          " --set train.batch_size=8 --set cv.folds=3 --set cv.max_folds=1 --set experiment=cli-csl"
-         " --set pe.cache_dir=" + dir / "cache" + " --device cpu --runs " + dir / "runs";
+         " --set data.pe_cache_dir=" + dir / "cache" + " --device cpu --runs " + dir / "runs";
 }
 }  // namespace
 
 TEST(CliGraphTrain, TrainsEvaluatesAndResumes) {
   TempDir dir;
-  auto r = run_cli("graph train --set model.encoder=rwse --json" + tiny(dir));
+  auto r = run_cli("graph train --set model.pe=rwse:steps=20 --json" + tiny(dir));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["metric"], "accuracy");
@@ -44,10 +44,10 @@ TEST(CliGraphTrain, TrainsEvaluatesAndResumes) {
 TEST(CliGraphTrain, BadConfigsExit2BeforeTraining) {
   TempDir dir;
   for (const auto& [set, needle] : std::vector<std::pair<std::string, std::string>>{
-           {"model.name=nope", "model.name: unknown value 'nope'"},
-           {"model.encoder=nope", "model.encoder: unknown value 'nope'"},
+           {"model.name=nope", "config model.name: graph model 'nope' is unknown"},
+           {"model.pe=nope", "config model.pe: graph encoding 'nope' is unknown"},
            {"eval.metric=nope", "eval.metric: unknown value 'nope'"},
-           {"model.pe_in_dim=99 --set model.encoder=lap", "gives only"},
+           {"model.pe_in_dim=99 --set model.pe=lap:k=8", "gives only"},
            {"data.spec=regular:?nodes=10", "has no labels or targets"}}) {
     auto r = run_cli("graph train" + tiny(dir) + " --set " + set);  // the last --set wins
     EXPECT_EQ(r.exit_code, 2) << set << ": " << r.err;

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pesuite/heads/atomic_file.h"
-#include "pesuite/heads/safetensors.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/safetensors.h"
 #include "checkpoint_compare.h"
 #include "test_util.h"
 
@@ -33,8 +33,8 @@ void write_idx_split(const std::string& dir, const std::string& prefix, int n) {
     images += img;
     labels += static_cast<char>(c);
   }
-  pesuite::write_file_atomic(dir + "/" + prefix + "-images-idx3-ubyte", images);
-  pesuite::write_file_atomic(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+  pesuite::core::write_file_atomic(dir + "/" + prefix + "-images-idx3-ubyte", images);
+  pesuite::core::write_file_atomic(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
 }
 
 }  // namespace
@@ -63,7 +63,7 @@ TEST(CliVision, TrainWritesARunFolder) {
   const std::string run = j["run"];
   for (const char* f : {"config.toml", "env.json", "metrics.jsonl", "metrics.csv", "log.txt", "ckpt/last.safetensors"})
     EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
-  EXPECT_NE(pesuite::read_file(run + "/config.toml").find("pe = 'peg'"), std::string::npos);
+  EXPECT_NE(pesuite::core::read_file(run + "/config.toml").find("pe = 'peg'"), std::string::npos);
   for (const char* k : {"test_acc@28", "test_acc@44", "test_acc@56"}) EXPECT_TRUE(j.contains(k)) << k;
 }
 
@@ -71,7 +71,7 @@ TEST(CliVision, BadInputsExit2AndWriteNothing) {
   TempDir dir;
   write_idx_split(dir.str(), "train", 8);
   write_idx_split(dir.str(), "t10k", 8);
-  pesuite::write_file_atomic(dir / "bad.toml", "[train]\nepochs = 1\nlearning_rate = 3\n");
+  pesuite::core::write_file_atomic(dir / "bad.toml", "[train]\nepochs = 1\nlearning_rate = 3\n");
   const std::string runs = " --runs " + dir.str() + "/runs";
   auto r = run_cli("vision train --config " + dir / "bad.toml" + runs);
   EXPECT_EQ(r.exit_code, 2);
@@ -87,13 +87,13 @@ TEST(CliVision, BadInputsExit2AndWriteNothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("model 'deit_huge' is unknown"), std::string::npos) << r.err;
 
-  std::string bytes = pesuite::read_file(dir / "train-images-idx3-ubyte");
+  std::string bytes = pesuite::core::read_file(dir / "train-images-idx3-ubyte");
   bytes[2] = 0x0D;  // float elements: not what MNIST files hold
-  pesuite::write_file_atomic(dir / "train-images-idx3-ubyte", bytes);
+  pesuite::core::write_file_atomic(dir / "train-images-idx3-ubyte", bytes);
   r = run_cli("data inspect 'idx:" + dir.str() + "?split=train'");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(dir / "train-images-idx3-ubyte"), std::string::npos) << r.err;
-  pesuite::write_file_atomic(dir / "train-images-idx3-ubyte", bytes.substr(0, 100));
+  pesuite::core::write_file_atomic(dir / "train-images-idx3-ubyte", bytes.substr(0, 100));
   r = run_cli("data inspect 'idx:" + dir.str() + "?split=train'");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -167,17 +167,17 @@ TEST(CliVision, AttentionWritesMapsAndPngs) {
   const std::string ckpt = j["run"].get<std::string>() + "/ckpt/last.safetensors";
   auto r = run_cli("vision attention --ckpt " + ckpt + " --image 'idx:" + dir.str() + "?split=test' --index 3 --out " + dir / "att");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto summary = nlohmann::json::parse(pesuite::read_file(dir / "att/summary.json"));
+  auto summary = nlohmann::json::parse(pesuite::core::read_file(dir / "att/summary.json"));
   EXPECT_EQ(summary["layers"].size(), 4u);
   EXPECT_EQ(summary["layers"][0]["entropy"].size(), 3u);
   EXPECT_EQ(summary["label"], "3");
-  auto t = pesuite::io::load_safetensors(dir / "att/attention.safetensors");
+  auto t = pesuite::core::load_safetensors(dir / "att/attention.safetensors");
   EXPECT_EQ(t.tensors.at("layer3.maps").sizes(), (std::vector<int64_t>{3, 7, 7}));
   EXPECT_EQ(t.tensors.at("pe_similarity").sizes(), (std::vector<int64_t>{49, 7, 7}));
   if (!summary.contains("png")) {  // built with OpenCV
     for (const char* f : {"attention_layer0.png", "attention_layer3.png", "pe_similarity.png"}) {
       ASSERT_TRUE(fs::exists(dir / ("att/" + std::string(f)))) << f;
-      EXPECT_EQ(pesuite::read_file(dir / ("att/" + std::string(f))).substr(1, 3), "PNG") << f;
+      EXPECT_EQ(pesuite::core::read_file(dir / ("att/" + std::string(f))).substr(1, 3), "PNG") << f;
     }
   }
   // At 2x the grid is 14x14; a PEG model has no embedding to compare, and says so.
@@ -185,7 +185,7 @@ TEST(CliVision, AttentionWritesMapsAndPngs) {
   r = run_cli("vision attention --ckpt " + peg["run"].get<std::string>() + "/ckpt/last.safetensors --image 'idx:" + dir.str() +
               "?split=test' --size 56 --out " + dir / "att2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  summary = nlohmann::json::parse(pesuite::read_file(dir / "att2/summary.json"));
+  summary = nlohmann::json::parse(pesuite::core::read_file(dir / "att2/summary.json"));
   EXPECT_EQ(summary["grid"], nlohmann::json::array({14, 14}));
   EXPECT_TRUE(summary.contains("pe_similarity"));
   r = run_cli("vision attention --ckpt " + ckpt + " --image 'idx:" + dir.str() + "?split=test' --index 999 --out " + dir / "att3");
@@ -206,8 +206,8 @@ void write_cifar10(const std::string& dir, int per_batch, int test) {
     }
     return bytes;
   };
-  for (int b = 1; b <= 5; ++b) pesuite::write_file_atomic(dir + "/data_batch_" + std::to_string(b) + ".bin", batch(per_batch, b));
-  pesuite::write_file_atomic(dir + "/test_batch.bin", batch(test, 0));
+  for (int b = 1; b <= 5; ++b) pesuite::core::write_file_atomic(dir + "/data_batch_" + std::to_string(b) + ".bin", batch(per_batch, b));
+  pesuite::core::write_file_atomic(dir + "/test_batch.bin", batch(test, 0));
 }
 
 // The checkpoint's own eval gives the run's final numbers.

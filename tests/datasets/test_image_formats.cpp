@@ -6,8 +6,9 @@
 #include <fstream>
 
 #include "pesuite/datasets/cifar.h"
+#include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/image_record.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/imageio/decode.h"
 #include "pesuite/imageio/inspect.h"
 #include "test_util.h"
@@ -33,8 +34,8 @@ template <class F>
 void expect_input_error(F f, std::initializer_list<std::string> pieces) {
   try {
     f();
-    ADD_FAILURE() << "no InputError";
-  } catch (const InputError& e) {
+    ADD_FAILURE() << "no pesuite::core::InputError";
+  } catch (const pesuite::core::InputError& e) {
     for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
   }
 }
@@ -221,7 +222,7 @@ TEST(Coco, MissingImageIdAndNegativeSizeNameTheAnnotation) {
 TEST(Decode, TruncatedAndCorruptImagesAreInputErrors) {
   TempDir dir;
   write_image(dir / "JPEGImages/ok.jpg", 64, 48);
-  const std::string full = read_file(dir / "JPEGImages/ok.jpg");
+  const std::string full = pesuite::core::read_file(dir / "JPEGImages/ok.jpg");
   write(dir / "JPEGImages/cut.jpg", full.substr(0, full.size() / 2));
   write(dir / "JPEGImages/junk.png", "\x89PNG\r\n\x1a\n but nothing else");
   EXPECT_EQ(imageio::decode_image(dir / "JPEGImages/ok.jpg").size(), cv::Size(64, 48));

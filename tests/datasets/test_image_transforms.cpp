@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/imageio/loader.h"
 #include "test_util.h"
 
@@ -177,5 +177,5 @@ TEST(Loader, FilesWithBoxesAndABadFile) {
         while (bad.next()) {
         }
       },
-      InputError);
+      pesuite::core::InputError);
 }

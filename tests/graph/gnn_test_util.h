@@ -10,6 +10,7 @@
 #include "graph_test_util.h"
 #include "pesuite/graph/batch.h"
 #include "pesuite/graph/gnn.h"
+#include "pesuite/graph/gnn_encoders.h"
 #include "pesuite/graph/pe.h"
 #include "pesuite/graph/pe_dataset.h"
 
@@ -43,9 +44,10 @@ inline GraphBatch featured_batch(const std::vector<Graph>& graphs, std::uint64_t
   return b;
 }
 
-// The encodings of `spec` for `graphs`, rows aligned with the batch.
+// The encodings `spec` reads (its computation: spe:k=6 computes eig:k=6) for `graphs`, rows
+// aligned with the batch.
 inline PeTensors compute_pe(const std::vector<Graph>& graphs, const std::string& spec) {
-  auto all = graph::pe::compute_dataset(graphs, {graph::pe::parse_pe_spec(spec)}, 1);
+  auto all = graph::pe::compute_dataset(graphs, {graph::pe::parse_pe_spec(spec).computation()}, 1);
   PeTensors out;
   for (auto& [name, enc] : all.tensors) {
     const auto rows = static_cast<std::int64_t>(enc.values.size()) / enc.dim;
@@ -66,16 +68,21 @@ inline std::vector<EncoderCase> encoder_cases() {
   return {{"none", "", 0},
           {"lap", "lap:k=4", 4},
           {"rwse", "rwse:steps=5", 5},
-          {"spe", "eig:k=6", 6},
-          {"signnet", "eig:k=6", 6},
+          {"spe", "spe:k=6,phis=4,rho_layers=3", 6},
+          {"signnet", "signnet:k=6", 6},
           {"rfp", "rfp:steps=3,features=4,runs=2", 32}};
 }
 
 inline GraphModelOptions model_options(const std::string& model, const EncoderCase& enc, const std::string& pool) {
   GraphModelOptions o;
-  o.model(model).encoder(enc.encoder).in_dim(kNodeDim).edge_dim(kEdgeDim).out_dim(2).hidden(16).layers(2).heads(2);
-  o.pool(pool).pe_in_dim(enc.pe_in_dim).pe_dim(4).spe_phis(4).spe_rho_layers(3).rfp_steps(3).rfp_features(4);
+  o.model(model).pe(enc.spec.empty() ? "none" : enc.spec).in_dim(kNodeDim).edge_dim(kEdgeDim).out_dim(2).hidden(16).layers(2).heads(2);
+  o.pool(pool).pe_in_dim(enc.pe_in_dim).pe_dim(4);
   return o;
+}
+
+// The encoder a model with these options would build.
+inline std::shared_ptr<graph::PeEncoderImpl> encoder_of(const GraphModelOptions& o) {
+  return graph::make_pe_encoder(graph::pe::parse_pe_spec(o.pe()), {o.pe_in_dim(), o.pe_dim()});
 }
 
 }  // namespace pesuite::test

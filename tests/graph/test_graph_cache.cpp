@@ -1,11 +1,13 @@
 // The C++ API behind `pesuite graph pe`: encodings of a dataset through the on-disk cache.
 #include <gtest/gtest.h>
 
-#include "pesuite/datasets/graph_pe_cache.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/datasets/formats.h"
+#include "pesuite/graph/pe_cache.h"
+#include "pesuite/core/error.h"
 #include "test_util.h"
 
 using namespace pesuite::datasets;
+using namespace pesuite::graph;
 
 TEST(GraphPeCache, SecondCallReadsTheCache) {
   pesuite::test::TempDir tmp;
@@ -22,5 +24,5 @@ TEST(GraphPeCache, SecondCallReadsTheCache) {
   EXPECT_NE(graph_encodings(ds, {"lap:k=5"}, o).cache_path, a.cache_path);
   auto other = load_graph_dataset(parse_spec("csl:?seed=1&per_class=1"));
   EXPECT_NE(pe_cache_key(other, {"lap:k=4"}), pe_cache_key(ds, {"lap:k=4"}));
-  EXPECT_THROW(graph_encodings(ds, {"nope"}, o), pesuite::InputError);
+  EXPECT_THROW(graph_encodings(ds, {"nope"}, o), pesuite::core::InputError);
 }

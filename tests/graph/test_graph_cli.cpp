@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pesuite/heads/safetensors.h"
+#include "pesuite/core/safetensors.h"
 #include "test_util.h"
 
 using pesuite::test::run_cli;
@@ -17,7 +17,7 @@ TEST(GraphCli, PeWritesSafetensorsAndCaches) {
   auto r = run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("computed in"), std::string::npos) << r.out;
-  auto f = pesuite::io::load_safetensors(out);
+  auto f = pesuite::core::load_safetensors(out);
   ASSERT_EQ(f.tensors.count("node_ptr"), 1u);
   EXPECT_EQ(f.tensors["node_ptr"].scalar_type(), torch::kInt64);
   EXPECT_EQ(f.tensors["node_ptr"].size(0), 21);
@@ -35,7 +35,7 @@ TEST(GraphCli, PeWritesSafetensorsAndCaches) {
   auto again = run_cli(args);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("from cache"), std::string::npos) << again.out;
-  auto g = pesuite::io::load_safetensors(out);
+  auto g = pesuite::core::load_safetensors(out);
   EXPECT_TRUE(torch::equal(g.tensors["lap"], f.tensors["lap"]));
 }
 
@@ -44,7 +44,7 @@ TEST(GraphCli, PeErrorsExit2) {
   auto r = run_cli("graph pe --data 'csl:?seed=0' --pe lapx --out " + (tmp / "x.safetensors") + " --no-cache");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("error: "), std::string::npos);
-  EXPECT_NE(r.err.find("unknown encoding 'lapx'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("graph encoding 'lapx' is unknown"), std::string::npos) << r.err;
   auto m = run_cli("graph pe --data tu:" + (tmp / "none.zip") + " --pe lap --out " + (tmp / "x.safetensors"));
   EXPECT_EQ(m.exit_code, 2);
   EXPECT_NE(m.err.find("none.zip"), std::string::npos) << m.err;

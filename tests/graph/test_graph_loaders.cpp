@@ -1,14 +1,13 @@
 // Loaders: files in the real formats written by the test, malformed variants, the real samples.
 #include <gtest/gtest.h>
-#include <zip.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "pesuite/datasets/graph_dataset.h"
+#include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/inspect.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
+#include "format_writers.h"
 #include "test_util.h"
 
 using namespace pesuite;
@@ -16,42 +15,17 @@ using namespace pesuite::datasets;
 using pesuite::test::TempDir;
 
 namespace {
-void write(const std::string& path, const std::string& text) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-void write_gz(const std::string& path, const std::string& text) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  gzFile f = gzopen(path.c_str(), "wb");
-  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
-  gzclose(f);
-}
-void write_zip(const std::string& path, const std::map<std::string, std::string>& members) {
-  int err = 0;
-  zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
-  ASSERT_NE(z, nullptr);
-  for (const auto& [name, text] : members) {
-    zip_source_t* s = zip_source_buffer(z, text.data(), text.size(), 0);
-    zip_file_add(z, name.c_str(), s, ZIP_FL_OVERWRITE);
-  }
-  ASSERT_EQ(zip_close(z), 0);
-}
-// Two graphs: a triangle (nodes 1-3) and an edge (4-5); both directions listed, as TU does.
-std::map<std::string, std::string> tu_files() {
-  return {{"A", "1, 2\n2, 1\n2, 3\n3, 2\n3, 1\n1, 3\n4, 5\n5, 4\n"},
-          {"graph_indicator", "1\n1\n1\n2\n2\n"},
-          {"graph_labels", "-1\n1\n"},
-          {"node_labels", "0\n1\n1\n2\n0\n"},
-          {"edge_labels", "0\n0\n1\n1\n2\n2\n0\n0\n"},
-          {"node_attributes", "0.5, 1\n1, 2\n1.5, 3\n2, 4\n2.5, 5\n"}};
-}
+using test::tu_files;
+using test::write_gz;
+using test::write_zip;
+void write(const std::string& path, const std::string& text) { test::write_text(path, text); }
 void write_tu_folder(const std::string& dir, std::map<std::string, std::string> files) {
   for (const auto& [k, v] : files) write(dir + "/TOY_" + k + ".txt", v);
 }
 std::string error_of(const std::string& spec) {
   try {
     load_graph_dataset(parse_spec(spec));
-  } catch (const InputError& e) {
+  } catch (const pesuite::core::InputError& e) {
     return e.what();
   }
   return "(no error)";
@@ -107,19 +81,7 @@ TEST(GraphLoaders, TuMalformed) {
   EXPECT_NE(e.find("TOY_graph_indicator.txt' is missing"), std::string::npos) << e;
 }
 
-namespace {
-void write_ogb(const std::string& root) {
-  write_gz(root + "/raw/num-node-list.csv.gz", "3\n2\n");
-  write_gz(root + "/raw/num-edge-list.csv.gz", "2\n1\n");
-  write_gz(root + "/raw/edge.csv.gz", "0,1\n1,2\n0,1\n");
-  write_gz(root + "/raw/node-feat.csv.gz", "6,0\n8,1\n6,0\n7,0\n6,1\n");
-  write_gz(root + "/raw/edge-feat.csv.gz", "0,0,1\n1,0,0\n0,1,0\n");
-  write_gz(root + "/raw/graph-label.csv.gz", "-0.77\n1.5\n");
-  write_gz(root + "/split/scaffold/train.csv.gz", "1\n");
-  write_gz(root + "/split/scaffold/valid.csv.gz", "0\n");
-  write_gz(root + "/split/scaffold/test.csv.gz", "");
-}
-}  // namespace
+using test::write_ogb;
 
 TEST(GraphLoaders, OgbRawLayout) {
   TempDir tmp;
@@ -232,9 +194,9 @@ TEST(GraphLoaders, InspectSummary) {
   EXPECT_EQ(j["label_distribution"]["R=2"], 15);
 }
 
-TEST(GraphLoaders, RealSamples) {
+TEST(GraphLoaders, RealTuSamples) {
   const std::string tu = pesuite::test::sample_data("tu");
-  if (tu.empty()) GTEST_SKIP() << "no ../shared/data/tu";
+  PESUITE_SKIP_WITHOUT_SAMPLE(tu, "tu/ (MUTAG, ENZYMES, PROTEINS)");
   auto mutag = load_graph_dataset(parse_spec("tu:" + tu + "/MUTAG.zip"));
   EXPECT_EQ(mutag.graphs.size(), 188u);
   std::int64_t n = 0, m = 0, pos = 0;
@@ -247,20 +209,31 @@ TEST(GraphLoaders, RealSamples) {
   EXPECT_EQ(enz.graphs.size(), 600u);
   EXPECT_EQ(enz.num_classes, 6);
   EXPECT_EQ(enz.graphs[0].node_feature_dim, 18);
+  // PROTEINS (TU Dortmund release): 1,113 graphs, 43,471 nodes, 2 classes.
+  auto prot = load_graph_dataset(parse_spec("tu:" + tu + "/PROTEINS.zip"));
+  EXPECT_EQ(prot.graphs.size(), 1113u);
+  EXPECT_EQ(prot.num_classes, 2);
+  std::int64_t nodes = 0;
+  for (const auto& g : prot.graphs) nodes += g.num_nodes;
+  EXPECT_EQ(nodes, 43471);
+}
+
+TEST(GraphLoaders, RealCoraSample) {
   const std::string cora = pesuite::test::sample_data("cora/cora.zip");
-  if (!cora.empty()) {
-    auto c = load_graph_dataset(parse_spec("linqs:" + cora));
-    EXPECT_EQ(c.graphs[0].num_nodes, 2708);
-    EXPECT_EQ(c.graphs[0].num_edges(), 5278);
-    EXPECT_EQ(c.graphs[0].node_feature_dim, 1433);
-    EXPECT_EQ(c.num_classes, 7);
-  }
+  PESUITE_SKIP_WITHOUT_SAMPLE(cora, "cora/cora.zip");
+  auto c = load_graph_dataset(parse_spec("linqs:" + cora));
+  EXPECT_EQ(c.graphs[0].num_nodes, 2708);
+  EXPECT_EQ(c.graphs[0].num_edges(), 5278);
+  EXPECT_EQ(c.graphs[0].node_feature_dim, 1433);
+  EXPECT_EQ(c.num_classes, 7);
+}
+
+TEST(GraphLoaders, RealOgbSample) {
   const std::string ogb = pesuite::test::sample_data("ogb/ogbg_molesol");
-  if (!ogb.empty()) {
-    auto o = load_graph_dataset(parse_spec("ogb:" + ogb));
-    EXPECT_EQ(o.graphs.size(), 1128u);
-    EXPECT_EQ(o.graphs[0].node_feature_dim, 9);
-    EXPECT_EQ(o.graphs[0].edge_feature_dim, 3);
-    EXPECT_EQ(o.splits["train"].size() + o.splits["valid"].size() + o.splits["test"].size(), 1128u);
-  }
+  PESUITE_SKIP_WITHOUT_SAMPLE(ogb, "ogb/ogbg_molesol");
+  auto o = load_graph_dataset(parse_spec("ogb:" + ogb));
+  EXPECT_EQ(o.graphs.size(), 1128u);
+  EXPECT_EQ(o.graphs[0].node_feature_dim, 9);
+  EXPECT_EQ(o.graphs[0].edge_feature_dim, 3);
+  EXPECT_EQ(o.splits["train"].size() + o.splits["valid"].size() + o.splits["test"].size(), 1128u);
 }

@@ -16,7 +16,7 @@
 #include "pesuite/graph/gnn_layers.h"
 #include "pesuite/graph/pe.h"
 #include "pesuite/graph/pe_dataset.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 using namespace pesuite::graph;
 using namespace pesuite::test;
@@ -68,7 +68,7 @@ TEST(GraphNN, PoolingMatchesNaive) {
     EXPECT_LT(max_diff(sum[g], s), 1e-6) << g;
     EXPECT_LT(max_diff(mean[g], n ? s / n : s), 1e-6) << g;
   }
-  EXPECT_THROW(global_pool(x, batch, 4, "max"), pesuite::InputError);
+  EXPECT_THROW(global_pool(x, batch, 4, "max"), pesuite::core::InputError);
 }
 
 TEST(GraphNN, DenseLayoutRoundTrip) {
@@ -187,7 +187,7 @@ TEST(GraphNN, ModelsInvariantToNodeOrder) {
   for (const auto& enc : encoder_cases()) {
     auto pe = enc.spec.empty() ? PeTensors() : compute_pe(graphs, enc.spec);
     auto pe2 = relabelled(pe, r);
-    for (const auto& model : list_graph_models()) {
+    for (const auto& [model, help, dense] : pesuite::graph::graph_models()) {
       for (const std::string pool : {"mean", "none"}) {
         const auto what = model + "+" + enc.encoder + " pool " + pool;
         torch::manual_seed(11);
@@ -215,7 +215,7 @@ TEST(GraphNN, SignNetInvariantToEigenvectorSigns) {
   auto signs = torch::randint(0, 2, {b.num_graphs, 6}).to(torch::kFloat32) * 2 - 1;
   flipped["eig"] = pe["eig"] * signs.index_select(0, b.batch);
   ASSERT_GT(max_diff(flipped["eig"], pe["eig"]), 0.1);
-  GraphModel m(model_options("gine", {"signnet", "eig:k=6", 6}, "none"));
+  GraphModel m(model_options("gine", {"signnet", "signnet:k=6", 6}, "none"));
   m->eval();
   torch::NoGradGuard ng;
   expect_close(m->forward(b, flipped), m->forward(b, pe), "signnet");
@@ -253,8 +253,8 @@ TEST(GraphNN, SpeInvariantToSignsAndEigenspaceRotations) {
   ASSERT_GT(max_diff(v, pe["eig"]), 0.1);
 
   torch::manual_seed(13);
-  auto o = model_options("gine", {"spe", "eig:k=6", 6}, "none");
-  auto enc = make_pe_encoder(o);
+  auto o = model_options("gine", {"spe", "spe:k=6,phis=4,rho_layers=3", 6}, "none");
+  auto enc = encoder_of(o);
   enc->eval();
   torch::NoGradGuard ng;
   auto z = enc->forward(b, pe, nullptr);
@@ -277,7 +277,7 @@ TEST(GraphNN, GpsDoesNotMixGraphs) {
     auto pc = enc == "none" ? PeTensors() : compute_pe(c, "eig:k=6");
     for (const std::string pool : {"none", "sum"}) {
       torch::manual_seed(14);
-      GraphModel m(model_options("gps", {enc, "eig:k=6", enc == "none" ? 0 : 6}, pool));
+      GraphModel m(model_options("gps", {enc, enc == "none" ? "" : "spe:k=6,phis=4,rho_layers=3", enc == "none" ? 0 : 6}, pool));
       m->eval();  // batch norm in training mode shares statistics across graphs by design
       torch::NoGradGuard ng;
       auto ya = m->forward(ba, pa), yc = m->forward(bc, pc);
@@ -295,9 +295,8 @@ TEST(GraphNN, LapSignFlipsOnlyWhileTraining) {
   auto b = featured_batch(graphs, 9);
   auto pe = compute_pe(graphs, "lap:k=4");
   torch::manual_seed(15);
-  auto o = model_options("gine", {"lap", "lap:k=4", 4}, "none");
-  o.lap_encoder("linear");
-  auto enc = make_pe_encoder(o);
+  auto o = model_options("gine", {"lap", "lap:k=4,encoder=linear", 4}, "none");
+  auto enc = encoder_of(o);
   torch::NoGradGuard ng;
   enc->eval();
   EXPECT_TRUE(torch::equal(enc->forward(b, pe, nullptr), enc->forward(b, pe, nullptr)));
@@ -341,53 +340,77 @@ TEST(GraphNN, TrainStepsReduceLoss) {
 TEST(GraphNN, BadConfigThrowsInputError) {
   auto enc = EncoderCase{"lap", "lap:k=4", 4};
   auto make = [&](const GraphModelOptions& o) { GraphModel m(o); };
-  EXPECT_THROW(make(model_options("gcn", enc, "mean")), pesuite::InputError);
-  EXPECT_THROW(make(model_options("gine", {"laplace", "", 4}, "mean")), pesuite::InputError);
-  EXPECT_THROW(make(model_options("gine", enc, "max")), pesuite::InputError);
-  EXPECT_THROW(make(model_options("gine", enc, "mean").norm("group")), pesuite::InputError);
-  EXPECT_THROW(make(model_options("gine", {"lap", "", 0}, "mean")), pesuite::InputError);
-  EXPECT_THROW(make(model_options("gine", enc, "mean").pe_dim(16)), pesuite::InputError);  // = hidden
-  EXPECT_THROW(make(model_options("gine", {"rfp", "", 33}, "mean")), pesuite::InputError);
+  EXPECT_THROW(make(model_options("gcn", enc, "mean")), pesuite::core::InputError);
+  EXPECT_THROW(make(model_options("gine", {"laplace", "laplace", 4}, "mean")), pesuite::core::InputError);
+  EXPECT_THROW(make(model_options("gine", enc, "max")), pesuite::core::InputError);
+  EXPECT_THROW(make(model_options("gine", enc, "mean").norm("group")), pesuite::core::InputError);
+  EXPECT_THROW(make(model_options("gine", {"lap", "lap:k=0", 0}, "mean")), pesuite::core::InputError);
+  EXPECT_THROW(make(model_options("gine", enc, "mean").pe_dim(16)), pesuite::core::InputError);  // = hidden
+  EXPECT_THROW(make(model_options("gine", {"rfp", "rfp:steps=3,features=4,runs=2", 33}, "mean")), pesuite::core::InputError);
   try {
-    make(model_options("gine", {"laplace", "", 4}, "mean"));
-  } catch (const pesuite::InputError& e) {
+    make(model_options("gine", {"laplace", "laplace", 4}, "mean"));
+  } catch (const pesuite::core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("signnet"), std::string::npos) << e.what();  // lists valid names
   }
 
   auto graphs = small_graphs();
   auto b = featured_batch(graphs, 11);
   GraphModel m(model_options("gine", {"lap", "lap:k=8", 8}, "mean"));
-  EXPECT_THROW(m->forward(b, {}), pesuite::InputError);
+  EXPECT_THROW(m->forward(b, {}), pesuite::core::InputError);
   try {
     m->forward(b, compute_pe(graphs, "lap:k=4"));
     ADD_FAILURE() << "no throw";
-  } catch (const pesuite::InputError& e) {
+  } catch (const pesuite::core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("encoding 'lap' has 4 columns, model expects 8"), std::string::npos) << e.what();
   }
   GraphModel plain(model_options("gine", {"none", "", 0}, "mean"));
   GraphBatch wrong = b;
   wrong.x = torch::randn({b.x.size(0), kNodeDim + 1});
-  EXPECT_THROW(plain->forward(wrong), pesuite::InputError);
+  EXPECT_THROW(plain->forward(wrong), pesuite::core::InputError);
 }
 
-TEST(GraphNN, RequiredPeSpecs) {
-  EXPECT_EQ(required_pe_spec("none"), "");
-  EXPECT_EQ(required_pe_spec("lap"), "lap:k=8");
-  EXPECT_EQ(required_pe_spec("rwse"), "rwse:steps=20");
-  EXPECT_EQ(required_pe_spec("spe"), required_pe_spec("signnet"));
-  EXPECT_THROW(required_pe_spec("nope"), pesuite::InputError);
-  // pe_in_dim that each spec really gives, on a graph larger than every k.
+// The model tests below loop over encoder_cases(): every encoding row with an encoder must be there.
+TEST(GraphNN, EveryEncodingRowHasATestCase) {
+  for (const auto& row : pesuite::graph::pe::rows()) {
+    if (!row.encoder) continue;
+    const auto cases = encoder_cases();
+    const bool covered = std::any_of(cases.begin(), cases.end(), [&](const EncoderCase& c) { return c.encoder == row.name; });
+    EXPECT_TRUE(covered) << "encoding '" << row.name << "' has no case in encoder_cases() (tests/graph/gnn_test_util.h)";
+  }
+}
+
+// Every encoding row: its main tensor has in_dim(spec) columns, the computing row writes the
+// tensors it lists, and its encoder reads them (on a graph larger than every k).
+TEST(GraphNN, EncodingRowsAgreeWithTheirComputations) {
   std::vector<Graph> graphs = {random_connected(40, 0.1, 3)};
-  for (const auto& e : list_graph_encoders()) {
-    if (e == "none") {
-      EXPECT_EQ(required_pe_in_dim(e), 0);
+  for (const auto& row : pesuite::graph::pe::rows()) {
+    const auto spec = pesuite::graph::pe::parse_pe_spec(row.name);
+    const auto& by = pesuite::graph::pe::computing_row(row.name);
+    if (!by.compute) {
+      EXPECT_EQ(row.name, "none");
+      EXPECT_FALSE(row.encoder) << row.name;
       continue;
     }
-    auto pe = compute_pe(graphs, required_pe_spec(e));
-    const auto main = make_pe_encoder(GraphModelOptions().encoder(e).pe_in_dim(required_pe_in_dim(e)))->reads()[0];
-    ASSERT_TRUE(pe.count(main)) << e;
-    EXPECT_EQ(pe[main].size(1), required_pe_in_dim(e)) << e;
+    auto pe = compute_pe(graphs, row.name);
+    for (const auto& t : by.tensors) EXPECT_TRUE(pe.count(t)) << row.name << ": " << t;
+    EXPECT_EQ(pe.size(), by.tensors.size()) << row.name;
+    const auto width = by.in_dim(spec.computation());
+    EXPECT_EQ(pe.at(by.tensors.front()).size(1), width) << row.name;
+    if (!row.encoder) continue;
+    auto enc = pesuite::graph::make_pe_encoder(spec, {width, 4});
+    EXPECT_EQ(enc->reads().front(), by.tensors.front()) << row.name;
+    for (const auto& t : enc->reads()) EXPECT_TRUE(pe.count(t)) << row.name << " reads " << t;
+    // The encoder trains: 4 channels per node, finite gradients reaching every parameter it has.
+    auto b = featured_batch(graphs, 4);
+    auto z = enc->forward(b, pe, nullptr);
+    ASSERT_EQ(z.sizes(), (std::vector<std::int64_t>{b.x.size(0), 4})) << row.name;
+    z.pow(2).sum().backward();
+    for (const auto& p : enc->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << row.name << ": no gradient for " << p.key();
+      EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << row.name << ": " << p.key();
+    }
   }
+  EXPECT_THROW(pesuite::graph::pe::parse_pe_spec("nope"), pesuite::core::InputError);
 }
 
 // A GPS layer is a deterministic function: the same batch twice gives the same finite output. On

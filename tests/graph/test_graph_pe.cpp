@@ -9,6 +9,8 @@
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/graph/eigensolver.h"
 #include "pesuite/graph/laplacian.h"
+#include "pesuite/core/error.h"
+#include "pesuite/datasets/formats.h"
 #include "pesuite/graph/pe.h"
 #include "pesuite/graph/pe_dataset.h"
 #include "test_util.h"
@@ -326,11 +328,33 @@ TEST(GraphPe, DatasetParallelIsDeterministic) {
 }
 
 TEST(GraphPe, SpecErrors) {
-  EXPECT_THROW(pe::parse_pe_spec("lapx"), std::invalid_argument);
-  EXPECT_THROW(pe::parse_pe_spec("lap:kk=3"), std::invalid_argument);
-  EXPECT_THROW(pe::parse_pe_spec("lap:k=0"), std::invalid_argument);
-  EXPECT_THROW(pe::parse_pe_spec("lap:norm=foo"), std::invalid_argument);
+  auto error_of = [](const std::string& spec) {
+    try {
+      pe::parse_pe_spec(spec);
+    } catch (const pesuite::core::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("lapx").find("unknown (valid: none, lap, eig, rwse, rfp, spe, signnet)"), std::string::npos) << error_of("lapx");
+  EXPECT_NE(error_of("lap:kk=3").find("unknown parameter 'kk'"), std::string::npos) << error_of("lap:kk=3");
+  EXPECT_NE(error_of("lap:k=0").find("'k' must be >= 1"), std::string::npos) << error_of("lap:k=0");
+  EXPECT_NE(error_of("lap:norm=foo").find("must be one of none, sym, rw"), std::string::npos) << error_of("lap:norm=foo");
+  EXPECT_NE(error_of("lap:k=3,k=4").find("given twice"), std::string::npos) << error_of("lap:k=3,k=4");
+  EXPECT_NE(error_of("spe:encoder=linear").find("unknown parameter 'encoder'"), std::string::npos);
   EXPECT_EQ(pe::parse_pe_spec("rwse:steps=16").canonical(), "rwse:steps=16");
+  // ',' and ';' both separate items; spaces around them do not matter.
+  EXPECT_EQ(pe::parse_pe_spec("lap: k=4 ; norm=none").canonical(), pe::parse_pe_spec("lap:k=4,norm=none").canonical());
+}
+
+// Encoder keys are not part of what is computed; spe and signnet compute eig's tensors.
+TEST(GraphPe, ComputationIsTheCacheKey) {
+  EXPECT_EQ(pe::parse_pe_spec("lap:k=8,encoder=linear").computation().canonical(), pe::parse_pe_spec("lap:k=8").computation().canonical());
+  EXPECT_EQ(pe::parse_pe_spec("spe:k=12,phis=3").computation().canonical(), pe::parse_pe_spec("eig:k=12").canonical());
+  EXPECT_EQ(pe::parse_pe_spec("signnet:k=12").computation().canonical(), pe::parse_pe_spec("eig:k=12").canonical());
+  EXPECT_EQ(pe::parse_pe_spec("lap:k=8").computation().canonical(),
+            "lap:dense_max=600,k=8,norm=sym,per_component=0,random_sign=0,seed=0,solver=auto,trivial=keep");
+  EXPECT_THROW(pe::compute(path_graph(3), pe::parse_pe_spec("none")), pesuite::core::InputError);
 }
 
 namespace {

@@ -9,9 +9,9 @@
 #include "pesuite/graph/gnn.h"
 #include "pesuite/graph/gnn_layers.h"
 #include "pesuite/graph/static_batch.h"
-#include "pesuite/heads/cuda_graph.h"
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/optim.h"
+#include "pesuite/core/cuda_graph.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/optim.h"
 
 using namespace pesuite::graph;
 using namespace pesuite::test;
@@ -67,7 +67,7 @@ TEST(GraphStatic, PaddingChangesNothingReal) {
     auto padded = pad_batch(b, pe, shape);
     ASSERT_GT(shape.nodes, N + 2);
     ASSERT_GT(shape.edges, b.edge_index.size(1) + 2);
-    for (const auto& model : list_graph_models()) {
+    for (const auto& [model, help, dense] : pesuite::graph::graph_models()) {
       for (const std::string pool : {"sum", "mean", "none"}) {
         for (const bool training : {true, false}) {
           const auto what = model + "+" + enc.encoder + " pool " + pool + (training ? " train" : " eval");
@@ -144,7 +144,7 @@ TEST(GraphStatic, PadBatchRejectsWhatDoesNotFit) {
     try {
       pad_batch(b, {}, bad);
       ADD_FAILURE() << "no error for " << why;
-    } catch (const pesuite::InputError& e) {
+    } catch (const pesuite::core::InputError& e) {
       EXPECT_NE(std::string(e.what()).find("does not fit shape " + bad.key()), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
     }
@@ -162,19 +162,19 @@ TEST(GraphStatic, PadBatchRejectsWhatDoesNotFit) {
   no_spare.nodes = b.x.size(0);
   expect_fail(no_spare, "padding edges need a padding node");
   auto p = pad_batch(b, {}, s);
-  EXPECT_THROW(pad_batch(p.batch, {}, s), pesuite::InputError);  // padded twice
+  EXPECT_THROW(pad_batch(p.batch, {}, s), pesuite::core::InputError);  // padded twice
   auto other = s;
   other.nodes += 16;
   auto q = pad_batch(b, {}, other);
-  EXPECT_THROW(p.copy_from(q), pesuite::InputError);
+  EXPECT_THROW(p.copy_from(q), pesuite::core::InputError);
 }
 
 // For the CPU (or without a CUDA LibTorch) run() is just prepare + step.
 TEST(GraphStatic, StepGraphsRunEagerlyOffCuda) {
-  pesuite::cuda::StepGraphs graphs(torch::Device(torch::kCPU));
+  pesuite::core::StepGraphs graphs(torch::Device(torch::kCPU));
   int prepared = 0, stepped = 0;
   for (int i = 0; i < 4; ++i)
-    EXPECT_EQ(graphs.run("k", [&] { ++prepared; }, [&] { ++stepped; }), pesuite::cuda::StepGraphs::Ran::eager);
+    EXPECT_EQ(graphs.run("k", [&] { ++prepared; }, [&] { ++stepped; }), pesuite::core::StepGraphs::Ran::eager);
   EXPECT_EQ(prepared, 4);
   EXPECT_EQ(stepped, 4);
   EXPECT_EQ(graphs.captured(), 0u);
@@ -185,7 +185,7 @@ TEST(GraphStatic, StepGraphsRunEagerlyOffCuda) {
 // with the same weights (up to the order of atomic adds) and the same optimiser step counts; the
 // learning rate, new every step, reaches the replays.
 TEST(GraphStatic, GraphedTrainingFollowsEager) {
-  if (!pesuite::cuda::StepGraphs::available() || !torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA build and GPU";
+  if (!pesuite::core::StepGraphs::available() || !torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA build and GPU";
   const torch::Device dev(torch::kCUDA);
   std::vector<std::vector<Graph>> sets = {small_graphs(), small_graphs()};
   sets[1].push_back(random_connected(12, 0.3, 9));
@@ -214,16 +214,16 @@ TEST(GraphStatic, GraphedTrainingFollowsEager) {
   // eps 1e-3: the biases in front of batch norms get gradients of pure rounding noise (BN cancels
   // them), which Adam with a tiny eps turns into +-lr steps that differ between any two GPU runs.
   auto adamw = torch::optim::AdamWOptions(1e-2).weight_decay(0.01).eps(1e-3);
-  pesuite::compat::FusedAdamW opt_eager(eager->parameters(), adamw), opt_graphed(graphed->parameters(), adamw);
+  pesuite::core::FusedAdamW opt_eager(eager->parameters(), adamw), opt_graphed(graphed->parameters(), adamw);
   opt_graphed.set_graph_safe(true);
-  auto step_on = [](GraphModel& m, pesuite::compat::FusedAdamW& opt, const PaddedBatch& p) {
+  auto step_on = [](GraphModel& m, pesuite::core::FusedAdamW& opt, const PaddedBatch& p) {
     opt.zero_grad();
     auto loss = (m->forward(p.batch, p.pe) - p.batch.y).pow(2).mean();
     loss.backward();
-    pesuite::compat::clip_grad_norm(m->parameters(), 0.5);
+    pesuite::core::clip_grad_norm(m->parameters(), 0.5);
     opt.step();
   };
-  pesuite::cuda::StepGraphs graphs(dev, 2);
+  pesuite::core::StepGraphs graphs(dev, 2);
   std::map<std::string, PaddedBatch> slots;
   int replays = 0;
   for (int i = 0; i < 10; ++i) {
@@ -235,7 +235,7 @@ TEST(GraphStatic, GraphedTrainingFollowsEager) {
     auto& slot = slots.try_emplace(p.shape.key(), p.clone()).first->second;
     auto ran = graphs.run(p.shape.key(), [&] { slot.copy_from(p), opt_graphed.stage_lr(); },
                           [&] { step_on(graphed, opt_graphed, slot); });
-    if (ran == pesuite::cuda::StepGraphs::Ran::replayed) opt_graphed.replayed(), ++replays;
+    if (ran == pesuite::core::StepGraphs::Ran::replayed) opt_graphed.replayed(), ++replays;
   }
   torch::cuda::synchronize();
   EXPECT_EQ(graphs.captured(), 2u);
@@ -246,7 +246,7 @@ TEST(GraphStatic, GraphedTrainingFollowsEager) {
     expect_close(graphed->named_buffers()[item.key()].cpu().to(torch::kFloat64), item.value().cpu().to(torch::kFloat64),
                  "buffer " + item.key(), 1e-4);
   for (const auto& p : graphed->parameters()) {
-    auto& s = static_cast<torch::optim::AdamWParamState&>(*opt_graphed.state().at(pesuite::compat::optimizer_state_key(p)));
+    auto& s = static_cast<torch::optim::AdamWParamState&>(*opt_graphed.state().at(pesuite::core::optimizer_state_key(p)));
     EXPECT_EQ(s.step(), 10);
   }
 }

@@ -8,12 +8,12 @@
 
 #include "heads_test_util.h"
 #include "pesuite/heads/attention.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/heads/head_analysis.h"
 #include "pesuite/heads/positional.h"
 
 using namespace pesuite::heads;
-using pesuite::InputError;
+using pesuite::core::InputError;
 using pesuite::test::max_abs_diff;
 
 namespace {
@@ -298,15 +298,15 @@ TEST(HeadIntervention, BadShapesAreInputErrors) {
   auto m = make(24, 3, true);
   HeadIntervention iv;
   iv.keep = torch::ones({4});
-  EXPECT_THROW(m->set_intervention(iv), InputError);
+  EXPECT_THROW(m->set_intervention(iv), pesuite::core::InputError);
   iv.keep = torch::ones({3});
   iv.mean = torch::ones({3, 7});
-  EXPECT_THROW(m->set_intervention(iv), InputError);
-  EXPECT_THROW(m(torch::randn({2, 5, 23}, pesuite::test::f32())), InputError);
+  EXPECT_THROW(m->set_intervention(iv), pesuite::core::InputError);
+  EXPECT_THROW(m(torch::randn({2, 5, 23}, pesuite::test::f32())), pesuite::core::InputError);
   AttentionArgs a;
   a.key_padding_mask = torch::zeros({2, 4}, torch::kBool);
-  EXPECT_THROW(m(torch::randn({2, 5, 24}, pesuite::test::f32()), a), InputError);
-  EXPECT_THROW(MultiHeadAttention(MultiHeadAttentionOptions(10, 3)), InputError);
+  EXPECT_THROW(m(torch::randn({2, 5, 24}, pesuite::test::f32()), a), pesuite::core::InputError);
+  EXPECT_THROW(MultiHeadAttention(MultiHeadAttentionOptions(10, 3)), pesuite::core::InputError);
 }
 
 TEST(HeadImportance, IrrelevantHeadRanksLastAndIsPrunedFirst) {
@@ -407,7 +407,7 @@ TEST(HeadAnalysis, MeanDistanceAndClsMapsOnAGrid) {
   for (int r = 0; r < h; ++r)
     for (int c = 0; c < w; ++c) EXPECT_EQ(maps[1][0][r][c].item<double>(), p[1][0][0][pre + r * w + c].item<double>());
   EXPECT_EQ(cls_attention_maps(p[0], layout).sizes(), (std::vector<std::int64_t>{2, h, w}));
-  EXPECT_THROW(cls_attention_maps(p, TokenLayout::grid(2, 2, 1)), InputError);
+  EXPECT_THROW(cls_attention_maps(p, TokenLayout::grid(2, 2, 1)), pesuite::core::InputError);
 }
 
 TEST(HeadAnalysis, PositionalSimilarityIsCosine) {
@@ -448,7 +448,7 @@ TEST(Attention, DropoutOnlyWhileTraining) {
   EXPECT_LT(max_abs_diff(m(x), ref), 1e-5);
   m->train();
   EXPECT_GT(max_abs_diff(m(x), ref), 1e-3);
-  EXPECT_THROW(MultiHeadAttention(MultiHeadAttentionOptions(16, 2).dropout(1.0)), InputError);
+  EXPECT_THROW(MultiHeadAttention(MultiHeadAttentionOptions(16, 2).dropout(1.0)), pesuite::core::InputError);
 }
 
 TEST(Attention, SeparateKeyValueWidth) {
@@ -470,5 +470,5 @@ TEST(Attention, SeparateKeyValueWidth) {
   }
   auto ref = torch::matmul(torch::cat(outs, 2), m->proj->weight.t()) + m->proj->bias;
   EXPECT_LT(max_abs_diff(y, ref), 1e-5);
-  EXPECT_THROW(m(x), InputError);  // self-attention needs kv_dim == dim
+  EXPECT_THROW(m(x), pesuite::core::InputError);  // self-attention needs kv_dim == dim
 }

@@ -8,12 +8,13 @@
 
 #include "heads_test_util.h"
 #include "pesuite/heads/absolute_pe.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/heads/attention.h"
+#include "pesuite/core/error.h"
 #include "pesuite/heads/pe_registry.h"
 #include "pesuite/heads/positional.h"
 
 using namespace pesuite::heads;
-using pesuite::InputError;
+using pesuite::core::InputError;
 using pesuite::test::max_abs_diff;
 
 namespace {
@@ -21,7 +22,7 @@ auto dev() { return pesuite::test::device(); }
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const InputError& e) {
+  } catch (const pesuite::core::InputError& e) {
     return e.what();
   }
   return "(no error)";
@@ -47,7 +48,7 @@ TEST(Alibi, SlopesClosedForm) {
   five = {std::pow(2.0, -2), std::pow(2.0, -4), std::pow(2.0, -6), std::pow(2.0, -8), 0.5};
   near(alibi_slopes(5), five);
   near(alibi_slopes(1), {std::pow(2.0, -8)});
-  EXPECT_THROW(alibi_slopes(0), InputError);
+  EXPECT_THROW(alibi_slopes(0), pesuite::core::InputError);
 }
 
 TEST(Alibi, BiasIsMinusSlopeTimesDistanceAndZeroForPrefix) {
@@ -97,9 +98,9 @@ TEST(Alibi2D, BiasIsMinusSlopeTimesGridDistanceAtAnyGridSize) {
   auto f = euclid->bias(7, 7, TokenLayout::grid(2, 3, 1), pesuite::test::f32());
   EXPECT_EQ(f.scalar_type(), torch::kFloat32);
   EXPECT_NEAR(f[0][1][6].item<double>(), -s[0] * std::sqrt(5.0), 1e-6);
-  EXPECT_THROW(euclid->bias(6, 6, TokenLayout::sequence(), pesuite::test::f32()), InputError);
-  EXPECT_THROW(euclid->bias(8, 8, TokenLayout::grid(2, 3, 1), pesuite::test::f32()), InputError);
-  EXPECT_THROW(Alibi2D(Alibi2DOptions(4).scale(0)), InputError);
+  EXPECT_THROW(euclid->bias(6, 6, TokenLayout::sequence(), pesuite::test::f32()), pesuite::core::InputError);
+  EXPECT_THROW(euclid->bias(8, 8, TokenLayout::grid(2, 3, 1), pesuite::test::f32()), pesuite::core::InputError);
+  EXPECT_THROW(Alibi2D(Alibi2DOptions(4).scale(0)), pesuite::core::InputError);
 }
 
 // ---- KERPLE ---------------------------------------------------------------------------------------
@@ -125,8 +126,8 @@ TEST(Kerple, BiasesEqualTheirFormulas) {
           EXPECT_NEAR(b[h][i][j].item<double>(), want, 1e-12);
         }
   }
-  EXPECT_THROW(Kerple(KerpleOptions(2, KerpleKind::Power).init_r2(2.5)), InputError);
-  EXPECT_THROW(Kerple(KerpleOptions(2, KerpleKind::Log).init_r1(0)), InputError);
+  EXPECT_THROW(Kerple(KerpleOptions(2, KerpleKind::Power).init_r2(2.5)), pesuite::core::InputError);
+  EXPECT_THROW(Kerple(KerpleOptions(2, KerpleKind::Log).init_r1(0)), pesuite::core::InputError);
 }
 
 TEST(Kerple, ParametersStayPositiveWhateverTheRawValues) {
@@ -201,8 +202,8 @@ TEST(RelBias2D, IndexesByRowAndColumnOffsetWithClassEntries) {
     EXPECT_EQ(b[head][5][0].item<float>(), table[cells + 1][head].item<float>());
     EXPECT_EQ(b[head][0][0].item<float>(), table[cells + 2][head].item<float>());
   }
-  EXPECT_THROW(r->bias(11, 11, TokenLayout::grid(3, 3, 1), pesuite::test::f32()), InputError);  // 11 != 1 + 9
-  EXPECT_THROW(r->bias(9, 9, TokenLayout::grid(3, 3, 0), pesuite::test::f32()), InputError);    // no class token
+  EXPECT_THROW(r->bias(11, 11, TokenLayout::grid(3, 3, 1), pesuite::test::f32()), pesuite::core::InputError);  // 11 != 1 + 9
+  EXPECT_THROW(r->bias(9, 9, TokenLayout::grid(3, 3, 0), pesuite::test::f32()), pesuite::core::InputError);    // no class token
 }
 
 TEST(RelBias2D, ResizeIsIdentityAtTheSameSizeAndInterpolatesOtherwise) {
@@ -321,9 +322,9 @@ TEST(RoPE, LayoutPositionsPrefixUntouchedNormsKept) {
   // token 1 + (1 * 3 + 2) sits at row 1, column 2
   auto want = r->rotate_at(q.select(2, 6), torch::tensor({{1.0, 2.0}}, pesuite::test::f64()));
   EXPECT_LT(max_abs_diff(qr.select(2, 6), want), 1e-12);
-  EXPECT_THROW(r->rotate(q, q, TokenLayout{}), InputError);
-  EXPECT_THROW(RoPE2D(RoPE2DOptions(6)), InputError);
-  EXPECT_THROW(RoPE1D(RoPE1DOptions(7)), InputError);
+  EXPECT_THROW(r->rotate(q, q, TokenLayout{}), pesuite::core::InputError);
+  EXPECT_THROW(RoPE2D(RoPE2DOptions(6)), pesuite::core::InputError);
+  EXPECT_THROW(RoPE1D(RoPE1DOptions(7)), pesuite::core::InputError);
 }
 
 // ---- finite-difference gradients of every learnable positional term ------------------------------
@@ -385,7 +386,7 @@ TEST(SinCos, OneAndTwoDimensionalTables) {
   }
   auto x = torch::randn({2, 6, 8}, pesuite::test::f32());
   EXPECT_LT(max_abs_diff(two(x, TokenLayout::grid(2, 3)), x + e2.to(torch::kFloat32).to(dev())), 1e-6);
-  EXPECT_THROW(SinCosPE(SinCosPEOptions(6).two_d(true)), InputError);
+  EXPECT_THROW(SinCosPE(SinCosPEOptions(6).two_d(true)), pesuite::core::InputError);
 }
 
 // ---- learned --------------------------------------------------------------------------------------
@@ -402,7 +403,7 @@ TEST(LearnedPE, ResizeIsIdentityAtTheSameSizeAndKeepsTheClassToken) {
   // A constant grid stays constant under bicubic resize (weights sum to one).
   auto c = torch::full({4 * 4, 2}, 0.5);
   EXPECT_LT(max_abs_diff(resize_grid_embedding(c, 4, 4, 7, 5), torch::full({35, 2}, 0.5)), 1e-6);
-  EXPECT_THROW(l->embedding(17, TokenLayout::grid(4, 4, 0), pesuite::test::f32()), InputError);
+  EXPECT_THROW(l->embedding(17, TokenLayout::grid(4, 4, 0), pesuite::test::f32()), pesuite::core::InputError);
 }
 
 // ---- Fourier --------------------------------------------------------------------------------------
@@ -458,7 +459,7 @@ TEST(PEG, NoPaddingLeavesTheBorderAlone) {
   auto y = p(x, TokenLayout::grid(5, 5)).detach();
   EXPECT_EQ(max_abs_diff(y.select(1, 0), x.select(1, 0)), 0.0);   // corner
   EXPECT_GT(max_abs_diff(y.select(1, 12), x.select(1, 12)), 1e-9);  // centre
-  EXPECT_THROW(PEG(PEGOptions(3).kernel(2)), InputError);
+  EXPECT_THROW(PEG(PEGOptions(3).kernel(2)), pesuite::core::InputError);
 }
 
 // ---- registry -------------------------------------------------------------------------------------
@@ -480,6 +481,52 @@ TEST(Registry, EveryListedPeIsCreatedWithItsDefaults) {
       pe.token->to(dev());
       EXPECT_EQ(pe.token->forward(x, layout).sizes(), x.sizes()) << info.name;
     }
+  }
+}
+
+// The contract every registry row keeps, in a real attention layer on a 3x3 grid with a class
+// token: shapes, finite gradients to the input and to every parameter, and the property of its
+// kind: "none" is equivariant to reordering the patch tokens, every other encoding tells
+// positions apart (its parameters perturbed first, so that zero-initialised tables count too).
+TEST(Registry, EveryPePassesTheContract) {
+  PeShape shape;
+  shape.dim = 32, shape.heads = 4, shape.grid_h = 3, shape.grid_w = 3, shape.prefix = 1;
+  const auto layout = TokenLayout::grid(3, 3, 1);
+  const auto perm = torch::cat({torch::zeros({1}, torch::kLong), 1 + torch::randperm(9, torch::kLong)});
+  for (const auto& info : list_pes()) {
+    SCOPED_TRACE(info.name);
+    torch::manual_seed(3);
+    auto pe = create_pe(info.name, shape);
+    MultiHeadAttention attn(MultiHeadAttentionOptions(32, 4), pe.term);
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : attn->parameters()) p.add_(0.5 * torch::randn_like(p));
+      if (pe.token)
+        for (auto& p : pe.token->parameters()) p.add_(0.5 * torch::randn_like(p));
+    }
+    auto run = [&](const torch::Tensor& x) {
+      AttentionArgs args;
+      args.layout = layout;
+      return attn(pe.token ? pe.token->forward(x, layout) : x, args);
+    };
+    auto x = torch::randn({2, 10, 32}, torch::requires_grad());
+    auto y = run(x);
+    ASSERT_EQ(y.sizes(), x.sizes());
+    y.pow(2).sum().backward();
+    ASSERT_TRUE(x.grad().defined());
+    EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>());
+    std::vector<torch::Tensor> params = attn->parameters();
+    if (pe.token) {
+      auto extra = pe.token->parameters();
+      params.insert(params.end(), extra.begin(), extra.end());
+    }
+    for (const auto& p : params)
+      if (p.grad().defined()) EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
+    torch::NoGradGuard ng;
+    const auto reordered = run(x.index_select(1, perm));
+    const double moved = max_abs_diff(reordered, y.index_select(1, perm));
+    if (info.name == "none") EXPECT_LT(moved, 1e-5) << "NoPE must be equivariant to token order";
+    else EXPECT_GT(moved, 1e-4) << "the encoding does not tell positions apart";
   }
 }
 
@@ -520,7 +567,7 @@ TEST(Registry, SpecsOverrideDefaultsAndErrorsNameTheKey) {
   EXPECT_EQ(a2.kind, "bias");
   EXPECT_EQ(create_pe("alibi2d", shape).params.at("metric"), "euclidean");
   auto e8 = error_of([&] { create_pe("alibi2d:metric=cosine", shape); });
-  EXPECT_NE(e8.find("euclidean or manhattan"), std::string::npos) << e8;
+  EXPECT_NE(e8.find("must be one of euclidean, manhattan"), std::string::npos) << e8;
 }
 
 TEST(RoPE, CachedTablesFollowTheLayoutAndDtype) {

@@ -3,13 +3,13 @@
 //   safetensors_interop check <file>   reads a file numpy wrote and checks its values
 #include <iostream>
 
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/safetensors.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/safetensors.h"
 
 using namespace pesuite;
 
-static io::TensorMap reference() {
-  io::TensorMap t;
+static core::TensorMap reference() {
+  core::TensorMap t;
   auto base = torch::arange(12, torch::kFloat64).reshape({3, 4}) * 0.5 - 2.0;  // exact in every float type
   t["f64"] = base;
   t["f32"] = base.to(torch::kFloat32);
@@ -30,10 +30,10 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1], path = argv[2];
   try {
     if (mode == "write") {
-      io::save_safetensors(path, reference(), {{"writer", "pesuite"}});
+      core::save_safetensors(path, reference(), {{"writer", "pesuite"}});
       return 0;
     }
-    const auto file = io::load_safetensors(path);
+    const auto file = core::load_safetensors(path);
     const auto ref = reference();
     for (const auto& [name, t] : ref) {
       if (name == "bf16") continue;  // numpy cannot write bfloat16

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/vision/classification.h"
 
 using namespace pesuite;
@@ -33,7 +33,7 @@ TEST(Classification, AveragePrecisionByHand) {
   EXPECT_NEAR(r.per_class[1], 1.0, 1e-12);
   EXPECT_TRUE(std::isnan(r.per_class[2]));
   EXPECT_NEAR(r.map, (13.0 / 18.0 + 1.0) / 2.0, 1e-12);
-  EXPECT_THROW(mean_average_precision(s, t.slice(1, 0, 2)), InputError);
+  EXPECT_THROW(mean_average_precision(s, t.slice(1, 0, 2)), pesuite::core::InputError);
 }
 
 TEST(Classification, MeanAveragePrecisionWithIgnoreMaskByHand) {
@@ -62,7 +62,7 @@ TEST(Classification, MeanAveragePrecisionWithIgnoreMaskByHand) {
   EXPECT_NEAR(plain.per_class[2], 1.0 / 3.0, 1e-12);
   // The mask is the same as -1 targets.
   EXPECT_EQ(mean_average_precision(s, torch::where(ignore, torch::full_like(t, -1.0), t)).per_class[0], r.per_class[0]);
-  EXPECT_THROW(mean_average_precision(s, t, ignore.slice(0, 0, 4)), InputError);
+  EXPECT_THROW(mean_average_precision(s, t, ignore.slice(0, 0, 4)), pesuite::core::InputError);
 }
 
 TEST(Classification, TopKAndSoftTargets) {

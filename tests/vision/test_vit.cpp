@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/heads/pe_registry.h"
 #include "pesuite/vision/vit.h"
 
@@ -89,13 +89,13 @@ TEST(ViT, NoDecayGroupHoldsNormsBiasesTokensAndPositions) {
 }
 
 TEST(ViT, BadInputsAreClearErrors) {
-  EXPECT_THROW(create_vit("deit_huge"), InputError);
-  EXPECT_THROW(ViT(small("learned").img_size(30)), InputError);
-  EXPECT_THROW(ViT(small("nosuchpe")), InputError);
-  EXPECT_THROW(ViT(small("peg").pe_after_blocks({5})), InputError);
+  EXPECT_THROW(create_vit("deit_huge"), pesuite::core::InputError);
+  EXPECT_THROW(ViT(small("learned").img_size(30)), pesuite::core::InputError);
+  EXPECT_THROW(ViT(small("nosuchpe")), pesuite::core::InputError);
+  EXPECT_THROW(ViT(small("peg").pe_after_blocks({5})), pesuite::core::InputError);
   ViT m(small("none"));
-  EXPECT_THROW(m(torch::randn({1, 3, 28, 28})), InputError);
-  EXPECT_THROW(m(torch::randn({1, 1, 30, 30})), InputError);
+  EXPECT_THROW(m(torch::randn({1, 3, 28, 28})), pesuite::core::InputError);
+  EXPECT_THROW(m(torch::randn({1, 1, 30, 30})), pesuite::core::InputError);
 }
 
 // Every encoding the CLI accepts by name (--set model.pe=...) builds and runs at the training
@@ -130,8 +130,8 @@ TEST(ViT, PegBeforeBlockZeroAndAtSeveralBlocks) {
   ViT both(small("peg:kernel=5,padding=false").pe_after_blocks({-1, 0, 1}));
   EXPECT_EQ(both->block_pe.size(), 3u);
   EXPECT_EQ(both(torch::randn({1, 1, 44, 44})).size(1), 5);
-  EXPECT_THROW(ViT(small("peg").pe_after_blocks({1, 0})), InputError);
-  EXPECT_THROW(ViT(small("peg").pe_after_blocks({-2})), InputError);
+  EXPECT_THROW(ViT(small("peg").pe_after_blocks({1, 0})), pesuite::core::InputError);
+  EXPECT_THROW(ViT(small("peg").pe_after_blocks({-2})), pesuite::core::InputError);
 }
 
 TEST(ViT, CaptureAttentionGivesEveryLayerAndGridMaps) {

@@ -5,7 +5,7 @@
 #include <limits>
 #include <numeric>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::vision {
 
@@ -80,7 +80,7 @@ double average_precision(const torch::Tensor& scores_in, const torch::Tensor& ta
   auto scores = scores_in.detach().to(torch::kCPU, torch::kDouble).contiguous();
   auto targets = targets_in.detach().to(torch::kCPU, torch::kDouble).contiguous();
   if (scores.dim() != 1 || targets.sizes() != scores.sizes())
-    throw InputError("average_precision: scores and targets must be [N] of one length, got " + c10::str(scores.sizes()) +
+    throw core::InputError("average_precision: scores and targets must be [N] of one length, got " + c10::str(scores.sizes()) +
                      " and " + c10::str(targets.sizes()));
   const auto n = scores.size(0);
   const double* s = scores.data_ptr<double>();
@@ -113,7 +113,7 @@ double average_precision(const torch::Tensor& scores_in, const torch::Tensor& ta
 
 MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets) {
   if (scores.dim() != 2 || targets.sizes() != scores.sizes())
-    throw InputError("mean_average_precision: scores and targets must be [N, K] of one shape, got " + c10::str(scores.sizes()) +
+    throw core::InputError("mean_average_precision: scores and targets must be [N, K] of one shape, got " + c10::str(scores.sizes()) +
                      " and " + c10::str(targets.sizes()));
   MapResult r;
   double sum = 0;
@@ -129,7 +129,7 @@ MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tenso
 
 MapResult mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets, const torch::Tensor& ignore) {
   if (ignore.sizes() != targets.sizes())
-    throw InputError("mean_average_precision: ignore mask " + c10::str(ignore.sizes()) + " does not match targets " +
+    throw core::InputError("mean_average_precision: ignore mask " + c10::str(ignore.sizes()) + " does not match targets " +
                      c10::str(targets.sizes()));
   auto t = targets.detach().to(torch::kCPU, torch::kDouble);
   return mean_average_precision(scores, torch::where(ignore.to(torch::kCPU, torch::kBool), torch::full_like(t, -1.0), t));

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/heads/head_analysis.h"
 #include "pesuite/heads/layer_norm.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/torch_compat.h"
 
 namespace pesuite::vision {
 
@@ -36,15 +36,15 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const heads::AttentionA
   auto n1 = column_norm_grads_ ? heads::layer_norm(norm1, x) : norm1(x);
   auto h = x + drop_path(attn(n1, args), drop_path_, is_training());
   auto n2 = column_norm_grads_ ? heads::layer_norm(norm2, h) : norm2(h);
-  return h + drop_path(compat::linear(fc2, torch::gelu(compat::linear(fc1, n2))), drop_path_, is_training());
+  return h + drop_path(core::linear(fc2, torch::gelu(core::linear(fc1, n2))), drop_path_, is_training());
 }
 
 ViTImpl::ViTImpl(const ViTOptions& o) : options(o) {
   if (o.img_size() % o.patch_size() != 0)
-    throw InputError("vit: img_size " + std::to_string(o.img_size()) + " is not a multiple of patch_size " +
+    throw core::InputError("vit: img_size " + std::to_string(o.img_size()) + " is not a multiple of patch_size " +
                      std::to_string(o.patch_size()));
   if (o.dim() % o.heads() != 0)
-    throw InputError("vit: dim " + std::to_string(o.dim()) + " is not divisible by heads " + std::to_string(o.heads()));
+    throw core::InputError("vit: dim " + std::to_string(o.dim()) + " is not divisible by heads " + std::to_string(o.heads()));
   const std::int64_t grid = o.img_size() / o.patch_size(), prefix = o.class_token() ? 1 : 0;
   patch_embed = register_module("patch_embed", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.dim(), o.patch_size()).stride(o.patch_size())));
   if (o.class_token()) cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.dim()}));
@@ -67,9 +67,9 @@ ViTImpl::ViTImpl(const ViTOptions& o) : options(o) {
     std::int64_t prev = -2;
     for (std::int64_t at : o.pe_after_blocks()) {
       if (at < -1 || at >= o.depth())
-        throw InputError("vit: pe_after_blocks has block " + std::to_string(at) + ", the model has " +
+        throw core::InputError("vit: pe_after_blocks has block " + std::to_string(at) + ", the model has " +
                          std::to_string(o.depth()) + " (valid: -1 = before block 0, .. " + std::to_string(o.depth() - 1) + ")");
-      if (at <= prev) throw InputError("vit: pe_after_blocks must be strictly increasing");
+      if (at <= prev) throw core::InputError("vit: pe_after_blocks must be strictly increasing");
       prev = at;
       // Each position gets its own PEG, as in CPVT's 0-4 variant.
       auto instance = block_pe.empty() ? pe.token : heads::create_pe(o.pe(), shape).token;
@@ -97,9 +97,9 @@ heads::TokenLayout ViTImpl::layout_for(std::int64_t height, std::int64_t width) 
 
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   if (images.dim() != 4 || images.size(1) != options.in_chans())
-    throw InputError("vit: expected images [B, " + std::to_string(options.in_chans()) + ", H, W], got " + c10::str(images.sizes()));
+    throw core::InputError("vit: expected images [B, " + std::to_string(options.in_chans()) + ", H, W], got " + c10::str(images.sizes()));
   if (images.size(2) % options.patch_size() || images.size(3) % options.patch_size())
-    throw InputError("vit: image size " + std::to_string(images.size(2)) + "x" + std::to_string(images.size(3)) +
+    throw core::InputError("vit: image size " + std::to_string(images.size(2)) + "x" + std::to_string(images.size(3)) +
                      " is not a multiple of the patch size " + std::to_string(options.patch_size()));
   auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
   if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
@@ -117,7 +117,7 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   return options.class_token() ? x.select(1, 0) : x.mean(1);
 }
 
-torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return compat::linear(head, forward_features(images)); }
+torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return core::linear(head, forward_features(images)); }
 
 // Biases, norms, the class token and positional parameters (tables, PEG) get no weight decay.
 static bool exempt_from_decay(const std::string& name, const torch::Tensor& p) {
@@ -239,7 +239,7 @@ ViTOptions vit_preset(const std::string& name) {
     if (p.info.name == name) return p.make();
   std::string valid;
   for (const auto& p : presets()) valid += (valid.empty() ? "" : ", ") + p.info.name;
-  throw InputError("model '" + name + "' is unknown (valid: " + valid + ")");
+  throw core::InputError("model '" + name + "' is unknown (valid: " + valid + ")");
 }
 
 ViT create_vit(const std::string& name, const std::function<void(ViTOptions&)>& adjust) {

@@ -17,10 +17,10 @@
 #include "bench_timing.h"
 #include "cli.h"
 #include "pesuite/heads/attention.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/error.h"
 #include "pesuite/heads/pe_registry.h"
-#include "pesuite/heads/runtime.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/runtime.h"
+#include "pesuite/core/torch_compat.h"
 
 namespace pesuite::cli {
 namespace {
@@ -59,11 +59,11 @@ std::vector<Row> time_all(const std::vector<Variant>& variants, const BenchArgs&
       sync(dev);
       auto t0 = std::chrono::steady_clock::now();
       {
-        std::optional<compat::SdpaBackendGuard> math;
+        std::optional<core::SdpaBackendGuard> math;
         if (variants[v].sdpa_math) math.emplace(false, false, true);
         torch::Tensor loss;
         if (amp != torch::kFloat32) {
-          compat::AutocastGuard guard(dev, amp);
+          core::AutocastGuard guard(dev, amp);
           loss = variants[v].step().to(torch::kFloat32);
         } else {
           loss = variants[v].step();
@@ -85,16 +85,16 @@ std::vector<Row> time_all(const std::vector<Variant>& variants, const BenchArgs&
 }
 
 void run(const BenchArgs& a) {
-  if (a.iters < 1 || a.warmup < 0) throw InputError("bench attention: --iters must be >= 1 and --warmup >= 0");
+  if (a.iters < 1 || a.warmup < 0) throw core::InputError("bench attention: --iters must be >= 1 and --warmup >= 0");
   if (a.batch < 1 || a.tokens < 1 || a.dim < 1 || a.heads < 1 || a.dim % a.heads)
-    throw InputError("bench attention: need batch, tokens, heads >= 1 and dim divisible by heads");
-  if (a.threads > 0) runtime::set_threads(a.threads);
-  const torch::Device dev = runtime::parse_device(a.device);
+    throw core::InputError("bench attention: need batch, tokens, heads >= 1 and dim divisible by heads");
+  if (a.threads > 0) core::set_threads(a.threads);
+  const torch::Device dev = core::parse_device(a.device);
   torch::Dtype amp = torch::kFloat32;
   if (a.amp == "bf16") amp = torch::kBFloat16;
   else if (a.amp == "fp16") amp = torch::kFloat16;
-  else if (a.amp != "none") throw InputError("bench attention: --amp must be none, bf16 or fp16, got '" + a.amp + "'");
-  if (amp != torch::kFloat32 && !dev.is_cuda()) throw InputError("bench attention: --amp needs a CUDA device");
+  else if (a.amp != "none") throw core::InputError("bench attention: --amp must be none, bf16 or fp16, got '" + a.amp + "'");
+  if (amp != torch::kFloat32 && !dev.is_cuda()) throw core::InputError("bench attention: --amp needs a CUDA device");
   torch::manual_seed(0);
   const auto B = a.batch, N = a.tokens, D = a.dim, H = a.heads;
 
@@ -123,7 +123,7 @@ void run(const BenchArgs& a) {
   };
   ours("pesuite fused (none)", nullptr, true, false);
   ours("pesuite plain (none)", nullptr, false, false);
-  if (compat::kHasFusedAttention) ours("pesuite fused, sdpa math only", nullptr, true, false, true);
+  if (core::kHasFusedAttention) ours("pesuite fused, sdpa math only", nullptr, true, false, true);
   ours("pesuite capture probs+contrib", nullptr, true, true);
   heads::PeShape shape;
   shape.dim = D, shape.heads = H, shape.prefix = grid ? 1 : 0;
@@ -142,7 +142,7 @@ void run(const BenchArgs& a) {
     nlohmann::json out;
     out["device"] = dev.str();
     out["torch"] = TORCH_VERSION;
-    out["fused_kernel"] = compat::kHasFusedAttention;
+    out["fused_kernel"] = core::kHasFusedAttention;
     out["amp"] = a.amp;
     out["shape"] = {{"batch", B}, {"tokens", N}, {"dim", D}, {"heads", H}, {"iters", a.iters}, {"grid", grid}};
     for (const auto& r : rows)
@@ -153,7 +153,7 @@ void run(const BenchArgs& a) {
   std::cout << "attention forward+backward, device " << dev.str() << ", torch " << TORCH_VERSION << ", B=" << B
             << " N=" << N << " D=" << D << " H=" << H << (grid ? " (class token + grid)" : "") << ", amp " << a.amp
             << ", " << a.iters
-            << " interleaved rounds after " << a.warmup << " warm-up" << (compat::kHasFusedAttention ? "" : "; no fused kernel in this LibTorch") << "\n";
+            << " interleaved rounds after " << a.warmup << " warm-up" << (core::kHasFusedAttention ? "" : "; no fused kernel in this LibTorch") << "\n";
   std::cout << std::left << std::setw(34) << "variant" << std::right << std::setw(12) << "median ms" << std::setw(10)
             << "min ms" << std::setw(10) << "x torch" << "\n";
   for (const auto& r : rows)

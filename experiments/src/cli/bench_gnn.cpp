@@ -26,11 +26,11 @@
 #include "pesuite/graph/gnn.h"
 #include "pesuite/graph/pe_dataset.h"
 #include "pesuite/graph/static_batch.h"
-#include "pesuite/heads/cuda_graph.h"
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/optim.h"
-#include "pesuite/heads/runtime.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/cuda_graph.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/optim.h"
+#include "pesuite/core/runtime.h"
+#include "pesuite/core/torch_compat.h"
 
 namespace pesuite::cli {
 namespace {
@@ -38,7 +38,7 @@ namespace {
 constexpr std::int64_t kAtomTypes = 28, kBondTypes = 4;
 
 struct BenchArgs {
-  std::string model = "gps", encoder = "", device = "cpu";
+  std::string model = "gps", pe = "", device = "cpu";
   std::int64_t batch = 128, hidden = 64, layers = 10, heads = 4, pe_dim = 16;
   int batches = 20, steps = 100, warmup = 20, repeats = 3, threads = 0;
   std::uint64_t seed = 0;
@@ -75,17 +75,19 @@ struct DeviceBatch {
 
 void run(const BenchArgs& a) {
   if (a.steps < 1 || a.warmup < 0 || a.batches < 1 || a.batch < 1 || a.repeats < 1)
-    throw InputError("bench gnn: --steps, --repeats, --batches and --batch must be >= 1, --warmup >= 0");
-  if (a.threads > 0) runtime::set_threads(a.threads);
-  const torch::Device dev = runtime::parse_device(a.device);
-  if (a.cuda_graphs && (!dev.is_cuda() || !cuda::StepGraphs::available()))
-    throw InputError("bench gnn: --cuda-graphs needs --device cuda and a CUDA build of LibTorch");
-  const std::string encoder = a.encoder.empty() ? (a.model == "gps" ? "lap" : "rwse") : a.encoder;
+    throw core::InputError("bench gnn: --steps, --repeats, --batches and --batch must be >= 1, --warmup >= 0");
+  if (a.threads > 0) core::set_threads(a.threads);
+  const torch::Device dev = core::parse_device(a.device);
+  if (a.cuda_graphs && (!dev.is_cuda() || !core::StepGraphs::available()))
+    throw core::InputError("bench gnn: --cuda-graphs needs --device cuda and a CUDA build of LibTorch");
+  // GraphGPS's ZINC encodings: LapPE with 8 frequencies for GPS, 20 random-walk steps otherwise.
+  const std::string pe_text = a.pe.empty() ? (a.model == "gps" ? "lap:k=8" : "rwse:steps=20") : a.pe;
+  const auto pe_spec = graph::pe::parse_pe_spec(pe_text);
+  const std::string encoder = pe_spec.name;
 
   graph::GraphModelOptions o;
-  o.model(a.model).encoder(encoder).in_dim(kAtomTypes).edge_dim(kBondTypes).out_dim(1).hidden(a.hidden);
+  o.model(a.model).pe(pe_text).in_dim(kAtomTypes).edge_dim(kBondTypes).out_dim(1).hidden(a.hidden);
   o.layers(a.layers).heads(a.heads).pool("sum").norm("batch").pe_dim(a.pe_dim);
-  o.pe_in_dim(graph::required_pe_in_dim(encoder));
   torch::manual_seed(a.seed);
   graph::GraphModel model(o);  // validates the names before any work
   model->to(dev);
@@ -96,9 +98,8 @@ void run(const BenchArgs& a) {
   std::mt19937_64 rng(a.seed);
   std::vector<graph::Graph> graphs;
   for (std::int64_t i = 0; i < a.batches * a.batch; ++i) graphs.push_back(synth_molecule(rng));
-  const auto spec = graph::required_pe_spec(encoder);
   graph::pe::DatasetPe pe;
-  if (!spec.empty()) pe = graph::pe::compute_dataset(graphs, {graph::pe::parse_pe_spec(spec)}, a.threads);
+  if (graph::pe::computing_row(encoder).compute) pe = graph::pe::compute_dataset(graphs, {pe_spec.computation()}, a.threads);
   std::vector<DeviceBatch> stream;
   double nodes = 0, edges = 0;
   for (int bi = 0; bi < a.batches; ++bi) {
@@ -111,7 +112,7 @@ void run(const BenchArgs& a) {
     d.batch = b;
     d.batch.x = b.x.to(dev), d.batch.edge_index = b.edge_index.to(dev), d.batch.edge_attr = b.edge_attr.to(dev);
     d.batch.batch = b.batch.to(dev), d.batch.y = b.y.to(dev).view({-1});
-    if (!spec.empty()) {
+    if (!pe.tensors.empty()) {
       const auto r0 = pe.node_ptr[static_cast<std::size_t>(bi * a.batch)];
       const auto r1 = pe.node_ptr[static_cast<std::size_t>((bi + 1) * a.batch)];
       for (auto& [name, enc] : pe.tensors) {
@@ -128,7 +129,7 @@ void run(const BenchArgs& a) {
   auto params = model->parameters();
   // AdamW without weight decay = Adam, its step ATen's fused kernel on CUDA (the trainer's
   // optimiser, heads/optim.h), as the PyG side's torch.optim.Adam(fused=True).
-  compat::FusedAdamW opt(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
+  core::FusedAdamW opt(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
   auto total = torch::zeros({}, torch::TensorOptions().device(dev));
   auto train_on = [&](const graph::GraphBatch& b, const graph::PeTensors& pe) {
     opt.zero_grad();
@@ -139,7 +140,7 @@ void run(const BenchArgs& a) {
   };
   // --cuda-graphs: one captured step per bucket shape, replayed with each batch copied into that
   // shape's static tensors (cuda_graph.h); the same model, optimiser and loss.
-  cuda::StepGraphs step_graphs(dev);
+  core::StepGraphs step_graphs(dev);
   std::map<std::string, graph::PaddedBatch> slots;
   opt.set_graph_safe(a.cuda_graphs);
   std::int64_t padded_nodes = 0, real_nodes = 0;
@@ -153,7 +154,7 @@ void run(const BenchArgs& a) {
     padded_nodes += d.padded.shape.nodes, real_nodes += d.batch.x.size(0);
     const auto ran = step_graphs.run(
         key, [&] { in.copy_from(d.padded), opt.stage_lr(); }, [&] { train_on(in.batch, in.pe); });
-    if (ran == cuda::StepGraphs::Ran::replayed) opt.replayed();
+    if (ran == core::StepGraphs::Ran::replayed) opt.replayed();
   };
   for (int i = 0; i < a.warmup; ++i) step(i);
   // --repeats blocks of --steps steps, each timed between device synchronisations; the median block
@@ -174,7 +175,7 @@ void run(const BenchArgs& a) {
   }
 
   if (a.json) {
-    nlohmann::json out = {{"bench", "gnn"}, {"impl", "pesuite"}, {"model", a.model}, {"encoder", encoder},
+    nlohmann::json out = {{"bench", "gnn"}, {"impl", "pesuite"}, {"model", a.model}, {"encoder", encoder}, {"pe", pe_spec.computation().canonical()},
                           {"device", dev.str()}, {"batch", a.batch}, {"hidden", a.hidden}, {"layers", a.layers},
                           {"heads", a.heads}, {"pe_dim", a.pe_dim}, {"steps", a.steps}, {"repeats", a.repeats}, {"block_s", blocks},
                           {"nodes_per_graph", nodes / per}, {"edges_per_graph", edges / per},
@@ -201,7 +202,7 @@ void add_bench_gnn(CLI::App& bench) {
   auto* cmd = bench.add_subcommand("gnn", "Training graphs/s of a GNN / graph transformer on ZINC-sized molecules");
   static BenchArgs a;
   cmd->add_option("--model", a.model, "gine | gatedgcn | gps")->capture_default_str();
-  cmd->add_option("--encoder", a.encoder, "none | lap | rwse | spe | signnet | rfp (default: lap for gps, else rwse)");
+  cmd->add_option("--pe", a.pe, "Graph encoding spec, e.g. lap:k=8 or rwse:steps=20 (default: lap:k=8 for gps, else rwse:steps=20)");
   cmd->add_option("--device", a.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   cmd->add_option("--batch", a.batch, "Graphs per batch")->capture_default_str();
   cmd->add_option("--hidden", a.hidden, "Hidden width")->capture_default_str();

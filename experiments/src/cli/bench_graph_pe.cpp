@@ -22,11 +22,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
-#include "pesuite/heads/atomic_file.h"
+#include "pesuite/datasets/formats.h"
+#include "pesuite/core/atomic_file.h"
 #include "pesuite/datasets/graph_dataset.h"
 #include "pesuite/graph/pe_dataset.h"
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/safetensors.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/safetensors.h"
 
 namespace pesuite::cli {
 
@@ -75,11 +76,11 @@ void write_graphs(const std::string& path, const std::vector<graph::Graph>& gs) 
   std::copy(src.begin(), src.end(), ei.data_ptr<std::int64_t>());
   std::copy(dst.begin(), dst.end(), ei.data_ptr<std::int64_t>() + E);
   auto t = [](std::vector<std::int64_t>& v) { return torch::from_blob(v.data(), {static_cast<std::int64_t>(v.size())}, torch::kInt64).clone(); };
-  io::save_safetensors(path, {{"edge_index", ei}, {"node_ptr", t(nptr)}, {"edge_ptr", t(eptr)}});
+  core::save_safetensors(path, {{"edge_index", ei}, {"node_ptr", t(nptr)}, {"edge_ptr", t(eptr)}});
 }
 
 void write_ours(const std::string& path, const graph::pe::DatasetPe& lap, const graph::pe::DatasetPe* rw) {
-  io::TensorMap m;
+  core::TensorMap m;
   auto ptr = lap.node_ptr;
   m["node_ptr"] = torch::from_blob(ptr.data(), {static_cast<std::int64_t>(ptr.size())}, torch::kInt64).clone();
   auto add = [&](const graph::pe::DatasetPe& d) {
@@ -90,7 +91,7 @@ void write_ours(const std::string& path, const graph::pe::DatasetPe& lap, const 
   };
   add(lap);
   if (rw) add(*rw);
-  io::save_safetensors(path, m);
+  core::save_safetensors(path, m);
 }
 
 nlohmann::json run_reference(const BenchArgs& a, const std::vector<graph::Graph>& gs, const graph::pe::DatasetPe& lap,
@@ -109,15 +110,15 @@ nlohmann::json run_reference(const BenchArgs& a, const std::vector<graph::Graph>
     while (fgets(buf, sizeof buf, p)) out += buf;
     if (pclose(p) != 0) out.clear();
   }
-  remove_tree(dir.string());
-  if (out.empty()) throw InputError("reference script failed: " + cmd);
+  core::remove_tree(dir.string());
+  if (out.empty()) throw core::InputError("reference script failed: " + cmd);
   // The result is the script's last line (one JSON object, which may hold nested objects).
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   const auto line = out.rfind('\n');
   const std::string last = line == std::string::npos ? out : out.substr(line + 1);
   const auto parsed = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object())
-    throw InputError("reference script: its last output line is not a JSON object: " + last.substr(0, 200));
+    throw core::InputError("reference script: its last output line is not a JSON object: " + last.substr(0, 200));
   return parsed;
 }
 
@@ -223,7 +224,7 @@ void run_bench(const BenchArgs& a) {
       reset_peak_rss();
       bench_case(a, "regular4_1M", ds.graphs, false, false);
     } else {
-      throw InputError("--case '" + c + "' is unknown (valid: mutag, enzymes, grid300, grid1000, regular1m)");
+      throw core::InputError("--case '" + c + "' is unknown (valid: mutag, enzymes, grid300, grid1000, regular1m)");
     }
   }
 }

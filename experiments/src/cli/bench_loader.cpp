@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "cli.h"
-#include "pesuite/heads/atomic_file.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/error.h"
 
 #ifdef PESUITE_HAVE_OPENCV
 #include <opencv2/core/utility.hpp>
@@ -61,7 +61,7 @@ datasets::ImageDataset write_jpegs(const std::string& dir, const LoaderBenchArgs
     char name[32];
     std::snprintf(name, sizeof name, "%05d.jpg", i);
     const std::string path = dir + "/" + name;
-    if (!cv::imwrite(path, img, {cv::IMWRITE_JPEG_QUALITY, 90})) throw InputError(path + ": cannot write");
+    if (!cv::imwrite(path, img, {cv::IMWRITE_JPEG_QUALITY, 90})) throw core::InputError(path + ": cannot write");
     datasets::ImageRecord r;
     r.file = path;
     r.label = 0;
@@ -116,8 +116,8 @@ void run(const LoaderBenchArgs& a) {
   std::string tmp, what;
   if (a.data.empty()) {
     tmp = (std::filesystem::temp_directory_path() / ("pesuite-bench-loader-" + std::to_string(::getpid()))).string();
-    remove_tree(tmp);
-    make_dirs(tmp);
+    core::remove_tree(tmp);
+    core::make_dirs(tmp);
     source = std::make_shared<imageio::RecordSource>(write_jpegs(tmp, a));
     what = std::to_string(a.images) + " generated JPEGs " + std::to_string(a.width) + "x" + std::to_string(a.height) +
            " (quality 90)";
@@ -141,10 +141,10 @@ void run(const LoaderBenchArgs& a) {
       std::printf("%-34s %7d %10.1f %12.1f\n", "decode+crop+flip+jitter+normalise", t, r, r / t);
     }
   } catch (...) {
-    if (!tmp.empty()) remove_tree(tmp);
+    if (!tmp.empty()) core::remove_tree(tmp);
     throw;
   }
-  if (!tmp.empty()) remove_tree(tmp);
+  if (!tmp.empty()) core::remove_tree(tmp);
 }
 
 }  // namespace
@@ -164,7 +164,7 @@ void add_bench_loader(CLI::App& bench) {
   cmd->add_option("--epochs", a.epochs, "Passes over the data per figure")->check(CLI::PositiveNumber);
   cmd->callback([]() { run(a); });
 #else
-  cmd->callback([]() { throw InputError("bench loader: this pesuite was built without OpenCV"); });
+  cmd->callback([]() { throw core::InputError("bench loader: this pesuite was built without OpenCV"); });
 #endif
 }
 

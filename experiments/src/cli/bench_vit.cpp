@@ -21,10 +21,10 @@
 #include "bench_timing.h"
 #include "cli.h"
 #include "kernel_trace.h"
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/optim.h"
-#include "pesuite/heads/runtime.h"
-#include "pesuite/heads/torch_compat.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/optim.h"
+#include "pesuite/core/runtime.h"
+#include "pesuite/core/torch_compat.h"
 #include "pesuite/vision/vit.h"
 
 namespace pesuite::cli {
@@ -54,18 +54,18 @@ void profile_steps(const VitBenchArgs& a, const torch::Device& dev, const std::s
 }
 
 void run(const VitBenchArgs& a) {
-  if (a.steps < 1 || a.warmup < 0 || a.repeats < 1) throw InputError("bench vit: need --steps >= 1, --warmup >= 0, --repeats >= 1");
-  if (a.batch < 1) throw InputError("bench vit: --batch must be >= 1");
-  if (a.threads > 0) runtime::set_threads(a.threads);
-  const torch::Device dev = runtime::parse_device(a.device);
+  if (a.steps < 1 || a.warmup < 0 || a.repeats < 1) throw core::InputError("bench vit: need --steps >= 1, --warmup >= 0, --repeats >= 1");
+  if (a.batch < 1) throw core::InputError("bench vit: --batch must be >= 1");
+  if (a.threads > 0) core::set_threads(a.threads);
+  const torch::Device dev = core::parse_device(a.device);
   torch::Dtype amp = torch::kFloat32;
   if (a.amp == "bf16") amp = torch::kBFloat16;
   else if (a.amp == "fp16") amp = torch::kFloat16;
-  else if (a.amp != "none") throw InputError("bench vit: --amp must be bf16, fp16 or none, got '" + a.amp + "'");
+  else if (a.amp != "none") throw core::InputError("bench vit: --amp must be bf16, fp16 or none, got '" + a.amp + "'");
   const bool autocast = amp != torch::kFloat32 && dev.is_cuda();  // autocast is a CUDA feature here
   if (dev.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as timm's train script
 
-  runtime::seed_all(0);
+  core::seed_all(0);
   auto model = vision::create_vit(a.model, [&](vision::ViTOptions& o) {
     o.img_size(a.img).num_classes(a.classes).column_norm_grads(!a.native_layer_norm);
   });
@@ -86,7 +86,7 @@ void run(const VitBenchArgs& a) {
     const auto defaults = torch::optim::AdamWOptions(a.lr).weight_decay(a.weight_decay);
     std::unique_ptr<torch::optim::AdamW> opt_owner;
     if (a.no_fused_adamw) opt_owner = std::make_unique<torch::optim::AdamW>(model->adamw_groups(defaults), defaults);
-    else opt_owner = std::make_unique<compat::FusedAdamW>(model->adamw_groups(defaults), defaults);
+    else opt_owner = std::make_unique<core::FusedAdamW>(model->adamw_groups(defaults), defaults);
     auto& opt = *opt_owner;
     fused = !a.no_fused_adamw && PESUITE_FUSED_ADAMW_CUDA && dev.is_cuda();
     model->train();
@@ -95,7 +95,7 @@ void run(const VitBenchArgs& a) {
       opt.zero_grad();
       torch::Tensor loss;
       {
-        std::optional<compat::AutocastGuard> guard;
+        std::optional<core::AutocastGuard> guard;
         if (autocast) guard.emplace(dev, amp);
         auto logits = model->forward(images);
         loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
@@ -116,7 +116,7 @@ void run(const VitBenchArgs& a) {
     c10::InferenceMode inference;
     auto out_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
     auto step = [&] {
-      std::optional<compat::AutocastGuard> guard;
+      std::optional<core::AutocastGuard> guard;
       if (autocast) guard.emplace(dev, amp);
       out_sum.add_(model->forward(images).select(1, 0).sum().to(torch::kFloat32));
     };
@@ -141,7 +141,7 @@ void run(const VitBenchArgs& a) {
     out["repeats"] = a.repeats;
     out["fused_adamw"] = fused;
     out["layer_norm"] = a.native_layer_norm ? "native" : "auto";  // auto: heads::layer_norm picks
-    out["sdpa_kernel"] = compat::kHasFusedAttention;
+    out["sdpa_kernel"] = core::kHasFusedAttention;
     out["train_img_s"] = train_ips;
     out["infer_img_s"] = infer_ips;
     out["train_block_s"] = train_blocks;

@@ -1,6 +1,6 @@
 #pragma once
 // The `pesuite` command line: one function per command group, each adding its subcommands to the
-// app. Errors: pesuite::InputError -> "error: ..." and exit 2; anything else -> exit 1.
+// app. Errors: pesuite::core::InputError -> "error: ..." and exit 2; anything else -> exit 1.
 #include <CLI/CLI.hpp>
 
 #include <string>

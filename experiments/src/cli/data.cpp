@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/inspect.h"
 #ifdef PESUITE_HAVE_OPENCV
 #include "pesuite/imageio/inspect.h"
@@ -25,7 +26,7 @@ void add_data_commands(CLI::App& app) {
     nlohmann::json summary;
 #ifdef PESUITE_HAVE_OPENCV
     // With OpenCV every image file is decoded: real sizes, and corrupt files found.
-    if (spec.info().kind == datasets::DatasetKind::Image) {
+    if (spec.info().kind() == datasets::DatasetKind::Image) {
       summary = imageio::inspect_images(spec, options);
       summary["spec"] = spec.text;
       summary["format"] = spec.format;

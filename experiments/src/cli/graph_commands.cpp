@@ -1,6 +1,6 @@
 // `pesuite graph ...`: graph frontend commands. `graph pe` precomputes positional encodings of a
-// dataset into one safetensors file (through the on-disk cache of graph_pe_cache.h); `graph train`
-// and `graph eval` drive the graph training engine (experiments/graph_training.h).
+// dataset into one safetensors file (through the on-disk cache of graph/pe_cache.h); `graph train`
+// and `graph eval` drive the graph training pipeline (graph/training.h).
 #include <filesystem>
 #include <iomanip>
 #include <memory>
@@ -9,10 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
-#include "pesuite/datasets/graph_pe_cache.h"
-#include "pesuite/experiments/build_info.h"
-#include "pesuite/experiments/graph_training.h"
-#include "pesuite/heads/error.h"
+#include "pesuite/core/build_info.h"
+#include "pesuite/core/error.h"
+#include "pesuite/datasets/formats.h"
+#include "pesuite/graph/pe_cache.h"
+#include "pesuite/graph/training.h"
 
 namespace pesuite::cli {
 
@@ -25,21 +26,18 @@ struct PeArgs {
 };
 
 void run_graph_pe(const PeArgs& a) {
-  const auto spec = datasets::parse_spec(a.data);
-  if (spec.info().kind != datasets::DatasetKind::Graph)
-    throw InputError("dataset spec '" + a.data + "': '" + spec.format + "' is not a graph format");
-  if (a.threads < 0) throw InputError("--threads must be >= 0");
-  const auto ds = datasets::load_graph_dataset(spec);
-  datasets::PeCacheOptions o;
+  if (a.threads < 0) throw core::InputError("--threads must be >= 0");
+  const auto ds = datasets::load_graph_dataset(datasets::parse_spec(a.data));
+  graph::PeCacheOptions o;
   o.cache_dir = a.cache_dir;
   o.use_cache = !a.no_cache;
   o.threads = a.threads;
   o.progress = true;
-  auto r = datasets::graph_encodings(ds, a.pes, o);
+  auto r = graph::graph_encodings(ds, a.pes, o);
   auto meta = r.file.metadata;
   meta["dataset"] = a.data;
-  meta["pesuite_version"] = experiments::pesuite_version();
-  io::save_safetensors(a.out, r.file.tensors, meta);
+  meta["pesuite_version"] = core::pesuite_version();
+  core::save_safetensors(a.out, r.file.tensors, meta);
   std::cout << "wrote " << a.out << ": " << ds.graphs.size() << " graphs, " << r.file.tensors.at("node_ptr")[-1].item<std::int64_t>()
             << " nodes, tensors:";
   for (const auto& [name, t] : r.file.tensors) std::cout << " " << name << t.sizes();
@@ -56,7 +54,7 @@ void add_graph_commands(CLI::App& app) {
   static PeArgs args;
   auto* pe = cmd->add_subcommand("pe", "Precompute positional encodings of a graph dataset into a safetensors file");
   pe->add_option("--data", args.data, "Dataset spec, e.g. tu:/data/MUTAG.zip or csl:?seed=0")->required();
-  pe->add_option("--pe", args.pes, "Encoding: lap|eig|rwse|rfp[:key=value,...] (repeatable; `pesuite list pes`)")->required();
+  pe->add_option("--pe", args.pes, "Encoding: lap|eig|rwse|rfp|spe|signnet[:key=value,...] (repeatable; `pesuite list pes`)")->required();
   pe->add_option("--out", args.out, "Output .safetensors file (node_ptr + one tensor per encoding output)")->required();
   pe->add_option("--threads", args.threads, "Worker threads (0 = all cores)");
   pe->add_option("--cache-dir", args.cache_dir, "Cache folder (default $PESUITE_CACHE or ~/.cache/pesuite)");
@@ -76,15 +74,15 @@ void add_graph_commands(CLI::App& app) {
   train->callback([]() {
     std::vector<std::string> sets = config.sets;
     if (!device.empty()) sets.push_back("device=" + device);
-    experiments::GraphTrainResult r;
+    graph::GraphTrainResult r;
     if (!resume.empty()) {
-      if (!config.config_file.empty()) throw InputError("--resume takes the run folder's config.toml; drop --config");
-      r = experiments::resume_graph_training(resume, sets);
+      if (!config.config_file.empty()) throw core::InputError("--resume takes the run folder's config.toml; drop --config");
+      r = graph::resume_graph_training(resume, sets);
     } else {
-      auto cfg = experiments::graph_training_defaults();
+      auto cfg = graph::graph_training_defaults();
       if (!config.config_file.empty()) cfg.merge_file(config.config_file);
       for (const auto& s : sets) cfg.apply_set(s);
-      r = experiments::run_graph_training(cfg, runs);
+      r = graph::run_graph_training(cfg, runs);
     }
     nlohmann::ordered_json out{{"run", r.run_path}, {"task", r.task}, {"metric", r.metric}, {"folds", r.folds.size()},
                                {"seconds", r.seconds}, {"interrupted", r.interrupted}};
@@ -114,9 +112,9 @@ void add_graph_commands(CLI::App& app) {
   eval->add_option("--set", eval_sets, "Override a config key (repeatable)");
   eval->add_flag("--json", json, "Print the result as JSON");
   eval->callback([]() {
-    std::unique_ptr<experiments::Config> cfg;
+    std::unique_ptr<core::Config> cfg;
     if (!eval_config.empty() || !eval_sets.empty()) {
-      cfg = std::make_unique<experiments::Config>(experiments::graph_training_defaults());
+      cfg = std::make_unique<core::Config>(graph::graph_training_defaults());
       if (!eval_config.empty()) cfg->merge_file(eval_config);
       else if (std::filesystem::exists(std::filesystem::path(ckpt).parent_path() / ".." / "config.toml"))
         cfg->merge_file((std::filesystem::path(ckpt).parent_path() / ".." / "config.toml").string());
@@ -124,7 +122,7 @@ void add_graph_commands(CLI::App& app) {
         cfg->merge_file((std::filesystem::path(ckpt).parent_path() / ".." / ".." / "config.toml").string());
       for (const auto& s : eval_sets) cfg->apply_set(s);
     }
-    const auto r = experiments::evaluate_graph_checkpoint(ckpt, cfg.get());
+    const auto r = graph::evaluate_graph_checkpoint(ckpt, cfg.get());
     if (json) {
       std::cout << nlohmann::json(r).dump(2) << "\n";
       return;

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
-#include "pesuite/datasets/spec.h"
+#include "pesuite/datasets/formats.h"
 
 namespace pesuite::cli {
 namespace {
@@ -23,13 +23,12 @@ void print_catalogue(const std::vector<CatalogueEntry>& rows, bool json) {
 }
 
 void print_datasets(bool json) {
-  using datasets::DatasetKind;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& f : datasets::formats()) {
     nlohmann::json keys = nlohmann::json::array();
-    for (const auto& k : f.keys) keys.push_back({{"key", k.name}, {"default", k.default_value}, {"help", k.help}});
-    out.push_back({{"format", f.name}, {"kind", f.kind == DatasetKind::Graph ? "graph" : "image"},
-                   {"needs_path", f.needs_path}, {"help", f.help}, {"keys", keys}});
+    for (const auto& k : f.keys) keys.push_back({{"key", k.key}, {"default", k.default_value}, {"help", k.help}});
+    out.push_back({{"format", f.name}, {"kind", f.kind() == datasets::DatasetKind::Graph ? "graph" : "image"},
+                   {"loader", f.kind_name()}, {"needs_path", f.needs_path}, {"help", f.help}, {"keys", keys}});
   }
   if (json) {
     std::cout << out.dump(2) << "\n";
@@ -38,7 +37,7 @@ void print_datasets(bool json) {
   for (const auto& f : datasets::formats()) {
     std::cout << f.name << ":" << (f.needs_path ? "<path>" : "") << "   " << f.help << "\n";
     for (const auto& k : f.keys)
-      std::cout << "    " << std::left << std::setw(12) << k.name << std::setw(12)
+      std::cout << "    " << std::left << std::setw(12) << k.key << std::setw(12)
                 << (k.default_value.empty() ? "-" : k.default_value) << k.help << "\n";
   }
 }

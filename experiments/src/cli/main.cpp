@@ -1,29 +1,20 @@
-// The `pesuite` executable: see cli.h for the command groups.
+// pesuite-engine, the program behind the `pesuite` launcher (src/launcher/launcher.cpp, which sets
+// OMP_WAIT_POLICY before this process loads LibTorch): see cli.h for the command groups.
 #include <torch/torch.h>
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <iostream>
 
 #include "cli.h"
-#include "pesuite/heads/error.h"
-#include "pesuite/heads/runtime.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/runtime.h"
 
 int main(int argc, char** argv) {
-  // OpenMP threads that busy-wait between torch's parallel regions steal the cores OpenBLAS needs
-  // (measured on 2 cores: a small ViT trains 5x slower). libgomp reads OMP_WAIT_POLICY only when
-  // it loads, so set it and start again once; a user's own setting is kept.
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    ::execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
-  }
   CLI::App app{"pesuite: attention heads and positional encodings for images and graphs"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for every command");
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads for torch (0 = all cores)")->check(CLI::NonNegativeNumber);
-  app.parse_complete_callback([&]() { pesuite::runtime::set_threads(threads); });
+  app.parse_complete_callback([&]() { pesuite::core::set_threads(threads); });
 
   using namespace pesuite::cli;
   add_version_command(app);
@@ -45,7 +36,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "error: " << e.what() << " (see pesuite --help)\n";
     return 2;
-  } catch (const pesuite::InputError& e) {
+  } catch (const pesuite::core::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

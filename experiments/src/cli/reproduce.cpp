@@ -2,7 +2,6 @@
 #include <tuple>
 
 #include "cli.h"
-#include "pesuite/experiments/table_units.h"
 #include "pesuite/experiments/tables.h"
 
 namespace pesuite::cli {
@@ -10,12 +9,10 @@ namespace pesuite::cli {
 void add_reproduce_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("reproduce", "Reproduce a published table (quick = the short version of each)");
   static std::string table;
-  static experiments::TableOptions options;
+  static core::TableOptions options;
   static bool list = false;
   static std::string shard;
-  std::string names = "quick";
-  for (const auto& t : experiments::list_tables()) names += "|" + t.name;
-  cmd->add_option("table", table, names);
+  cmd->add_option("table", table, "quick, or a table name (--list)");
   cmd->add_flag("--list", list, "List the tables");
   cmd->add_option("--out", options.out_dir, "Output folder (results.md, results.csv, plots, runs/)")->capture_default_str();
   cmd->add_option("--configs", options.config_dir, "Config folder (default: experiments/configs of the source tree, or $PESUITE_CONFIGS)");
@@ -32,14 +29,15 @@ void add_reproduce_command(CLI::App& app) {
   cmd->callback([]() {
     if (list || table.empty()) {
       std::cout << "quick          the short version of every table marked *\n";
-      for (const auto& t : experiments::list_tables())
+      const auto dir = options.config_dir.empty() ? experiments::default_config_dir() : options.config_dir;
+      for (const auto& t : experiments::list_tables(dir))
         std::cout << (t.in_quick ? "* " : "  ") << t.name << std::string(t.name.size() < 13 ? 13 - t.name.size() : 1, ' ')
                   << t.help << "\n";
       return;
     }
-    if (!shard.empty()) std::tie(options.shard_index, options.shard_count) = experiments::parse_shard(shard);
+    if (!shard.empty()) std::tie(options.shard_index, options.shard_count) = core::parse_shard(shard);
     if (options.out_dir == "runs") options.out_dir = "runs/" + table;
-    experiments::run_table(table, options);
+    experiments::run_named_table(table, options);
   });
 }
 

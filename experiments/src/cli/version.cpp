@@ -1,7 +1,7 @@
 #include <iostream>
 
 #include "cli.h"
-#include "pesuite/experiments/build_info.h"
+#include "pesuite/core/build_info.h"
 
 namespace pesuite::cli {
 
@@ -9,7 +9,7 @@ void add_version_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print pesuite version, git sha, torch version and CUDA availability");
   auto* json = cmd->add_flag("--json", "Machine-readable output");
   cmd->callback([json]() {
-    const auto info = experiments::build_info();
+    const auto info = core::build_info();
     if (*json) {
       std::cout << info.dump(2) << "\n";
       return;

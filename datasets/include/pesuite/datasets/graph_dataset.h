@@ -4,7 +4,7 @@
 //   linqs:/data/cora.zip   edgelist:/data/roads.txt?directed=0   csl:?seed=0   grid:?rows=300&cols=300
 //   regular:?nodes=1000000&degree=4   count:?graphs=1000&nodes=10-30
 //
-//   auto ds = pesuite::datasets::load_graph_dataset(pesuite::datasets::parse_spec("tu:/data/MUTAG.zip"));
+//   auto ds = pesuite::datasets::load_graph_dataset(pesuite::datasets::parse_spec("tu:/data/MUTAG.zip"));   // formats.h
 //   ds.graphs.size();  ds.graphs[0].graph_label;  ds.num_classes;  ds.splits["train"];
 #include <cstdint>
 #include <map>
@@ -22,6 +22,11 @@ struct GraphDataset {
   // "graph_classification", "graph_regression", "node_classification", "none"
   std::string task = "none";
   std::vector<graph::Graph> graphs;
+  // The metric the dataset's benchmark reports ("" = the task's usual one): OGB regression sets
+  // are scored by RMSE, as OGB's evaluator does.
+  std::string metric;
+  // Features are integer codes of categories (OGB atom / bond features), to be one-hot encoded.
+  bool categorical_features = false;
   std::int64_t num_classes = 0;          // classification tasks
   std::vector<std::string> class_names;  // original label values / names, by class index
   std::vector<std::string> target_names; // regression: one per graph_targets column
@@ -31,9 +36,7 @@ struct GraphDataset {
   std::map<std::string, std::string> notes;  // e.g. skipped dangling citations
 };
 
-GraphDataset load_graph_dataset(const DatasetSpec& spec);
-
-// One loader per format (each in its own file), for callers that skip the spec.
+// One loader per format (each in its own file); load_graph_dataset (formats.h) picks by the spec.
 GraphDataset load_tu(const DatasetSpec& spec);        // tu.cpp
 GraphDataset load_ogb(const DatasetSpec& spec);       // ogb.cpp
 GraphDataset load_linqs(const DatasetSpec& spec);     // linqs.cpp

@@ -3,7 +3,7 @@
 // file, how big, which class(es) and which boxes. Parsing annotations needs no OpenCV and no torch;
 // decoding the files is pesuite::imageio's job (pesuite/imageio/decode.h).
 //
-//   auto set = pesuite::datasets::load_image_dataset(pesuite::datasets::parse_spec("voc:/data/VOC2012?split=val"));
+//   auto set = pesuite::datasets::load_image_dataset(pesuite::datasets::parse_spec("voc:/data/VOC2012?split=val"));  // formats.h
 //   for (const auto& r : set.records)
 //     for (const auto& b : r.boxes) std::cout << r.file << " " << set.classes[b.label] << " " << b.x1 << "\n";
 //
@@ -41,13 +41,9 @@ struct ImageDataset {
   bool detection = false;            // boxes (VOC, COCO) rather than one label per image
 };
 
-// The file-based formats (imagefolder:, voc:, coco:) by spec; InputError for any other format.
-ImageDataset load_image_dataset(const DatasetSpec& spec);
+// One loader per format; load_image_dataset (formats.h) picks by the spec.
 ImageDataset load_imagefolder(const DatasetSpec& spec);  // imagefolder.cpp
 ImageDataset load_voc(const DatasetSpec& spec);          // voc.cpp
 ImageDataset load_coco(const DatasetSpec& spec);         // coco.cpp
-
-// True for the formats load_image_dataset reads (records of files, not in-memory pixels).
-bool is_file_image_format(const std::string& format);
 
 }  // namespace pesuite::datasets

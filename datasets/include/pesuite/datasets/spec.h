@@ -7,7 +7,7 @@
 //   auto spec = pesuite::datasets::parse_spec("csl:?seed=3");   // validated against the format table
 //   int seed = spec.get_int("seed");                          // default filled in when absent
 //
-// Unknown formats and keys are InputErrors listing the valid ones.
+// Unknown formats and keys, and values of the wrong type, are InputErrors listing the valid ones.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -15,25 +15,7 @@
 
 namespace pesuite::datasets {
 
-enum class DatasetKind { Graph, Image };
-
-struct SpecKey {
-  std::string name;
-  std::string default_value;  // "" = no default (optional)
-  std::string help;
-};
-
-struct FormatInfo {
-  std::string name;
-  DatasetKind kind;
-  bool needs_path;  // generators (csl:, grid:, ...) take no path
-  std::string help;
-  std::vector<SpecKey> keys;
-};
-
-// The format table: every format pesuite reads or generates, with its keys and defaults.
-const std::vector<FormatInfo>& formats();
-const FormatInfo& format_info(const std::string& name);  // InputError listing valid names
+struct Format;  // the format registry's row (formats.h)
 
 struct DatasetSpec {
   std::string text;    // as given
@@ -43,14 +25,21 @@ struct DatasetSpec {
 
   bool has(const std::string& key) const;  // present and non-empty
   std::string get(const std::string& key) const;
-  std::int64_t get_int(const std::string& key) const;  // InputError naming spec and key
+  std::int64_t get_int(const std::string& key) const;  // core::InputError naming spec and key
   double get_double(const std::string& key) const;
   bool get_bool(const std::string& key) const;  // 1/0/true/false/yes/no
   std::vector<std::int64_t> get_int_list(const std::string& key) const;  // "2,3,4" or "2-4"
-  const FormatInfo& info() const { return format_info(format); }
+  const Format& info() const;  // its row in the format registry (formats.h)
 };
 
-// Parses and validates (format known, keys known, path present when the format needs one).
+// Parses and validates against the format's row (formats.h): format known, keys known, values of
+// the right type, path present when the format needs one.
 DatasetSpec parse_spec(const std::string& text);
+
+// Where `${data}` in dataset specs points: `configured` when not empty (a config's data.root), else
+// $PESUITE_DATA, else ../shared/data beside the source tree (the shared samples).
+std::string data_root(const std::string& configured = "");
+// Every `${data}` in a spec text replaced by `root`.
+std::string expand_data_root(const std::string& spec, const std::string& root);
 
 }  // namespace pesuite::datasets

@@ -26,7 +26,7 @@ TextFile read_gzip(const std::string& path);
 
 class ZipArchive {
  public:
-  explicit ZipArchive(const std::string& path);  // InputError when missing or not a zip
+  explicit ZipArchive(const std::string& path);  // core::InputError when missing or not a zip
   ~ZipArchive();
   ZipArchive(const ZipArchive&) = delete;
   ZipArchive& operator=(const ZipArchive&) = delete;
@@ -34,7 +34,7 @@ class ZipArchive {
   const std::vector<std::string>& members() const { return members_; }
   // The member whose name ends with `suffix` (after any folder), or "" when none.
   std::string find_suffix(const std::string& suffix) const;
-  TextFile read(const std::string& member) const;  // InputError naming archive and member
+  TextFile read(const std::string& member) const;  // core::InputError naming archive and member
 
  private:
   std::string path_;
@@ -55,7 +55,7 @@ class LineCursor {
   std::vector<std::string_view> fields(char sep, std::size_t expect = 0) const;
   std::vector<std::int64_t> ints(char sep, std::size_t expect = 0) const;
   std::vector<double> doubles(char sep, std::size_t expect = 0) const;
-  std::int64_t to_int(std::string_view field) const;  // InputError "file:line: ..."
+  std::int64_t to_int(std::string_view field) const;  // core::InputError "file:line: ..."
   double to_double(std::string_view field) const;     // accepts nan / inf (OGB missing labels)
   [[noreturn]] void fail(const std::string& message) const;
 

@@ -33,7 +33,7 @@ class ImageSource {
  public:
   virtual ~ImageSource() = default;
   virtual std::int64_t size() const = 0;
-  virtual cv::Mat image(std::int64_t i) const = 0;  // uint8 RGB (or grey); InputError naming the file
+  virtual cv::Mat image(std::int64_t i) const = 0;  // uint8 RGB (or grey); core::InputError naming the file
   virtual int channels() const { return 3; }  // of every image (decoded files are RGB)
   virtual std::int64_t label(std::int64_t) const { return -1; }
   virtual std::vector<Box> boxes(std::int64_t) const { return {}; }

@@ -3,16 +3,20 @@
 // of `pesuite graph pe` (pe.h) into pe_dim node channels, which GraphModel concatenates to its node
 // embedding (GraphGPS style). Each reads these PeTensors (rows aligned with batch.x, float):
 //
+// Each encoder is built by its row of the encoding registry (pe.h, graph/src/pe/registry.cpp) from
+// the model's pe spec: encoder keys (lap: encoder=deepset|linear; spe: phis, rho_layers) are part
+// of that spec, e.g. `model.pe = "spe:k=37,phis=8,rho_layers=2"`.
+//
 //   lap      "lap" [N, k] eigenvectors, "lap.eigval" [N, k] (deepset only), "lap.mask" [N, k]
 //            (optional, 1 = real frequency; absent = all real). GraphGPS LapPE: random sign flip per
 //            frequency while training; deepset: per frequency [v, lambda] -> Linear-ReLU-Linear-ReLU
 //            -> masked sum over frequencies; linear: Linear(k -> pe_dim) over the vectors.
 //   rwse     "rwse" [N, T]: BatchNorm1d(T) + Linear(T -> pe_dim) (GraphGPS kernel PE, raw_norm batchnorm).
 //   spe      "eig" [N, k], "eig.eigval" [N, k], "eig.mask" [N, k] (optional): Huang et al. 2024,
-//            per graph Z_l = V diag(phi_l(lambda)) V^T, l = 1..spe_phis, phi = one element-wise MLP
-//            1 -> 32 -> spe_phis on the eigenvalues, then rho = spe_rho_layers GIN layers over the
+//            per graph Z_l = V diag(phi_l(lambda)) V^T, l = 1..phis, phi = one element-wise MLP
+//            1 -> 32 -> phis on the eigenvalues, then rho = rho_layers GIN layers over the
 //            graph acting on each node's row Z[i, :, :] ([n, m]) as a set of columns, summed over the
-//            columns -> pe_dim. Dense per graph: O(G Nmax^2 spe_phis) memory, meant for molecules.
+//            columns -> pe_dim. Dense per graph: O(G Nmax^2 phis) memory, meant for molecules.
 //            Invariant to eigenvector signs and to any basis of a repeated eigenvalue's eigenspace
 //            (when k covers whole eigenspaces).
 //   signnet  "eig" [N, k], "eig.mask" [N, k] (optional): Lim et al. 2022, phi(v) + phi(-v) with phi a
@@ -22,10 +26,10 @@
 //            DeepSet over the random features and runs: phi = MLP over each feature's trajectory
 //            (steps + 1 -> 2 pe_dim -> 2 pe_dim), shared across features and runs, mean-pooled, then
 //            Linear(2 pe_dim -> pe_dim). Equivariant to node order, invariant to the order of the
-//            random features. Needs rfp_steps / rfp_features of GraphModelOptions to split the columns.
+//            random features. Reads steps / features from its spec to split the columns.
 //
 //   using namespace pesuite::graph;
-//   auto enc = make_pe_encoder(GraphModelOptions().encoder("rwse").pe_in_dim(20).pe_dim(16));
+//   auto enc = make_pe_encoder(pe::parse_pe_spec("rwse:steps=20"), {/*in_dim=*/20, /*out_dim=*/16});
 //   torch::Tensor pe16 = enc->forward(batch, {{"rwse", rwse}}, nullptr);   // [N, 16]
 #include <torch/torch.h>
 
@@ -35,6 +39,7 @@
 
 #include "pesuite/graph/gnn.h"
 #include "pesuite/graph/gnn_layers.h"
+#include "pesuite/graph/pe.h"
 
 namespace pesuite::graph {
 
@@ -51,9 +56,9 @@ class PeEncoderImpl : public torch::nn::Module {
   std::int64_t out_dim_ = 0;
 };
 
-// The encoder `options.encoder()` names, with pe_in_dim / pe_dim and its own settings from
-// `options`; nullptr for "none". Throws InputError for an unknown name or a missing pe_in_dim.
-std::shared_ptr<PeEncoderImpl> make_pe_encoder(const GraphModelOptions& options);
+// The encoder of `spec`'s row (nullptr for rows without one: none, eig), reading shape.in_dim
+// columns of its main tensor and producing shape.out_dim channels. InputError for a missing width.
+std::shared_ptr<PeEncoderImpl> make_pe_encoder(const pe::PeSpec& spec, const pe::EncoderShape& shape);
 
 // The tensor `name` from `pe`, checked: present, [N, cols] with N = batch rows; cast to `like`'s
 // dtype and device. `encoder` names the encoder in the message.

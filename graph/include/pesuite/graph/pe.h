@@ -25,33 +25,74 @@
 //   auto spec = pe::parse_pe_spec("lap:k=8,norm=none");
 //   pe::GraphPe out = pe::compute(g, spec, /*graph_index=*/0);   // out.tensors[0].name == "lap"
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "pesuite/core/params.h"
 #include "pesuite/graph/graph.h"
+
+namespace pesuite::graph {
+class PeEncoderImpl;  // gnn_encoders.h
+}
 
 namespace pesuite::graph::pe {
 
+// A spec resolved against its registry row: every key of the row (computation and encoder keys),
+// defaults filled in, values checked.
 struct PeSpec {
   std::string name;
-  std::map<std::string, std::string> params;  // every key, defaults filled in
-  std::string canonical() const;              // "lap:k=8,norm=sym,..." in key order (cache key)
-  std::string get(const std::string& key) const;
+  std::map<std::string, std::string> params;
+  // "name:k=v,..." over every key in key order.
+  std::string canonical() const;
+  std::string get(const std::string& key) const;          // InputError for a key the row lacks
   std::int64_t get_int(const std::string& key) const;
+  // The computation this spec asks for: the computing row's name and its computation keys only
+  // (spe:k=37,phis=8 -> eig:k=37,...; lap:k=8,encoder=linear -> lap:k=8,...). Its canonical() is
+  // the cache key, so encodings that read the same computation share one cache file.
+  PeSpec computation() const;
 };
 
-struct PeKey {
-  std::string name, default_value, help;
-};
-struct PeInfo {
-  std::string name, help;
-  std::vector<PeKey> keys;
-};
-const std::vector<PeInfo>& pe_table();  // the registry: one row per encoding
+struct Encoding;
+struct GraphPe;
 
-// "lap", "lap:k=8,norm=none" (',' or ';' between items). Throws std::invalid_argument naming the
-// spec and listing the valid names / keys.
+// What an encoder is given besides its spec: the columns of its main tensor (after the model's
+// pe_in_dim narrowing) and the channels it must produce.
+struct EncoderShape {
+  std::int64_t in_dim = 0;
+  std::int64_t out_dim = 0;
+};
+using EncoderFactory = std::function<std::shared_ptr<PeEncoderImpl>(const PeSpec&, const EncoderShape&)>;
+
+// One row of the graph encoding registry: everything about one encoding lives in its row.
+struct PeRow {
+  std::string name;
+  std::string help;
+  std::vector<core::ParamInfo> keys;          // what the computation reads (part of the cache key)
+  std::vector<core::ParamInfo> encoder_keys;  // what only the model's encoder reads
+  // Another row whose computation this one reads ("eig" for spe and signnet), "" = its own.
+  std::string computes;
+  // The computation (rows with `computes` set use that row's): one graph's tensors. graph_index
+  // seeds random encodings so that a dataset's result does not depend on thread count or order.
+  std::function<GraphPe(const Graph&, const PeSpec&, Index graph_index)> compute;
+  // Of a computing row: the tensors it writes (the main one first; its companions, named
+  // "<main>.<what>", have as many columns) and the main tensor's columns for a spec.
+  std::vector<std::string> tensors;
+  std::function<std::int64_t(const PeSpec&)> in_dim;
+  EncoderFactory encoder;                     // the model's learnable side; empty: computation only
+  bool dense = false;                         // the encoder needs the batch's dense per-graph layout
+};
+
+// The registry: one explicit table (graph/src/pe/registry.cpp), in `pesuite list pes` order.
+const std::vector<PeRow>& rows();
+const PeRow& row(const std::string& name);  // InputError listing the valid names
+// The row that computes `name`'s tensors (itself, or the one named by `computes`).
+const PeRow& computing_row(const std::string& name);
+
+// "lap", "lap:k=8,norm=none", "spe:k=37,phis=8" (grammar: core/params.h). InputError naming the
+// spec, the key and the valid keys / values.
 PeSpec parse_pe_spec(const std::string& text);
 
 struct Encoding {
@@ -68,8 +109,7 @@ struct GraphPe {
   std::vector<double> rel_residuals;  // per pair, in column order (whole-graph solves; empty per component)
 };
 
-// One graph. graph_index seeds the random encodings (rfp, random signs) so that a dataset's
-// result does not depend on thread count or order.
+// One graph's tensors of `spec` (its computation()). InputError for a row that computes nothing.
 GraphPe compute(const Graph& g, const PeSpec& spec, Index graph_index = 0);
 
 // The pieces, for callers who want them directly.

@@ -35,7 +35,7 @@ struct MultiHeadAttentionOptions {
   TORCH_ARG(bool, out_bias) = true;
   TORCH_ARG(double, dropout) = 0.0;       // on the attention probabilities, training only
   TORCH_ARG(bool, causal) = false;        // query at position p sees keys at positions <= p
-  // Use compat::sdpa (a fused kernel on LibTorch 2.x) when probabilities are not captured.
+  // Use core::sdpa (a fused kernel on LibTorch 2.x) when probabilities are not captured.
   // false forces the plain softmax path everywhere (benchmarks, debugging).
   TORCH_ARG(bool, fused) = true;
 };

@@ -8,28 +8,24 @@
 //   MultiHeadAttention attn(MultiHeadAttentionOptions(384, 6), pe.term);   // pe.token is null here
 //   for (const PeInfo& info : list_pes()) std::cout << info.name << "\n";
 //
-// Spec grammar: name[:key=value[,key=value...]]; keys and values are checked against the table
-// below, and any error is an InputError naming the key and listing the valid ones.
+// Spec grammar: core/params.h (name[:key=value[,key=value...]], the same for graph encodings); keys
+// and values are checked against the row's schema, and any error is an InputError naming the key
+// and listing the valid ones.
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "pesuite/core/params.h"
 #include "pesuite/heads/absolute_pe.h"
 #include "pesuite/heads/positional.h"
 
 namespace pesuite::heads {
 
-struct PeParam {
-  std::string key;
-  std::string default_value;
-  std::string help;
-};
-
 struct PeInfo {
   std::string name;
   std::string kind;  // "none", "bias", "rotary" (inside attention), "absolute", "conditional" (on tokens)
-  std::vector<PeParam> params;
+  std::vector<core::ParamInfo> params;
   std::string help;
 };
 
@@ -56,8 +52,5 @@ struct PositionalEncoding {
 
 const std::vector<PeInfo>& list_pes();
 PositionalEncoding create_pe(const std::string& spec, const PeShape& shape);
-
-// "name:k=v,..." -> name and raw key/value pairs (no validation beyond the grammar).
-std::pair<std::string, std::map<std::string, std::string>> parse_pe_spec(const std::string& spec);
 
 }  // namespace pesuite::heads

@@ -1,0 +1,114 @@
+#include "pesuite/core/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "pesuite/core/progress.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/optim.h"
+
+namespace pesuite::core {
+
+Trainer::Trainer(torch::nn::Module& model, torch::optim::AdamW& optimizer, LrSchedule& schedule, TrainerOptions options)
+    : model_(model), optimizer_(optimizer), schedule_(schedule), options_(std::move(options)),
+      data_rng_(options_.data_seed) {
+  if (!options_.ckpt_dir.empty()) make_dirs(options_.ckpt_dir);
+}
+
+void Trainer::resume(const std::string& checkpoint_path) {
+  state_ = load_checkpoint(checkpoint_path, model_, optimizer_, schedule_, data_rng_);
+  last_checkpoint_ = checkpoint_path;
+}
+
+void Trainer::apply_lr() {
+  const double lr = schedule_.lr_at(state_.step);
+  for (auto& g : optimizer_.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+void Trainer::save(const std::string& file_name) {
+  if (options_.ckpt_dir.empty()) return;
+  const std::string path = options_.ckpt_dir + "/" + file_name;
+  save_checkpoint(path, model_, optimizer_, schedule_, state_, data_rng_);
+  last_checkpoint_ = path;
+}
+
+TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
+  return loop(
+      [&] {
+        optimizer_.zero_grad();
+        torch::Tensor loss = loss_fn(state_.step, data_rng_);
+        const double value = loss.item<double>();
+        if (!std::isfinite(value)) return value;  // before the step: the weights stay as they were
+        backward_and_step(loss);
+        return value;
+      },
+      on_step);
+}
+
+TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_step) {
+  auto* fused = dynamic_cast<core::FusedAdamW*>(&optimizer_);
+  if (fused == nullptr) throw std::logic_error("Trainer::fit_graphed needs a core::FusedAdamW optimiser");
+  fused->set_graph_safe(true);
+  const auto params = model_.parameters();
+  const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  if (device.is_cuda() && core::StepGraphs::available() && !fused->uses_fused_kernel())
+    throw std::logic_error("Trainer::fit_graphed: on CUDA the optimiser step must be the fused kernel (float32 "
+                           "parameters, no amsgrad), else a captured step would freeze its learning rate");
+  if (!graphs_) graphs_ = std::make_unique<core::StepGraphs>(device);
+  return loop(
+      [&] {
+        const StagedStep s = staged(state_.step, data_rng_);
+        auto& out = graph_losses_[s.key];  // the step writes its loss here (static memory)
+        if (!out.defined()) out = torch::zeros({}, torch::TensorOptions().device(device));
+        const auto ran = graphs_->run(
+            s.key,
+            [&] {
+              s.stage();
+              fused->stage_lr();
+            },
+            [&] {
+              optimizer_.zero_grad();
+              auto loss = s.loss();
+              backward_and_step(loss);
+              out.copy_(loss.detach());
+            });
+        if (ran == core::StepGraphs::Ran::replayed) fused->replayed();
+        return out.item<double>();
+      },
+      on_step);
+}
+
+void Trainer::backward_and_step(const torch::Tensor& loss) {
+  loss.backward();
+  if (options_.clip_grad_norm > 0) core::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
+  optimizer_.step();
+}
+
+TrainState Trainer::loop(const std::function<double()>& one_step, const StepHook& on_step) {
+  Progress bar(options_.total_steps, options_.label);
+  bar.tick(state_.step);
+  model_.train();
+  while (state_.step < options_.total_steps) {
+    apply_lr();
+    const double value = one_step();
+    if (!std::isfinite(value)) {
+      bar.finish();
+      throw TrainingDiverged("step " + std::to_string(state_.step) + ": loss is " + std::to_string(value) +
+                             "; training stopped" +
+                             (last_checkpoint_.empty() ? std::string(" (no checkpoint written yet)")
+                                                       : "; last good checkpoint: " + last_checkpoint_));
+    }
+    ++state_.step;
+    char status[48];
+    std::snprintf(status, sizeof status, "loss %.4g", value);
+    bar.tick(1, status);
+    const bool go_on = on_step ? on_step(state_, value) : true;
+    if (options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0) save();
+    if (!go_on) break;
+  }
+  bar.finish();
+  save();
+  return state_;
+}
+
+}  // namespace pesuite::core

@@ -1,0 +1,93 @@
+// The model registry over both frontends (models.h): rows made from each frontend's own table.
+#include "pesuite/experiments/models.h"
+
+#include "pesuite/core/error.h"
+#include "pesuite/core/registry.h"
+#include "pesuite/graph/gnn.h"
+#include "pesuite/vision/vit.h"
+
+namespace pesuite::experiments {
+namespace {
+
+using core::ParamInfo;
+
+std::vector<ParamInfo> vit_options() {
+  return {ParamInfo::integer("num_classes", "0", "classes of the head (0 = the preset's)", 0),
+          ParamInfo::integer("img_size", "0", "input side the learned table is laid out for (0 = the preset's)", 0),
+          ParamInfo::integer("patch_size", "0", "0 = the preset's", 0),
+          ParamInfo::integer("in_chans", "0", "0 = the preset's", 0),
+          ParamInfo::integer("dim", "0", "token width (0 = the preset's)", 0),
+          ParamInfo::integer("depth", "0", "blocks (0 = the preset's)", 0),
+          ParamInfo::integer("heads", "0", "attention heads (0 = the preset's)", 0),
+          ParamInfo::text("pe", "", "any attention / token PE of `pesuite list pes` ('' = the preset's)"),
+          ParamInfo::real("drop_path", "0", "stochastic depth rate", 0)};
+}
+
+std::shared_ptr<torch::nn::Module> create_vit_row(const std::string& name, const core::Params& p) {
+  vision::ViT m = vision::create_vit(name, [&](vision::ViTOptions& o) {
+    if (p.integer("num_classes") > 0) o.num_classes(p.integer("num_classes"));
+    if (p.integer("img_size") > 0) o.img_size(p.integer("img_size"));
+    if (p.integer("patch_size") > 0) o.patch_size(p.integer("patch_size"));
+    if (p.integer("in_chans") > 0) o.in_chans(p.integer("in_chans"));
+    if (p.integer("dim") > 0) o.dim(p.integer("dim"));
+    if (p.integer("depth") > 0) o.depth(p.integer("depth"));
+    if (p.integer("heads") > 0) o.heads(p.integer("heads"));
+    if (!p.text("pe").empty()) o.pe(p.text("pe"));
+    o.drop_path(p.real("drop_path"));
+  });
+  return m.ptr();
+}
+
+std::vector<ParamInfo> gnn_options() {
+  return {ParamInfo::integer("in_dim", "1", "node feature columns", 1),
+          ParamInfo::integer("edge_dim", "0", "edge feature columns (0 = none)", 0),
+          ParamInfo::integer("out_dim", "1", "outputs per graph (or node)", 1),
+          ParamInfo::integer("hidden", "64", "width", 1),
+          ParamInfo::integer("layers", "4", "layers", 0),
+          ParamInfo::integer("heads", "4", "attention heads (gps)", 1),
+          ParamInfo::choice("pool", "mean", "graph readout", {"sum", "mean", "none"}),
+          ParamInfo::text("pe", "none", "any graph encoding spec of `pesuite list pes`"),
+          ParamInfo::integer("pe_in_dim", "0", "encoding columns read (0 = all the spec computes)", 0),
+          ParamInfo::integer("pe_dim", "16", "hidden channels of the encoding", 1)};
+}
+
+std::shared_ptr<torch::nn::Module> create_gnn_row(const std::string& name, const core::Params& p) {
+  graph::GraphModelOptions o;
+  o.model(name).in_dim(p.integer("in_dim")).edge_dim(p.integer("edge_dim")).out_dim(p.integer("out_dim"))
+      .hidden(p.integer("hidden")).layers(p.integer("layers")).heads(p.integer("heads")).pool(p.text("pool"))
+      .pe(p.text("pe")).pe_in_dim(p.integer("pe_in_dim")).pe_dim(p.integer("pe_dim"));
+  return graph::GraphModel(o).ptr();
+}
+
+}  // namespace
+
+const std::vector<ModelRow>& models() {
+  static const std::vector<ModelRow> rows = [] {
+    std::vector<ModelRow> out;
+    for (const auto& info : vision::list_vit_models()) {
+      const std::string name = info.name;
+      out.push_back({name, "vision", "image-classification", info.help, vit_options(),
+                     [name](const core::Params& p) { return create_vit_row(name, p); }});
+    }
+    for (const auto& info : graph::graph_models()) {
+      const std::string name = info.name;
+      out.push_back({name, "graph", "graph", info.help, gnn_options(),
+                     [name](const core::Params& p) { return create_gnn_row(name, p); }});
+    }
+    return out;
+  }();
+  return rows;
+}
+
+const ModelRow& model(const std::string& name) { return core::find_row(models(), name, "model"); }
+
+std::shared_ptr<torch::nn::Module> create_model(const std::string& name, const ModelOptions& options) {
+  const ModelRow& row = model(name);
+  core::NamedSpec spec;
+  spec.text = name;
+  spec.name = name;
+  spec.params = options;
+  return row.create(core::resolve(spec, row.options, "model"));
+}
+
+}  // namespace pesuite::experiments

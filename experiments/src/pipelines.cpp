@@ -1,0 +1,102 @@
+// The pipeline registry (pipelines.h): one row per frontend pipeline, each a thin adapter from a
+// config to the frontend's own training entry point and back to named metrics.
+#include "pesuite/experiments/pipelines.h"
+
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "pesuite/core/error.h"
+#include "pesuite/core/registry.h"
+#include "pesuite/graph/training.h"
+#include "pesuite/graph/training_data.h"
+#include "pesuite/vision/classifier_training.h"
+
+namespace pesuite::experiments {
+namespace {
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+// ---- graph ------------------------------------------------------------------------------------
+
+int graph_folds(const core::Config& cfg) {
+  const auto k = cfg.get_int("cv.folds");
+  if (k < 2) return 1;
+  const auto max_folds = cfg.get_int("cv.max_folds");
+  return static_cast<int>(max_folds > 0 && max_folds < k ? max_folds : k);
+}
+
+UnitResult run_graph(const core::Config& cfg, const std::string& runs_dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const graph::GraphTrainResult res = graph::run_graph_training(cfg, runs_dir);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  UnitResult u;
+  for (const auto& [metric, values] : res.values)
+    if (metric.rfind("gin_", 0) != 0) u.metrics[metric] = values;  // GIN's protocol needs every fold: across_folds
+  u.metrics["unit_wall_s"] = {wall};
+  if (res.folds.size() == 1 && !res.folds[0].test_curve.empty()) u.metrics["test_curve"] = res.folds[0].test_curve;
+  u.notes["metric"] = res.metric;
+  u.notes["run"] = res.run_path;
+  return u;
+}
+
+std::map<std::string, std::vector<double>> graph_across_folds(const std::vector<UnitResult>& units, int folds) {
+  std::map<std::string, std::vector<double>> out;
+  double wall = 0;
+  std::vector<std::vector<double>> curves;
+  for (const auto& u : units) {
+    wall += u.metrics.at("unit_wall_s").at(0);
+    if (auto it = u.metrics.find("test_curve"); it != u.metrics.end()) curves.push_back(it->second);
+  }
+  if (!units.empty()) out["wall_s"] = {wall};
+  // GIN's protocol: the evaluation epoch whose test value, averaged over all folds, is best.
+  if (static_cast<int>(units.size()) == folds && static_cast<int>(curves.size()) == folds) {
+    const std::string metric = units.front().notes.at("metric");
+    out["gin_" + metric] = graph::gin_protocol(curves, metric);
+  }
+  return out;
+}
+
+// ---- image classification ---------------------------------------------------------------------
+
+UnitResult run_image_classification(const core::Config& cfg, const std::string& runs_dir) {
+  const auto result = vision::run_image_classification(cfg, runs_dir);
+  UnitResult u;
+  for (const auto& [size, value] : result.accuracy_at_size) u.metrics["acc@" + std::to_string(size)] = {value};
+  for (const auto& [size, m] : result.metrics_at_size) {
+    u.metrics["top5@" + std::to_string(size)] = {m.top5};
+    u.metrics["loss@" + std::to_string(size)] = {m.loss};
+  }
+  u.metrics["train_s"] = {result.train_seconds};
+  u.metrics["images_per_s"] = {result.train_images_per_second};
+  u.notes["images/s"] = std::to_string(static_cast<int>(result.train_images_per_second));
+  u.notes["metric"] = result.metric;
+  u.notes["run"] = result.run_path;
+  return u;
+}
+
+}  // namespace
+
+const std::vector<Pipeline>& pipelines() {
+  static const std::vector<Pipeline> rows = {
+      {"graph", "GNN / graph transformer training with any graph encoding (pesuite graph train)",
+       graph::graph_training_defaults, graph::graph_dataset_specs, graph_folds,
+       [](core::Config& cfg, int fold) {
+         if (graph_folds(cfg) > 1) cfg.apply_set("cv.only_fold=" + std::to_string(fold));
+       },
+       run_graph, graph_across_folds},
+      {"image-classification", "ViT classifier training, tested at several input sizes (pesuite vision train)",
+       vision::image_classification_defaults, vision::classification_dataset_specs, [](const core::Config&) { return 1; },
+       [](core::Config&, int) {}, run_image_classification, {}},
+  };
+  return rows;
+}
+
+const Pipeline& pipeline(const std::string& name) { return core::find_row(pipelines(), name, "pipeline"); }
+
+}  // namespace pesuite::experiments
