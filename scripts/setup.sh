@@ -10,9 +10,9 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libopencv-dev libboost-graph-dev libspectra-dev libeigen3-dev libtbb-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpugixml-dev
-  libmatio-dev zlib1g-dev libzip-dev libfmt-dev
-  python3 python3-numpy python3-scipy
-  dataset-fashion-mnist
+  libmatio-dev libpng-dev zlib1g-dev libzip-dev libfmt-dev
+  python3 python3-numpy python3-scipy python3-torch
+  dataset-fashion-mnist openclipart-png mypaint-data-extras
 )
 
 missing=()

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "pesuite/core/error.h"
@@ -43,6 +45,13 @@ void set_threads(int threads) {
 }
 
 int threads() { return torch::get_num_threads(); }
+
+std::string cache_dir() {
+  if (const char* c = std::getenv("PESUITE_CACHE"); c && *c) return c;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/pesuite";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/pesuite";
+  return (std::filesystem::temp_directory_path() / "pesuite-cache").string();
+}
 
 void seed_all(std::uint64_t seed) {
   torch::manual_seed(seed);

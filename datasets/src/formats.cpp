@@ -13,6 +13,50 @@ using core::ParamInfo;
 
 ParamInfo limit_key() { return ParamInfo::integer("limit", "", "use only the first N images", 1); }
 
+Format head_pose_row(std::string name, std::string help, std::vector<ParamInfo> keys,
+                     std::function<HeadPoseDataset(const DatasetSpec&)> load) {
+  Format f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.keys = std::move(keys);
+  f.load_head_pose = std::move(load);
+  f.inspect = [](const DatasetSpec& s, const InspectOptions& o) { return inspect_head_pose(s, o); };
+  return f;
+}
+
+Format facesynth_row(std::string help, std::vector<ParamInfo> keys) {
+  Format f;
+  f.name = "facesynth";
+  f.help = std::move(help);
+  f.needs_path = false;
+  f.keys = std::move(keys);
+  f.make_faces = make_facesynth;
+  f.inspect = inspect_facesynth;
+  return f;
+}
+
+// Scenes are also a multi-label image set (the classes present in each scene), which is how
+// `vision train` reads them.
+Format scenes_row(std::string help, std::vector<ParamInfo> keys) {
+  Format f;
+  f.name = "scenes";
+  f.help = std::move(help);
+  f.needs_path = false;
+  f.keys = std::move(keys);
+  f.make_scenes = [](const DatasetSpec& s) { return generate_scenes(s); };
+  f.load_images = [](const DatasetSpec& s) {
+    ScenesDataset set = generate_scenes(s);
+    ImageClassificationSet out;
+    out.images = set.images;
+    out.labels = set.targets;
+    out.classes = set.classes;
+    out.source = s.text;
+    return out;
+  };
+  f.inspect = [](const DatasetSpec& s, const InspectOptions& o) { return inspect_scenes(generate_scenes(s), o.items); };
+  return f;
+}
+
 }  // namespace
 
 const std::vector<Format>& formats() {
@@ -75,6 +119,75 @@ const std::vector<Format>& formats() {
        {ParamInfo::text("images", "", "image folder (default: <name>/ beside the JSON or its folder, else the JSON's folder)"),
         ParamInfo::boolean("crowd", "1", "keep iscrowd objects (flagged)"), limit_key()},
        {}, load_coco, {}},
+      // ---- head pose: face images on disk with pose labels, and rendered faces ----
+      head_pose_row("300wlp", "300W-LP head pose, release layout (AFW/, AFW_Flip/, HELEN/, ... each NAME.jpg + NAME.mat: Pose_Para, pt2d 2x68)", {
+                       ParamInfo::text("filter", "99", "drop samples with any |angle| above this many degrees (empty: keep all)"),
+                       ParamInfo::text("folders", "", "comma-separated subfolders (default: each of AFW, AFW_Flip, HELEN, HELEN_Flip, IBUG, IBUG_Flip, LFPW, LFPW_Flip present)"),
+                       ParamInfo::text("split", "all", "all | train | val: a fixed hold-out by face (every rotation and flip of a face on the same side)"),
+                       ParamInfo::text("val_fraction", "0.05", "share of faces in split=val"),
+                       ParamInfo::text("crop", "train", "loose crop of the record's box: train (Hopenet 300W-LP: 0.6, 2, 0.6, 0.6) | test (AFLW2000: 2, 2, 2, 0.6)"),
+                       ParamInfo::text("k", "0.2", "margin k of the record's box (Hopenet training draws k in [0.2, 0.4) from landmark_box)"),
+                       ParamInfo::text("flip_order", "face", "_Flip landmarks: face (68-point mirror permutation applied, index i = the same facial point) | file (as stored)"),
+                       ParamInfo::text("limit", "", "use only the first N images (after filter and split)")},
+                    load_300wlp),
+      head_pose_row("aflw2000", "AFLW2000-3D head pose (imageNNNNN.jpg + .mat: Pose_Para, pt2d 2x21 with -1 for missing points, pt3d_68)", {
+                       ParamInfo::text("filter", "99", "drop samples with any |angle| above this many degrees (empty: keep all; 99 keeps 1,969 of 2,000)"),
+                       ParamInfo::text("crop", "test", "loose crop of the record's box: test (Hopenet AFLW2000: 2, 2, 2, 0.6) | train (0.6, 2, 0.6, 0.6)"),
+                       ParamInfo::text("k", "0.2", "margin k of the record's box"),
+                       ParamInfo::text("missing", "skip", "landmarks marked -1: skip (box from the visible points) | keep (as the released code: min / max over all)"),
+                       ParamInfo::text("limit", "", "use only the first N images (after filter)")},
+                    load_aflw2000),
+      head_pose_row("biwi", "BIWI Kinect Head Pose (NN/frame_XXXXX_rgb.png + frame_XXXXX_pose.txt; angles as Hopenet converts them)", {
+                       ParamInfo::text("filter", "99", "drop samples with any |angle| above this many degrees (empty: keep all)"),
+                       ParamInfo::text("subjects", "", "subject folders by number, e.g. 1-16 or 1,5,9 (default: all)"),
+                       ParamInfo::text("k", "0.35", "loose-crop margin around the face box (NN/dockerface-frame_XXXXX_rgb.txt, else the whole image)"),
+                       ParamInfo::text("limit", "", "use only the first N images (after filter)")},
+                    load_biwi),
+      facesynth_row("rendered head-pose faces (PRNet's textured mean face), exact yaw / pitch / roll, 68 landmarks, box", {
+                       ParamInfo::text("n", "10000", "number of samples"),
+                       ParamInfo::text("seed", "0", "seed: sample i depends only on (seed, i)"),
+                       ParamInfo::text("size", "224", "image size N or WxH (the scene does not depend on it)"),
+                       ParamInfo::text("yaw", "-90,90", "yaw range lo,hi in degrees (or one value)"),
+                       ParamInfo::text("pitch", "-45,45", "pitch range lo,hi in degrees"),
+                       ParamInfo::text("roll", "-45,45", "roll range lo,hi in degrees"),
+                       ParamInfo::text("full_range", "0", "1: yaw uniform over [-180, 180) (with head=auto a head is drawn behind the mask)"),
+                       ParamInfo::text("scale", "0.45,0.7", "68-landmark box size / image size, range"),
+                       ParamInfo::text("shift", "0.06", "face centre offset up to this fraction of the size"),
+                       ParamInfo::text("light", "75", "light direction up to this many degrees from the view axis"),
+                       ParamInfo::text("ambient", "0.25,0.6", "ambient light share range (diffuse = 1 - ambient)"),
+                       ParamInfo::text("blur", "0.006", "Gaussian blur sigma up to this fraction of the image size"),
+                       ParamInfo::text("noise", "6", "pixel noise standard deviation up to this (0..255)"),
+                       ParamInfo::text("supersample", "2", "anti-aliasing samples per pixel side"),
+                       ParamInfo::text("head", "auto", "1: a hair-coloured head behind the face mask (seen from behind); auto = on with full_range"),
+                       ParamInfo::text("mesh", "", "face-mesh folder (default: $PESUITE_FACE_MESH, $PESUITE_DATA/face-mesh, ../shared/data/face-mesh)"),
+                       ParamInfo::text("backgrounds", "", "folder of background photos (PNG; JPEG too with OpenCV), used for photo_p of the samples"),
+                       ParamInfo::text("photo_p", "0.5", "share of photo backgrounds when backgrounds= is given")}),
+      // ---- composited scenes (boxes, masks, captions; multi-label classification as images) ----
+      scenes_row("composited clip-art scenes (openclipart-png cut-outs) with boxes, masks and captions", {
+                       ParamInfo::text("n", "1000", "number of scenes"),
+                       ParamInfo::text("size", "64", "image side in pixels (scenes are resolution-independent: any size renders the same scene)"),
+                       ParamInfo::text("seed", "0", "scene seed"),
+                       ParamInfo::text("split", "train", "train | test (unseen drawings of the same classes) | heldout (the held-out classes only)"),
+                       ParamInfo::text("min_objects", "1", "fewest objects drawn per scene"),
+                       ParamInfo::text("max_objects", "4", "most objects drawn per scene (at most 32)"),
+                       ParamInfo::text("min_scale", "0.25", "smallest object: its longer side as a fraction of the image side"),
+                       ParamInfo::text("max_scale", "0.5", "largest object, same unit"),
+                       ParamInfo::text("max_iou", "0.3", "largest IoU between two objects' boxes"),
+                       ParamInfo::text("max_cover", "0.5", "largest share of an object's box that later objects may cover"),
+                       ParamInfo::text("flip", "0.5", "probability of a horizontal flip"),
+                       ParamInfo::text("tries", "50", "placement draws per object; after them it is dropped and counted"),
+                       ParamInfo::text("holdout", "0", "classes held out for zero-shot tests: a count N (chosen with holdout_seed) or names a,b,c"),
+                       ParamInfo::text("holdout_seed", "0", "which N classes holdout=N holds out"),
+                       ParamInfo::text("backgrounds", "gradient,noise,stripes,checker,photo", "background kinds to draw from (also solid); photo only when the bank has photos"),
+                       ParamInfo::text("bank", "", "object bank file (default: built from clipart into $PESUITE_CACHE/scenes)"),
+                       ParamInfo::text("clipart", "/usr/share/openclipart/png", "openclipart-png's folder (bank building)"),
+                       ParamInfo::text("categories", "default", "class folder globs under clipart, comma-separated (bank building; default: 35 object folders)"),
+                       ParamInfo::text("min_per_class", "8", "a folder is a class when it holds at least this many PNGs"),
+                       ParamInfo::text("per_class", "24", "cut-outs per class in the bank, at most (bank building)"),
+                       ParamInfo::text("object_px", "96", "longest side of a stored cut-out in pixels (bank building)"),
+                       ParamInfo::text("test_fraction", "0.25", "share of each class's drawings kept for test scenes (bank building)"),
+                       ParamInfo::text("photos", "auto", "background photos: auto (mypaint-data-extras' when installed) | none | a folder (bank building)"),
+                       ParamInfo::text("bank_seed", "0", "which drawings go into the bank and which are test ones (bank building)")}),
   };
   return table;
 }
@@ -101,6 +214,18 @@ ImageDataset load_image_dataset(const DatasetSpec& spec) {
                            core::join_names(names) + ")");
   }
   return f.load_records(spec);
+}
+
+HeadPoseDataset load_head_pose_dataset(const DatasetSpec& spec) {
+  const Format& f = spec.info();
+  if (!f.load_head_pose) {
+    std::vector<std::string> names;
+    for (const auto& row : formats())
+      if (row.load_head_pose) names.push_back(row.name);
+    throw core::InputError("dataset spec '" + spec.text + "': '" + spec.format + "' is not a format of head-pose images (" +
+                           core::join_names(names) + ")" + (f.make_faces ? "; its faces are rendered (make_faces)" : ""));
+  }
+  return f.load_head_pose(spec);
 }
 
 ImageClassificationSet load_image_tensors(const DatasetSpec& spec) {

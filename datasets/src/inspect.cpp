@@ -7,7 +7,9 @@
 namespace pesuite::datasets {
 
 nlohmann::json inspect(const DatasetSpec& spec, const InspectOptions& options) {
-  nlohmann::json summary = spec.info().load_graphs ? inspect_graph_dataset(spec, options) : inspect_image_dataset(spec, options);
+  const Format& f = spec.info();
+  nlohmann::json summary = f.inspect ? f.inspect(spec, options)
+                                     : f.load_graphs ? inspect_graph_dataset(spec, options) : inspect_image_dataset(spec, options);
   summary["spec"] = spec.text;
   summary["format"] = spec.format;
   return summary;

@@ -8,6 +8,10 @@
 #include <map>
 
 #include "format_writers.h"
+#ifdef PESUITE_HAVE_MATIO
+#include "mat_writer.h"
+#endif
+#include "scene_test_bank.h"
 #include "pesuite/core/error.h"
 #include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/inspect.h"
@@ -149,6 +153,67 @@ std::map<std::string, RoundTrip> format_writers() {
                  EXPECT_EQ(set.records[0].boxes[0].x2, 12);
                  EXPECT_EQ(set.classes[0], "dog");
                }};
+  // Head pose: the release layouts with real MATLAB v5 labels (libmatio), and BIWI's text poses.
+#ifdef PESUITE_HAVE_MATIO
+  w["300wlp"] = {[](const std::string& d) {
+                   write_jpeg(d + "/AFW/AFW_1_1_0.jpg", 96, 96);
+                   test::write_mat(d + "/AFW/AFW_1_1_0.mat", {test::pose_para(10, -20, 5), test::pt2d(68, 20, 15)});
+                   return "300wlp:" + d;
+                 },
+                 [](const DatasetSpec& s) {
+                   const auto set = datasets::load_head_pose_dataset(s);
+                   ASSERT_EQ(set.records.size(), 1u);
+                   EXPECT_NEAR(set.records[0].pose.yaw, -20, 1e-4);
+                   EXPECT_NEAR(set.records[0].pose.pitch, 10, 1e-4);
+                   EXPECT_EQ(set.records[0].landmarks.size(), 68u);
+                 }};
+  w["aflw2000"] = {[](const std::string& d) {
+                     write_jpeg(d + "/image00001.jpg", 96, 96);
+                     test::write_mat(d + "/image00001.mat", {test::pose_para(-5, 30, 0), test::pt2d(21, 20, 15, {3})});
+                     write_jpeg(d + "/image00002.jpg", 96, 96);
+                     test::write_mat(d + "/image00002.mat", {test::pose_para(0, 120, 0), test::pt2d(21, 20, 15)});
+                     return "aflw2000:" + d;
+                   },
+                   [](const DatasetSpec& s) {
+                     const auto set = datasets::load_head_pose_dataset(s);
+                     ASSERT_EQ(set.records.size(), 1u);  // yaw 120 is outside the protocol's [-99, 99]
+                     EXPECT_EQ(set.dropped.size(), 1u);
+                     EXPECT_NEAR(set.records[0].pose.yaw, 30, 1e-4);
+                   }};
+#endif
+  w["biwi"] = {[](const std::string& d) {
+                 // Identity rotation: yaw = pitch = roll = 0 as Hopenet converts it.
+                 test::write_text(d + "/01/frame_00001_pose.txt", "1 0 0 \n0 1 0 \n0 0 1 \n\n10 20 900 \n");
+                 EXPECT_TRUE(cv::imwrite(d + "/01/frame_00001_rgb.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(90, 90, 90))));
+                 return "biwi:" + d;
+               },
+               [](const DatasetSpec& s) {
+                 const auto set = datasets::load_head_pose_dataset(s);
+                 ASSERT_EQ(set.records.size(), 1u);
+                 EXPECT_NEAR(set.records[0].pose.yaw, 0, 1e-12);
+                 EXPECT_EQ(set.records[0].width, 32);
+               }};
+  // Generators: the face renderer (reads the sample mesh) and the scenes (a bank the test writes).
+  w["facesynth"] = {[](const std::string&) { return std::string("facesynth:?n=3&size=32&seed=4"); },
+                    [](const DatasetSpec& s) {
+                      const auto mesh = test::sample_data("face-mesh");
+                      PESUITE_SKIP_WITHOUT_SAMPLE(mesh, "face-mesh/");
+                      const auto synth = s.info().make_faces(s);
+                      const auto a = synth.sample(2);
+                      EXPECT_EQ(a.image.width, 32);
+                      EXPECT_EQ(synth.sample(2).image.pixels, a.image.pixels);  // same seed, same image
+                    }};
+  w["scenes"] = {[](const std::string& d) {
+                   datasets::save_scene_bank(d + "/bank.safetensors", test::synthetic_bank());
+                   return "scenes:?n=4&size=32&bank=" + d + "/bank.safetensors";
+                 },
+                 [](const DatasetSpec& s) {
+                   const auto set = s.info().make_scenes(s);
+                   ASSERT_EQ(set.images.sizes(), (std::vector<std::int64_t>{4, 32, 32, 3}));
+                   EXPECT_EQ(set.captions.size(), 4u);
+                   const auto view = datasets::load_image_tensors(s);  // the multi-label classification view
+                   EXPECT_EQ(view.labels.sizes(), set.targets.sizes());
+                 }};
   return w;
 }
 
@@ -160,15 +225,17 @@ TEST(Formats, EveryFormatRoundTrips) {
     SCOPED_TRACE(f.name);
     const auto it = writers.find(f.name);
     ASSERT_NE(it, writers.end()) << "format '" << f.name << "' has no round-trip case in tests/datasets/test_formats.cpp";
-    ASSERT_TRUE(f.load_graphs || f.load_records || f.load_images) << "a row without a loader";
+    ASSERT_TRUE(f.load_graphs || f.load_records || f.load_images || f.load_head_pose || f.make_faces || f.make_scenes)
+        << "a row without a loader";
     TempDir dir;
     const auto spec = datasets::parse_spec(it->second.write(dir.str()));
     EXPECT_EQ(spec.format, f.name);
     it->second.check(spec);
+    if (f.make_faces && test::sample_data("face-mesh").empty()) continue;  // the renderer needs the sample mesh
     // `data inspect` reads it through the same row.
     const auto summary = datasets::inspect(spec, {});
     EXPECT_EQ(summary.at("format"), f.name);
-    EXPECT_TRUE(summary.contains(f.load_graphs ? "graphs" : "images")) << summary.dump();
+    if (!f.inspect) EXPECT_TRUE(summary.contains(f.load_graphs ? "graphs" : "images")) << summary.dump();
   }
   for (const auto& [name, w] : writers) EXPECT_NO_THROW(datasets::format(name)) << name << " has a case but no row";
 }
@@ -187,6 +254,6 @@ TEST(Formats, SpecKeysAreTypedByTheRow) {
   EXPECT_NE(error_of("grid:?rows=0").find("key 'rows' must be >= 1"), std::string::npos);
   EXPECT_NE(error_of("voc:/x?difficult=maybe").find("true or false"), std::string::npos);
   EXPECT_NE(error_of("voc:/x?colour=red").find("unknown key 'colour' for format 'voc'"), std::string::npos);
-  EXPECT_NE(error_of("aflw2000:/x").find("dataset format 'aflw2000' is unknown"), std::string::npos);  // no loader, no row
+  EXPECT_NE(error_of("bogus:/x").find("dataset format 'bogus' is unknown"), std::string::npos);
   EXPECT_EQ(datasets::parse_spec("idx:/x?limit=").get("limit"), "");  // an optional key left empty
 }

@@ -9,7 +9,7 @@
 namespace pesuite::imageio {
 
 nlohmann::json inspect_images(const datasets::DatasetSpec& spec, const datasets::InspectOptions& options) {
-  if (!spec.info().load_records) return datasets::inspect_image_dataset(spec, options);
+  if (!spec.info().load_records) return datasets::inspect(spec, options);
   datasets::ImageDataset set = datasets::load_image_dataset(spec);
   const std::size_t n = set.records.size();
   std::vector<std::string> errors(n);

@@ -9,6 +9,7 @@
 
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
+#include "pesuite/core/runtime.h"
 #include "pesuite/graph/pe_dataset.h"
 
 namespace pesuite::graph {
@@ -17,13 +18,6 @@ namespace {
 // Bump when an encoding's numbers change, so stale cache entries are never read.
 constexpr const char* kPeCodeVersion = "graph-pe-3";
 }  // namespace
-
-std::string default_cache_dir() {
-  if (const char* c = std::getenv("PESUITE_CACHE"); c && *c) return c;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/pesuite";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/pesuite";
-  return (std::filesystem::temp_directory_path() / "pesuite-cache").string();
-}
 
 std::string pe_cache_key(const datasets::GraphDataset& ds, const std::vector<std::string>& specs) {
   std::uint64_t h = 1469598103934665603ull;
@@ -52,7 +46,7 @@ PeCacheResult graph_encodings(const datasets::GraphDataset& ds, const std::vecto
   }
   if (specs.empty()) throw core::InputError("no encoding requested (give at least one --pe)");
   PeCacheResult r;
-  const std::string dir = (o.cache_dir.empty() ? default_cache_dir() : o.cache_dir) + "/graph-pe";
+  const std::string dir = (o.cache_dir.empty() ? core::cache_dir() : o.cache_dir) + "/graph-pe";
   r.cache_path = dir + "/" + pe_cache_key(ds, canonical) + ".safetensors";
   if (o.use_cache && std::filesystem::exists(r.cache_path)) {
     try {

@@ -23,4 +23,8 @@ int threads();
 // Seeds torch's CPU (and CUDA) generators.
 void seed_all(std::uint64_t seed);
 
+// The folder of pesuite's caches (graph encodings, scene banks): $PESUITE_CACHE, else
+// $XDG_CACHE_HOME/pesuite, else ~/.cache/pesuite.
+std::string cache_dir();
+
 }  // namespace pesuite::core

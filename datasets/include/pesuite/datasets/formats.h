@@ -5,7 +5,10 @@
 //   load_graphs   graph datasets (tu:, ogb:, linqs:, edgelist:, and the generators csl:, grid:, ...)
 //   load_records  image files with their annotations (imagefolder:, voc:, coco:): decoded later by
 //                 pesuite::imageio, streamed during training
-//   load_images   pixels decoded into memory at once (idx:, cifar10:, cifar100:)
+//   load_images   pixels decoded into memory at once (idx:, cifar10:, cifar100:; scenes: as multi-label)
+//   load_head_pose  face images on disk with yaw / pitch / roll, landmarks, boxes (300wlp:, aflw2000:, biwi:)
+//   make_faces    the face renderer of exactly labelled head poses (facesynth:)
+//   make_scenes   composited scenes with boxes, masks and captions (scenes:)
 // `pesuite list datasets` prints the table; `pesuite data inspect` summarises any spec by its
 // row's loader kind (inspect.h).
 //
@@ -19,10 +22,16 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "pesuite/core/params.h"
+#include "pesuite/datasets/facesynth.h"
 #include "pesuite/datasets/graph_dataset.h"
+#include "pesuite/datasets/head_pose.h"
 #include "pesuite/datasets/idx.h"
 #include "pesuite/datasets/image_record.h"
+#include "pesuite/datasets/inspect.h"
+#include "pesuite/datasets/scenes.h"
 #include "pesuite/datasets/spec.h"
 
 namespace pesuite::datasets {
@@ -37,9 +46,17 @@ struct Format {
   std::function<GraphDataset(const DatasetSpec&)> load_graphs;
   std::function<ImageDataset(const DatasetSpec&)> load_records;
   std::function<ImageClassificationSet(const DatasetSpec&)> load_images;
+  std::function<HeadPoseDataset(const DatasetSpec&)> load_head_pose;
+  std::function<FaceSynth(const DatasetSpec&)> make_faces;
+  std::function<ScenesDataset(const DatasetSpec&)> make_scenes;
+  // Its own `data inspect` summary, where the loader kind's default says too little (empty: the default).
+  std::function<nlohmann::json(const DatasetSpec&, const InspectOptions&)> inspect;
 
   DatasetKind kind() const { return load_graphs ? DatasetKind::Graph : DatasetKind::Image; }
-  const char* kind_name() const { return load_graphs ? "graph" : load_records ? "image files" : "images"; }
+  const char* kind_name() const {
+    return load_graphs ? "graphs" : make_scenes ? "scenes" : make_faces ? "rendered faces" : load_head_pose ? "head-pose images"
+                      : load_records ? "image files" : "images";
+  }
 };
 
 // The table (formats.cpp), in `pesuite list datasets` order.
@@ -50,5 +67,6 @@ const Format& format(const std::string& name);  // InputError listing the valid 
 GraphDataset load_graph_dataset(const DatasetSpec& spec);
 ImageDataset load_image_dataset(const DatasetSpec& spec);
 ImageClassificationSet load_image_tensors(const DatasetSpec& spec);
+HeadPoseDataset load_head_pose_dataset(const DatasetSpec& spec);
 
 }  // namespace pesuite::datasets

@@ -17,7 +17,7 @@ namespace pesuite::datasets {
 
 struct ImageClassificationSet {
   torch::Tensor images;  // uint8 [N, H, W] (grey) or [N, H, W, C]
-  torch::Tensor labels;  // int64 [N]
+  torch::Tensor labels;  // int64 [N], or float [N, K] multi-hot for multi-label sets (scenes:)
   std::vector<std::string> classes;
   std::string source;
 };

@@ -34,7 +34,6 @@ struct PeCacheResult {
 // spec's computation() (spe:k=37 computes and caches eig:k=37).
 PeCacheResult graph_encodings(const datasets::GraphDataset& ds, const std::vector<std::string>& pe_specs, const PeCacheOptions& options);
 
-std::string default_cache_dir();
 // The cache key: hex of a hash of every graph's structure + canonical specs + code version.
 std::string pe_cache_key(const datasets::GraphDataset& ds, const std::vector<std::string>& canonical_specs);
 
