@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool): build pesuite against the CUDA LibTorch that python3 ships and
 # run the GPU checks and side-by-side benchmarks. Needs the sysroot from scripts/device-sysroot.sh
-# (carried as .device-sysroot) and data copied into .device-data (fashion-mnist/, tu/, ogb/).
+# (carried as .device-sysroot) and data copied into .device-data (fashion-mnist/, tu/, ogb/, and
+# shared/: the samples of ../shared/data that the tests read).
 #   usage: bash scripts/gpu-check.sh OUT [stage...]
 #   stages: build tests attention gnn graph-train graph-train-graphs vision-train vit graph-pe profile
 #   (default: all but profile, which traces ViT and GNN steps on both sides: kernel tables in OUT/profile)
@@ -22,10 +23,11 @@ export CMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"  # for the consumer-package te
 b=$PWD/build-cuda
 p=$b/experiments/pesuite
 data=$PWD/.device-data
+tests_data=$([ -d "$data/shared" ] && echo "$data/shared")  # a copy of ../shared/data's small samples
 if has build; then
   t0=$(date +%s)
   cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 ${tests_data:+-DPESUITE_TEST_DATA=$tests_data} >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
   cmake --build $b --parallel "$(nproc)" -- -k 0 >"$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
   echo "build: $(( $(date +%s) - t0 )) s"
   python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda)'

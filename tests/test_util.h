@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pesuite/core/atomic_file.h"
+#include "pesuite/core/error.h"
 
 namespace pesuite::test {
 
@@ -44,6 +45,18 @@ inline bool ci_requires_samples() {
   const char* ci = std::getenv("CI");
   const char* root = std::getenv("PESUITE_TEST_DATA");
   return ci && std::string(ci) == "true" && root && std::filesystem::is_directory(root);
+}
+
+// Runs f and expects a pesuite::core::InputError whose message contains every piece:
+//   expect_input_error([] { parse_spec("voc:/x?colour=red"); }, {"unknown key 'colour'"});
+template <class F>
+void expect_input_error(F f, std::initializer_list<std::string> pieces) {
+  try {
+    f();
+    ADD_FAILURE() << "no pesuite::core::InputError";
+  } catch (const pesuite::core::InputError& e) {
+    for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
+  }
 }
 
 }  // namespace pesuite::test

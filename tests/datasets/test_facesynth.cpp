@@ -23,19 +23,11 @@
 using namespace pesuite;
 using namespace pesuite::datasets;
 using pesuite::test::TempDir;
+using pesuite::test::expect_input_error;
 namespace fs = std::filesystem;
 
 namespace {
 
-template <class F>
-void expect_input_error(F f, std::initializer_list<std::string> pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no pesuite::core::InputError";
-  } catch (const pesuite::core::InputError& e) {
-    for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
-}
 
 // A .npy file as numpy writes it: magic, version 1.0, u16 header length, dict padded to 64 bytes.
 std::string npy_bytes(const std::string& descr, const std::string& shape, const std::string& data, bool fortran = false) {

@@ -22,6 +22,7 @@
 using namespace pesuite;
 using namespace pesuite::datasets;
 using pesuite::test::TempDir;
+using pesuite::test::expect_input_error;
 using pesuite::test::Var;
 using pesuite::test::pose_para;
 using pesuite::test::pt2d;
@@ -32,15 +33,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-template <class F>
-void expect_input_error(F f, std::initializer_list<std::string> pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no pesuite::core::InputError";
-  } catch (const pesuite::core::InputError& e) {
-    for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
-}
 
 void touch(const std::string& path) {
   fs::create_directories(fs::path(path).parent_path());

@@ -15,6 +15,7 @@
 
 using namespace pesuite;
 using pesuite::test::TempDir;
+using pesuite::test::expect_input_error;
 namespace fs = std::filesystem;
 
 namespace {
@@ -29,16 +30,6 @@ void write_image(const std::string& path, int w, int h, int value = 128) {
   ASSERT_TRUE(cv::imwrite(path, cv::Mat(h, w, CV_8UC3, cv::Scalar(value, value / 2, 255 - value))));
 }
 
-// Runs f, expects an InputError whose message contains every piece.
-template <class F>
-void expect_input_error(F f, std::initializer_list<std::string> pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no pesuite::core::InputError";
-  } catch (const pesuite::core::InputError& e) {
-    for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
-}
 
 // One CIFAR record: label byte(s), then R, G, B planes; pixel k of channel c = (k + 50 * c + seed) % 256.
 std::string cifar_record(std::vector<std::uint8_t> labels, int seed) {

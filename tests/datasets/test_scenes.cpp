@@ -21,20 +21,11 @@ using namespace pesuite;
 using datasets::SceneGenerator;
 using datasets::SceneOptions;
 using pesuite::test::TempDir;
+using pesuite::test::expect_input_error;
 namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
 
 namespace {
-
-template <class Fn>
-void expect_input_error(Fn f, std::initializer_list<std::string> pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no pesuite::core::InputError";
-  } catch (const pesuite::core::InputError& e) {
-    for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
-  }
-}
 
 SceneOptions options(const std::string& query) {
   return SceneOptions::from_spec(datasets::parse_spec("scenes:?" + query));

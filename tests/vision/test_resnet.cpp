@@ -12,18 +12,10 @@
 
 using namespace pesuite;
 using pesuite::test::TempDir;
+using pesuite::test::expect_input_error;
 
 namespace {
 
-template <class F>
-void expect_input_error(F f, std::initializer_list<std::string> pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no pesuite::core::InputError";
-  } catch (const pesuite::core::InputError& e) {
-    for (const auto& p : pieces) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
-}
 
 // Runs a shell command; its output goes to `log` so a failure can show it.
 int run(const std::string& cmd, const std::string& log) { return std::system((cmd + " > '" + log + "' 2>&1").c_str()); }
