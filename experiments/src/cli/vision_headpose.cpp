@@ -51,9 +51,13 @@ datasets::FaceBox parse_box(const std::string& text, int width, int height) {
 void add_vision_headpose_command(CLI::App& vision) {
   auto* cmd = vision.add_subcommand("headpose", "Yaw / pitch / roll of a face with a head-pose checkpoint; writes the image with the pose axes");
   static std::string ckpt, image, box_text, out;
+  static std::vector<std::string> evals;
   static bool json = false;
   cmd->add_option("--ckpt", ckpt, "Checkpoint (.safetensors) written by vision train with task = \"headpose\"")->required();
-  cmd->add_option("--image", image, "Face image (PNG; JPEG with OpenCV)")->required();
+  cmd->add_option("--image", image, "Face image (PNG; JPEG with OpenCV)");
+  cmd->add_option("--eval", evals,
+                  "Evaluate on a head-pose set instead, name=spec (repeatable; ${data} = the data root), e.g. "
+                  "aflw2000=aflw2000:${data}/aflw2000-sample: MAE of yaw / pitch / roll, geodesic error");
   cmd->add_option("--box", box_text,
                   "Face box x1,y1,x2,y2 in pixels (the tight box, as 300W-LP's landmarks give it; Hopenet's test crop grows it). "
                   "Default: the whole image as the loose crop");
@@ -63,6 +67,26 @@ void add_vision_headpose_command(CLI::App& vision) {
     core::Config cfg;
     const torch::Device device = core::parse_device("auto");
     vision::HeadPoseNet model = vision::load_head_pose_model(ckpt, device, &cfg);
+    if (!evals.empty()) {
+      if (!image.empty()) throw core::InputError("--eval and --image: give one of them");
+      std::string sets = "[";
+      for (std::size_t i = 0; i < evals.size(); ++i) sets += (i ? ", " : "") + nlohmann::json(evals[i]).dump();
+      cfg.apply_set("data.test=" + sets + "]");
+      nlohmann::ordered_json result{{"checkpoint", ckpt}};
+      for (const auto& [name, spec] : vision::head_pose_test_sets(cfg)) {
+        const auto data = vision::HeadPoseData::open(spec, vision::head_pose_data_options(cfg, false), false);
+        const auto m = vision::evaluate_head_pose(model, *data, cfg.get_int("eval.batch_size"), device, false, {0, 0, 0},
+                                                  cfg.get_string("model.head") == "fullrange");
+        result[name] = {{"spec", spec}, {"n", m.n}, {"dropped", m.dropped}, {"mae", m.mae}, {"yaw", m.yaw}, {"pitch", m.pitch},
+                        {"roll", m.roll}, {"geodesic", m.geodesic}};
+        if (!json)
+          std::cout << name << " (" << m.n << " faces): MAE " << m.mae << " (yaw " << m.yaw << ", pitch " << m.pitch << ", roll " << m.roll
+                    << "), geodesic " << m.geodesic << " degrees\n";
+      }
+      if (json) std::cout << result.dump(2) << "\n";
+      return;
+    }
+    if (image.empty()) throw core::InputError("--image (or --eval) is required");
     const datasets::RgbImage img = vision::read_face_image(image);
     if (img.width < 2 || img.height < 2) throw core::InputError(image + ": image too small");
     datasets::FaceBox crop{0, 0, static_cast<double>(img.width), static_cast<double>(img.height)};

@@ -42,8 +42,10 @@ core::Config head_pose_defaults();
 // Whether a config file (or --set list) asks for task = "headpose".
 bool is_head_pose_config(const std::string& config_file, const std::vector<std::string>& sets);
 
-// data.train and every data.test spec, ${data} expanded.
+// data.train and every data.test spec not in eval.optional, ${data} expanded (what must exist).
 std::vector<std::string> head_pose_dataset_specs(const core::Config& cfg);
+// data.test as (name, spec) pairs, ${data} expanded.
+std::vector<std::pair<std::string, std::string>> head_pose_test_sets(const core::Config& cfg);
 
 struct HeadPoseSetMetrics {
   std::int64_t n = 0, dropped = 0;
