@@ -4,6 +4,8 @@
 #include "pesuite/core/error.h"
 #include "pesuite/core/registry.h"
 #include "pesuite/graph/gnn.h"
+#include "pesuite/vision/head_pose_heads.h"
+#include "pesuite/vision/resnet.h"
 #include "pesuite/vision/vit.h"
 
 namespace pesuite::experiments {
@@ -59,6 +61,42 @@ std::shared_ptr<torch::nn::Module> create_gnn_row(const std::string& name, const
   return graph::GraphModel(o).ptr();
 }
 
+// Head-pose models (head_pose_heads.h): one row per head and ResNet ("hopenet-resnet50"), and one
+// per head for the ViT presets ("hopenet-vit", the preset chosen by `backbone`).
+std::vector<ParamInfo> head_pose_options(bool vit) {
+  std::vector<ParamInfo> o{ParamInfo::real("alpha", "1", "hopenet: weight of the expectation's MSE", 0),
+                           ParamInfo::integer("img_size", "224", "input side (ViT: the learned table's grid)", 16)};
+  if (vit) {
+    o.push_back(ParamInfo::text("backbone", "deit_tiny_patch16", "any ViT / DeiT / CPVT preset of `pesuite list models`"));
+    o.push_back(ParamInfo::text("pe", "", "any attention / token PE of `pesuite list pes` ('' = the preset's)"));
+    o.push_back(ParamInfo::integer("patch_size", "0", "0 = the preset's", 0));
+    o.push_back(ParamInfo::integer("dim", "0", "token width (0 = the preset's)", 0));
+    o.push_back(ParamInfo::integer("depth", "0", "blocks (0 = the preset's)", 0));
+    o.push_back(ParamInfo::integer("heads", "0", "attention heads (0 = the preset's)", 0));
+    o.push_back(ParamInfo::real("drop_path", "0", "stochastic depth rate", 0));
+  }
+  return o;
+}
+
+std::shared_ptr<torch::nn::Module> create_head_pose_row(const std::string& head, const std::string& backbone, const core::Params& p) {
+  auto o = vision::HeadPoseOptions().head(head).alpha(p.real("alpha")).img_size(p.integer("img_size"));
+  if (backbone.empty()) {
+    o.backbone(p.text("backbone")).pe(p.text("pe")).patch_size(p.integer("patch_size")).dim(p.integer("dim"));
+    o.depth(p.integer("depth")).heads(p.integer("heads")).drop_path(p.real("drop_path"));
+    if (vision::is_resnet_backbone(o.backbone()))
+      throw core::InputError("model " + head + "-vit: backbone '" + o.backbone() + "' is a ResNet; use the row " + head + "-" + o.backbone());
+  } else {
+    o.backbone(backbone);
+  }
+  return vision::HeadPoseNet(o).ptr();
+}
+
+const char* head_help(const std::string& head) {
+  if (head == "hopenet") return "Hopenet head (three 66-bin classifiers, CE + alpha * MSE of the expectation)";
+  if (head == "6d") return "6DRepNet head (6D -> Gram-Schmidt rotation, geodesic loss)";
+  return "full-range head (yaw over [-180, 180) as sin / cos, wrapped errors)";
+}
+
 }  // namespace
 
 const std::vector<ModelRow>& models() {
@@ -68,6 +106,13 @@ const std::vector<ModelRow>& models() {
       const std::string name = info.name;
       out.push_back({name, "vision", "image-classification", info.help, vit_options(),
                      [name](const core::Params& p) { return create_vit_row(name, p); }});
+    }
+    for (const auto& head : vision::head_pose_head_names()) {
+      for (const auto& resnet : vision::list_resnets())
+        out.push_back({head + "-" + resnet, "vision", "headpose", std::string(head_help(head)) + " on " + resnet, head_pose_options(false),
+                       [head, resnet](const core::Params& p) { return create_head_pose_row(head, resnet, p); }});
+      out.push_back({head + "-vit", "vision", "headpose", std::string(head_help(head)) + " on any ViT preset (backbone=, pe=)",
+                     head_pose_options(true), [head](const core::Params& p) { return create_head_pose_row(head, "", p); }});
     }
     for (const auto& info : graph::graph_models()) {
       const std::string name = info.name;

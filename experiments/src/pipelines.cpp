@@ -12,6 +12,7 @@
 #include "pesuite/graph/training.h"
 #include "pesuite/graph/training_data.h"
 #include "pesuite/vision/classifier_training.h"
+#include "pesuite/vision/head_pose_training.h"
 
 namespace pesuite::experiments {
 namespace {
@@ -80,6 +81,28 @@ UnitResult run_image_classification(const core::Config& cfg, const std::string& 
   return u;
 }
 
+// ---- head pose ----------------------------------------------------------------------------------
+
+UnitResult run_head_pose(const core::Config& cfg, const std::string& runs_dir) {
+  const auto r = vision::run_head_pose(cfg, runs_dir);
+  UnitResult u;
+  for (const auto& [name, m] : r.sets) {
+    u.metrics[name + ".mae"] = {m.mae};
+    u.metrics[name + ".yaw"] = {m.yaw};
+    u.metrics[name + ".pitch"] = {m.pitch};
+    u.metrics[name + ".roll"] = {m.roll};
+    u.metrics[name + ".geodesic"] = {m.geodesic};
+    u.metrics[name + ".baseline_mae"] = {m.baseline_mae};
+    u.metrics[name + ".n"] = {static_cast<double>(m.n)};
+  }
+  u.metrics["train_s"] = {r.train_seconds};
+  u.metrics["images_per_s"] = {r.train_images_per_second};
+  u.metrics["labelled"] = {static_cast<double>(r.labelled)};
+  u.notes["images/s"] = std::to_string(static_cast<int>(r.train_images_per_second));
+  u.notes["run"] = r.run_path;
+  return u;
+}
+
 }  // namespace
 
 const std::vector<Pipeline>& pipelines() {
@@ -93,6 +116,9 @@ const std::vector<Pipeline>& pipelines() {
       {"image-classification", "ViT classifier training, tested at several input sizes (pesuite vision train)",
        vision::image_classification_defaults, vision::classification_dataset_specs, [](const core::Config&) { return 1; },
        [](core::Config&, int) {}, run_image_classification, {}},
+      {"headpose", "head-pose estimation (Hopenet / 6D / full-range heads, semi-supervised option) (pesuite vision train, task = \"headpose\")",
+       vision::head_pose_defaults, vision::head_pose_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {},
+       run_head_pose, {}},
   };
   return rows;
 }

@@ -8,6 +8,7 @@
 #include "pesuite/experiments/models.h"
 #include "pesuite/graph/batch.h"
 #include "pesuite/graph/gnn.h"
+#include "pesuite/vision/head_pose_heads.h"
 #include "pesuite/vision/vit.h"
 #include "test_util.h"
 
@@ -48,7 +49,30 @@ TEST(Models, EveryRowBuildsAndTrainsAtTwoSizes) {
   for (const auto& row : models()) {
     frontends.insert(row.frontend);
     torch::manual_seed(0);
-    if (row.frontend == "vision") {
+    if (row.pipeline == "headpose") {
+      // A head-pose model: ResNet rows as they are, ViT rows narrowed; two input sizes each.
+      const bool vit = row.name.size() > 4 && row.name.compare(row.name.size() - 4, 4, "-vit") == 0;
+      ModelOptions o{{"img_size", "48"}, {"alpha", "2"}};
+      if (vit) o.insert({{"backbone", "cpvt_tiny"}, {"pe", "peg"}, {"dim", "32"}, {"depth", "2"}, {"heads", "2"}});
+      auto module = create_model(row.name, o);
+      auto* net = dynamic_cast<vision::HeadPoseNetImpl*>(module.get());
+      ASSERT_NE(net, nullptr) << row.name;
+      const std::int64_t width = net->options().head() == "hopenet" ? 3 * vision::kHopenetBins : net->options().head() == "6d" ? 6 : 4;
+      for (const std::int64_t s : {32, 48}) {
+        auto y = net->forward(torch::randn({2, 3, s, s}));
+        ASSERT_EQ(y.numel(), 2 * width) << row.name << " at " << s;
+        auto l = net->loss(y, torch::tensor({{10.0f, -20.0f, 5.0f}, {-40.0f, 15.0f, 0.0f}}));
+        l.total.backward();
+        int with_grad = 0;
+        for (const auto& p : net->named_parameters()) {
+          if (!p.value().grad().defined()) continue;
+          ++with_grad;
+          EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << row.name << ": " << p.key();
+        }
+        EXPECT_GT(with_grad, 0) << row.name;
+        net->zero_grad();
+      }
+    } else if (row.frontend == "vision") {
       // A narrow, shallow model of the row's recipe (its patch, channels, encoding and pooling).
       auto module = create_model(row.name, {{"dim", "32"}, {"depth", "6"}, {"heads", "2"}, {"num_classes", "3"}});
       auto* vit = dynamic_cast<vision::ViTImpl*>(module.get());
@@ -88,4 +112,6 @@ TEST(Models, OptionsAreCheckedAgainstTheRow) {
   EXPECT_NE(error_of("cpvt_tiny", {{"widht", "3"}}).find("unknown parameter 'widht'"), std::string::npos);
   EXPECT_NE(error_of("gine", {{"in_dim", "x"}}).find("'in_dim' must be an integer"), std::string::npos);
   EXPECT_NE(error_of("gps", {{"pe", "lap:k=0"}}).find("'k' must be >= 1"), std::string::npos);
+  EXPECT_NE(error_of("hopenet-vit", {{"backbone", "resnet50"}}).find("use the row hopenet-resnet50"), std::string::npos);
+  EXPECT_NE(error_of("6d-resnet18", {{"pe", "peg"}}).find("unknown parameter 'pe'"), std::string::npos);
 }

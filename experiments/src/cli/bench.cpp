@@ -10,6 +10,7 @@ void add_bench_commands(CLI::App& app) {
   add_bench_graph_pe(*bench);
   add_bench_loader(*bench);
   add_bench_gnn(*bench);
+  add_bench_facesynth(*bench);
 }
 
 }  // namespace pesuite::cli

@@ -13,6 +13,7 @@ void add_list_command(CLI::App& app);
 void add_data_commands(CLI::App& app);
 void add_graph_commands(CLI::App& app);   // graph_commands.cpp
 void add_vision_commands(CLI::App& app);  // vision_commands.cpp
+void add_vision_headpose_command(CLI::App& vision);  // vision_headpose.cpp
 void add_bench_commands(CLI::App& app);   // bench.cpp, one add_bench_* per benchmark
 void add_reproduce_command(CLI::App& app);
 
@@ -22,6 +23,7 @@ void add_bench_vit(CLI::App& bench);        // bench_vit.cpp
 void add_bench_graph_pe(CLI::App& bench);   // bench_graph_pe.cpp
 void add_bench_loader(CLI::App& bench);     // bench_loader.cpp
 void add_bench_gnn(CLI::App& bench);        // bench_gnn.cpp
+void add_bench_facesynth(CLI::App& bench);  // bench_facesynth.cpp
 
 // What `pesuite list pes|models` prints; each frontend adds its rows in catalogue.cpp.
 struct CatalogueEntry {

@@ -10,6 +10,7 @@
 #include "pesuite/core/runtime.h"
 #include "pesuite/vision/attention_report.h"
 #include "pesuite/vision/classifier_training.h"
+#include "pesuite/vision/head_pose_training.h"
 
 namespace pesuite::cli {
 namespace {
@@ -91,6 +92,33 @@ void add_vision_commands(CLI::App& app) {
                     "Continue a run from its last checkpoint: a run folder or a checkpoint in one (its config.toml is used; --set still applies)");
   train->add_flag("--json", json, "Print the result as JSON");
   train->callback([]() {
+    // task = "headpose" (in the config, a --set, or the resumed run's config): the head-pose pipeline.
+    const bool head_pose = vision::is_head_pose_config(config.config_file, config.sets) ||
+                           (!resume.empty() && vision::is_head_pose_config(vision::resolve_checkpoint(resume).first + "/config.toml", {}));
+    if (head_pose) {
+      core::Config cfg = resume.empty() ? vision::head_pose_defaults() : vision::head_pose_resume_config(resume);
+      if (!config.config_file.empty()) cfg.merge_file(config.config_file);
+      for (const auto& s : config.sets) cfg.apply_set(s);
+      const auto r = vision::run_head_pose(cfg, runs, resume);
+      nlohmann::ordered_json out{{"run", r.run_path}, {"checkpoint", r.checkpoint}, {"finished", r.finished}, {"steps", r.steps},
+                                 {"total_steps", r.total_steps}, {"labelled", r.labelled}, {"unlabelled", r.unlabelled},
+                                 {"train_seconds", r.train_seconds}, {"train_images_per_second", r.train_images_per_second}};
+      for (const auto& [name, m] : r.sets)
+        out[name] = {{"n", m.n}, {"dropped", m.dropped}, {"mae", m.mae}, {"yaw", m.yaw}, {"pitch", m.pitch}, {"roll", m.roll},
+                     {"geodesic", m.geodesic}, {"baseline_mae", m.baseline_mae}};
+      if (json) {
+        std::cout << out.dump(2) << "\n";
+        return;
+      }
+      std::cout << "run " << r.run_path << "\n";
+      if (!r.finished)
+        std::cout << "stopped at step " << r.steps << " of " << r.total_steps << "; continue with: pesuite vision train --resume " << r.run_path
+                  << "\n";
+      for (const auto& [name, m] : r.sets)
+        std::cout << name << " (" << m.n << " faces): MAE " << m.mae << " (yaw " << m.yaw << ", pitch " << m.pitch << ", roll " << m.roll
+                  << "), geodesic " << m.geodesic << ", predict-the-mean MAE " << m.baseline_mae << " degrees\n";
+      return;
+    }
     core::Config cfg = vision::image_classification_defaults();
     if (!resume.empty()) cfg = vision::resume_config(resume);
     if (!config.config_file.empty()) cfg.merge_file(config.config_file);
@@ -131,6 +159,8 @@ void add_vision_commands(CLI::App& app) {
     if (eval_json) std::cout << out.dump(2) << "\n";
     else print_metrics(r.metrics_at_size, r.metric);
   });
+
+  add_vision_headpose_command(*vision);
 
   // ---- attention ----
   auto* attention = vision->add_subcommand(

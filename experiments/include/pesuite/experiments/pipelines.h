@@ -15,6 +15,9 @@
 //                         gin_<metric> (GIN's protocol, when every fold tracked its test curve)
 //   image-classification  acc@<size> (top-1, or mAP for multi-label data), top5@<size>, loss@<size>,
 //                         train_s, images_per_s
+//   headpose              per test set <name>: <name>.mae (mean of yaw / pitch / roll MAE, degrees), <name>.yaw,
+//                         <name>.pitch, <name>.roll, <name>.geodesic, <name>.baseline_mae (predicting the
+//                         training mean), <name>.n; train_s, images_per_s, labelled
 #include <functional>
 #include <map>
 #include <string>

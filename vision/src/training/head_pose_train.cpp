@@ -1,0 +1,504 @@
+// Head-pose training and evaluation (head_pose_training.h).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "pesuite/core/error.h"
+#include "pesuite/core/optim.h"
+#include "pesuite/core/run_dir.h"
+#include "pesuite/core/runtime.h"
+#include "pesuite/core/safetensors.h"
+#include "pesuite/core/torch_compat.h"
+#include "pesuite/core/trainer.h"
+#include "pesuite/datasets/spec.h"
+#include "pesuite/vision/head_pose_training.h"
+
+namespace pesuite::vision {
+
+namespace fs = std::filesystem;
+
+core::Config head_pose_defaults() {
+  return core::Config::from_toml_string(R"(
+task = "headpose"
+experiment = "headpose"
+seed = 0
+device = "auto"
+
+[data]
+train = "facesynth:?n=2000&seed=0&size=128"
+# Test sets as "name=spec": each gets <name>.mae, <name>.yaw, ... in the results.
+test = ["synth=facesynth:?n=300&seed=1000&size=128", "300wlp=300wlp:${data}/300wlp-sample", "aflw2000=aflw2000:${data}/aflw2000-sample"]
+root = ""                 # what ${data} stands for; "" = $PESUITE_DATA, else ../shared/data beside the source tree
+train_limit = 0           # 0 = every face
+test_limit = 0
+labelled_fraction = 1.0   # share of the training faces whose labels are used (semi-supervised tables: 0.02 ... 1)
+mean = [0.485, 0.456, 0.406]
+std = [0.229, 0.224, 0.225]
+cache_mb = 2048           # decoded / rendered images kept in memory up to this size
+
+[model]
+backbone = "resnet50"     # resnet18 | resnet34 | resnet50 | resnet101 | resnet152 | any ViT preset (pesuite list models)
+head = "hopenet"          # hopenet | 6d | fullrange
+alpha = 1.0               # hopenet: weight of the expectation's MSE (the released models: 1 and 2)
+img_size = 224            # input side
+pe = ""                   # ViT backbones: any heads/ registry spec ('' = the preset's)
+pe_after_blocks = []
+patch_size = 0            # ViT: 0 = the preset's (likewise dim, depth, heads)
+dim = 0
+depth = 0
+heads = 0
+drop_path = 0.0
+
+[train]
+epochs = 10               # passes over all training faces (labelled + unlabelled): the same steps for every labelled fraction
+batch_size = 64
+lr = 1e-4
+min_lr_ratio = 0.01
+weight_decay = 0.0
+warmup_fraction = 0.05
+clip_grad_norm = 0.0
+flip = true               # horizontal flip p = 0.5 (yaw and roll negated)
+k_range = [0.2, 0.4]      # loose-crop margin k, uniform (Hopenet's 300W-LP training)
+resize_ratio = 1.0714285714285714   # shorter side to img_size * 240 / 224, then a random img_size square
+amp = "auto"              # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
+checkpoint_every = 0      # steps; 0 = once per epoch (the end is always saved)
+stop_after_steps = 0      # stop (with a checkpoint) after this many steps of this invocation; resume later
+log_every = 20
+
+[semi]
+enabled = false
+weight = 1.0              # of the unlabelled loss
+start_fraction = 0.2      # supervised only for this share of the steps
+keep_start = 0.3          # share of an unlabelled batch the adaptive threshold keeps at the start ...
+keep_end = 0.8            # ... and at the end (linear in between)
+ema = 0.9                 # threshold momentum
+unlabelled_batch = 0      # 0 = train.batch_size
+strength = 1.0            # scales the strong view's colour / noise / cutout
+
+[eval]
+batch_size = 64
+filter = 99               # leave out test faces with any |angle| > filter (AFLW2000's protocol); 0 = keep all
+# Test sets (by name) that may be left out, with a note in log.txt, where this build cannot read them
+# (JPEG without OpenCV, .mat without libmatio: the GPU machine) or their folder is absent; evaluate the
+# checkpoint on them later with `pesuite vision headpose --ckpt ... --eval name=spec`.
+optional = []
+)", "<headpose defaults>");
+}
+
+bool is_head_pose_config(const std::string& file, const std::vector<std::string>& sets) {
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = s.substr(0, eq), v = s.substr(eq + 1);
+    if (k == "task") return v == "headpose" || v == "\"headpose\"";
+  }
+  if (file.empty()) return false;
+  try {
+    const auto t = toml::parse_file(file);
+    if (const auto* task = t.get("task"); task && task->is_string()) return task->value<std::string>().value_or("") == "headpose";
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+namespace {
+
+std::string data_root(const core::Config& cfg) { return datasets::data_root(cfg.get_string("data.root")); }
+
+// data.test entries: "name=spec" (or a bare spec, named by its format).
+std::vector<std::pair<std::string, std::string>> test_sets(const core::Config& cfg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::set<std::string> names;
+  for (const auto& entry : cfg.get_strings("data.test")) {
+    const auto eq = entry.find('=');
+    const auto colon = entry.find(':');
+    std::string name, spec;
+    if (eq != std::string::npos && (colon == std::string::npos || eq < colon)) {
+      name = entry.substr(0, eq);
+      spec = entry.substr(eq + 1);
+    } else {
+      spec = entry;
+      name = entry.substr(0, colon);
+    }
+    if (name.empty() || spec.empty()) throw core::InputError("config data.test: '" + entry + "' is not name=spec");
+    if (!names.insert(name).second) throw core::InputError("config data.test: the name '" + name + "' is used twice");
+    out.push_back({name, datasets::expand_data_root(spec, data_root(cfg))});
+  }
+  return out;
+}
+
+bool use_bf16(const core::Config& cfg, const torch::Device& device) {
+  const auto amp = cfg.get_string("train.amp");
+  if (amp != "auto" && amp != "bf16" && amp != "off") throw core::InputError("config train.amp: '" + amp + "' is not one of auto, bf16, off");
+  return device.is_cuda() && amp != "off";
+}
+
+torch::Tensor forward_raw(HeadPoseNet& model, const torch::Tensor& x, const torch::Device& device, bool bf16) {
+  if (!bf16) return model(x);
+  core::AutocastGuard amp(device, torch::kBFloat16);
+  return model(x).to(torch::kFloat32);
+}
+
+std::array<float, 3> three(const std::vector<double>& v, const char* key) {
+  if (v.size() != 3) throw core::InputError(std::string("config ") + key + ": expected 3 values (R, G, B)");
+  return {static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2])};
+}
+
+// A permutation of [0, n) for cycle c (std::mt19937_64 + our own Fisher-Yates: portable).
+std::vector<std::int64_t> cycle_order(std::int64_t n, std::uint64_t seed, std::uint64_t salt, std::int64_t cycle) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed * 1000003ULL + salt * 7919ULL + static_cast<std::uint64_t>(cycle));
+  for (std::int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(i + 1))]);
+  return order;
+}
+
+// Batch `step` of a pool cycled through in shuffled passes.
+std::vector<std::int64_t> pool_batch(const std::vector<std::int64_t>& pool, std::int64_t step, std::int64_t batch, std::uint64_t seed,
+                                     std::uint64_t salt) {
+  std::vector<std::int64_t> out;
+  const auto n = static_cast<std::int64_t>(pool.size());
+  std::int64_t cached_cycle = -1;
+  std::vector<std::int64_t> order;
+  for (std::int64_t j = 0; j < batch; ++j) {
+    const std::int64_t p = step * batch + j, c = p / n;
+    if (c != cached_cycle) {
+      order = cycle_order(n, seed, salt, c);
+      cached_cycle = c;
+    }
+    out.push_back(pool[static_cast<std::size_t>(order[static_cast<std::size_t>(p % n)])]);
+  }
+  return out;
+}
+
+nlohmann::json read_extra(const std::string& ckpt) {
+  const auto file = core::load_safetensors(ckpt);
+  auto it = file.metadata.find("extra");
+  if (it == file.metadata.end()) return nlohmann::json::object();
+  try {
+    return nlohmann::json::parse(it->second);
+  } catch (const std::exception& e) {
+    throw core::InputError(ckpt + ": metadata 'extra' is not JSON (" + e.what() + ")");
+  }
+}
+
+std::pair<std::string, std::string> resolve(const std::string& path) {
+  if (fs::is_directory(path)) {
+    const std::string ckpt = path + "/ckpt/last.safetensors";
+    if (!fs::exists(ckpt)) throw core::InputError(path + ": no checkpoint to resume from (no ckpt/last.safetensors)");
+    return {path, ckpt};
+  }
+  if (!fs::exists(path)) throw core::InputError(path + ": no such run folder or checkpoint");
+  const auto run = fs::path(path).parent_path().parent_path().string();
+  return {run.empty() ? std::string(".") : run, path};
+}
+
+}  // namespace
+
+std::vector<std::string> head_pose_dataset_specs(const core::Config& cfg) {
+  std::vector<std::string> out{datasets::expand_data_root(cfg.get_string("data.train"), data_root(cfg))};
+  const auto optional = cfg.get_strings("eval.optional");
+  for (const auto& [name, spec] : test_sets(cfg))
+    if (std::find(optional.begin(), optional.end(), name) == optional.end()) out.push_back(spec);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> head_pose_test_sets(const core::Config& cfg) { return test_sets(cfg); }
+
+HeadPoseDataOptions head_pose_data_options(const core::Config& cfg, bool train) {
+  HeadPoseDataOptions o;
+  o.img_size = cfg.get_int("model.img_size");
+  o.limit = cfg.get_int(train ? "data.train_limit" : "data.test_limit");
+  o.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  o.flip = cfg.get_bool("train.flip");
+  const auto k = cfg.get_doubles("train.k_range");
+  if (k.size() != 2 || !(k[0] >= 0 && k[0] <= k[1])) throw core::InputError("config train.k_range: expected [lo, hi] with 0 <= lo <= hi");
+  o.k_range = {k[0], k[1]};
+  o.resize_ratio = cfg.get_double("train.resize_ratio");
+  if (!(o.resize_ratio >= 1)) throw core::InputError("config train.resize_ratio: must be >= 1");
+  o.mean = three(cfg.get_doubles("data.mean"), "data.mean");
+  o.std = three(cfg.get_doubles("data.std"), "data.std");
+  o.filter = cfg.get_double("eval.filter");
+  o.cache_mb = cfg.get_int("data.cache_mb");
+  return o;
+}
+
+HeadPoseNet build_head_pose_model(const core::Config& cfg) {
+  for (const char* k : {"img_size", "patch_size", "dim", "depth", "heads"})
+    if (cfg.get_int(std::string("model.") + k) < 0) throw core::InputError(std::string("config model.") + k + ": must be >= 0");
+  if (cfg.get_int("model.img_size") < 16) throw core::InputError("config model.img_size: must be >= 16");
+  return HeadPoseNet(HeadPoseOptions()
+                         .backbone(cfg.get_string("model.backbone"))
+                         .head(cfg.get_string("model.head"))
+                         .alpha(cfg.get_double("model.alpha"))
+                         .img_size(cfg.get_int("model.img_size"))
+                         .pe(cfg.get_string("model.pe"))
+                         .pe_after_blocks(cfg.get_ints("model.pe_after_blocks"))
+                         .patch_size(cfg.get_int("model.patch_size"))
+                         .dim(cfg.get_int("model.dim"))
+                         .depth(cfg.get_int("model.depth"))
+                         .heads(cfg.get_int("model.heads"))
+                         .drop_path(cfg.get_double("model.drop_path")));
+}
+
+core::Config head_pose_resume_config(const std::string& run_or_checkpoint) {
+  const auto [run, ckpt] = resolve(run_or_checkpoint);
+  core::Config cfg = head_pose_defaults();
+  if (!fs::exists(run + "/config.toml")) throw core::InputError(run + ": not a run folder (no config.toml)");
+  cfg.merge_file(run + "/config.toml");
+  return cfg;
+}
+
+core::Config head_pose_checkpoint_config(const std::string& ckpt) {
+  core::Config cfg = head_pose_defaults();
+  const auto extra = read_extra(ckpt);
+  if (extra.contains("config") && extra["config"].is_string()) {
+    cfg.merge_string(extra["config"].get<std::string>(), ckpt + " (saved config)");
+    return cfg;
+  }
+  const auto run = fs::path(ckpt).parent_path().parent_path() / "config.toml";
+  if (!fs::exists(run)) throw core::InputError(ckpt + ": not a head-pose checkpoint (no saved config, no config.toml beside it)");
+  cfg.merge_file(run.string());
+  return cfg;
+}
+
+HeadPoseNet load_head_pose_model(const std::string& ckpt, const torch::Device& device, core::Config* config_out) {
+  if (!fs::is_regular_file(ckpt)) throw core::InputError(ckpt + ": no such checkpoint file");
+  core::Config cfg = head_pose_checkpoint_config(ckpt);
+  if (cfg.get_string("task") != "headpose") throw core::InputError(ckpt + ": not a head-pose checkpoint (task '" + cfg.get_string("task") + "')");
+  HeadPoseNet model = build_head_pose_model(cfg);
+  auto file = core::load_safetensors(ckpt);
+  core::TensorMap state;
+  for (auto& [name, t] : file.tensors)
+    if (name.rfind("model.", 0) == 0) state[name.substr(6)] = t;
+  core::load_module_state(*model, state, ckpt);
+  model->to(device);
+  model->eval();
+  if (config_out) *config_out = cfg;
+  return model;
+}
+
+HeadPoseSetMetrics evaluate_head_pose(HeadPoseNet& model, const HeadPoseData& data, std::int64_t batch, const torch::Device& device,
+                                      bool bf16, const std::array<double, 3>& mean_pose, bool wrapped) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  HeadPoseSetMetrics m;
+  m.n = data.size();
+  m.dropped = data.dropped;
+  auto guess = torch::tensor({mean_pose[0], mean_pose[1], mean_pose[2]}, torch::kFloat32).view({1, 3});
+  torch::Tensor err_sum = torch::zeros({3}, torch::kFloat64), base_sum = torch::zeros({3}, torch::kFloat64);
+  double geo = 0;
+  for (std::int64_t b = 0; b < data.size(); b += batch) {
+    const auto e = std::min(data.size(), b + batch);
+    HeadPoseBatch hb = data.test_batch(b, e);
+    auto raw = forward_raw(model, hb.images.to(device), device, bf16).to(torch::kCPU);
+    auto pred = model->angles(raw);
+    auto t = hb.targets;
+    auto err = wrapped ? wrapped_abs_error(pred, t) : (pred - t).abs();
+    auto base = wrapped ? wrapped_abs_error(guess.expand_as(t), t) : (guess - t).abs();
+    err_sum += err.to(torch::kFloat64).sum(0);
+    base_sum += base.to(torch::kFloat64).sum(0);
+    geo += geodesic_degrees(model->rotation(raw), rotation_from_euler(t)).to(torch::kFloat64).sum().item<double>();
+  }
+  const double n = static_cast<double>(std::max<std::int64_t>(1, m.n));
+  m.yaw = err_sum[0].item<double>() / n;
+  m.pitch = err_sum[1].item<double>() / n;
+  m.roll = err_sum[2].item<double>() / n;
+  m.mae = (m.yaw + m.pitch + m.roll) / 3;
+  m.geodesic = geo / n;
+  m.baseline_mae = base_sum.sum().item<double>() / (3 * n);
+  if (was_training) model->train();
+  return m;
+}
+
+// ---- training -------------------------------------------------------------------------------------
+
+HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
+  if (cfg.get_string("task") != "headpose") throw core::InputError("config task: '" + cfg.get_string("task") + "' is not headpose");
+  const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  const torch::Device device = core::parse_device(cfg.get_string("device"));
+  std::string run_path, ckpt_path;
+  if (!resume.empty()) std::tie(run_path, ckpt_path) = resolve(resume);
+  const bool bf16 = use_bf16(cfg, device);
+  const auto sets = test_sets(cfg);
+  const bool semi = cfg.get_bool("semi.enabled");
+  const double fraction = cfg.get_double("data.labelled_fraction");
+  if (!(fraction > 0 && fraction <= 1)) throw core::InputError("config data.labelled_fraction: must be in (0, 1]");
+  const auto batch = cfg.get_int("train.batch_size");
+  if (batch <= 0) throw core::InputError("config train.batch_size: must be positive");
+  const auto u_batch = cfg.get_int("semi.unlabelled_batch") > 0 ? cfg.get_int("semi.unlabelled_batch") : batch;
+  AdaptiveThreshold threshold(cfg.get_double("semi.keep_start"), cfg.get_double("semi.keep_end"), cfg.get_double("semi.ema"));
+  core::seed_all(seed);
+  HeadPoseNet model = build_head_pose_model(cfg);  // config errors before any data is read
+  const bool wrapped = cfg.get_string("model.head") == "fullrange";
+
+  auto train = HeadPoseData::open(datasets::expand_data_root(cfg.get_string("data.train"), data_root(cfg)), head_pose_data_options(cfg, true), true);
+  std::vector<std::pair<std::string, std::unique_ptr<HeadPoseData>>> tests;
+  const auto optional = cfg.get_strings("eval.optional");
+  std::vector<std::string> skipped;
+  for (const auto& [name, spec] : sets) {
+    try {
+      tests.push_back({name, HeadPoseData::open(spec, head_pose_data_options(cfg, false), false)});
+    } catch (const core::InputError& e) {
+      if (std::find(optional.begin(), optional.end(), name) == optional.end()) throw;
+      skipped.push_back("test set " + name + " left out (eval.optional): " + e.what());
+    }
+  }
+
+  // The labelled share: the first round(fraction * n) of a seeded permutation (at least one face).
+  const auto n = train->size();
+  std::vector<std::int64_t> perm = cycle_order(n, seed, 17, 0), labelled, unlabelled;
+  const auto n_lab = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(fraction * static_cast<double>(n))));
+  labelled.assign(perm.begin(), perm.begin() + n_lab);
+  unlabelled.assign(perm.begin() + n_lab, perm.end());
+  std::sort(labelled.begin(), labelled.end());
+  std::sort(unlabelled.begin(), unlabelled.end());
+  if (semi && unlabelled.empty()) throw core::InputError("config semi.enabled: data.labelled_fraction 1 leaves no unlabelled faces");
+  std::array<double, 3> mean_pose{0, 0, 0};
+  for (auto i : labelled) {
+    const auto& p = train->items[static_cast<std::size_t>(i)].pose;
+    mean_pose[0] += p.yaw / n_lab;
+    mean_pose[1] += p.pitch / n_lab;
+    mean_pose[2] += p.roll / n_lab;
+  }
+  model->to(device);
+
+  const auto steps_per_epoch = std::max<std::int64_t>(1, n / batch);
+  const auto total = steps_per_epoch * cfg.get_int("train.epochs");
+  if (total <= 0) throw core::InputError("config train.epochs: must be positive");
+  const auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay"));
+  core::FusedAdamW optimizer(model->parameters(), adamw);
+  core::LrSchedule schedule = core::LrSchedule::warmup_cosine(cfg.get_double("train.lr"),
+                                                              static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * total), total,
+                                                              cfg.get_double("train.min_lr_ratio"));
+  core::RunDir run = resume.empty() ? core::RunDir::create(runs_root, cfg.get_string("experiment"), seed, cfg, device.str())
+                                    : core::RunDir::open(run_path);
+  core::TrainerOptions topts;
+  topts.total_steps = total;
+  topts.checkpoint_every = cfg.get_int("train.checkpoint_every") > 0 ? cfg.get_int("train.checkpoint_every") : steps_per_epoch;
+  topts.clip_grad_norm = cfg.get_double("train.clip_grad_norm");
+  topts.ckpt_dir = run.ckpt_dir();
+  topts.label = cfg.get_string("model.backbone") + "+" + cfg.get_string("model.head");
+  topts.data_seed = seed;
+  core::Trainer trainer(*model, optimizer, schedule, topts);
+  if (!resume.empty()) {
+    trainer.resume(ckpt_path);
+    threshold.load_state(trainer.state().extra.value("semi_threshold", nlohmann::json::object()));
+    run.metrics().truncate_after("step", static_cast<double>(trainer.state().step));
+    run.log("resumed from " + ckpt_path + " at step " + std::to_string(trainer.state().step) + " of " + std::to_string(total), false);
+  } else {
+    run.log("run " + run.path() + ": " + cfg.get_string("model.backbone") + " + " + cfg.get_string("model.head") + " head, " +
+                std::to_string(n_lab) + " labelled / " + std::to_string(unlabelled.size()) + " unlabelled faces (" + train->spec + "), " +
+                std::to_string(total) + " steps" + (semi ? ", semi-supervised" : ""),
+            false);
+  }
+  for (const auto& line : skipped) run.log(line);
+  trainer.state().extra["config"] = cfg.to_toml();
+  const auto start_step = trainer.state().step;
+  const auto semi_start = static_cast<std::int64_t>(cfg.get_double("semi.start_fraction") * static_cast<double>(total));
+  ViewAugment strong = ViewAugment::strong();
+  const double strength = cfg.get_double("semi.strength");
+  strong.brightness *= strength;
+  strong.contrast *= strength;
+  strong.noise *= strength;
+  strong.cutout = std::min(0.9, strong.cutout * strength);
+  const double semi_weight = cfg.get_double("semi.weight");
+  double kept_share = 0;
+
+  auto loss_of = [&](std::int64_t step) {
+    // Streams: 2 step (labelled views), 2 step + 1 (unlabelled views).
+    const auto idx = pool_batch(labelled, step, batch, seed, 1);
+    HeadPoseBatch b = train->train_batch(idx, static_cast<std::uint64_t>(2 * step));
+    auto raw = forward_raw(model, b.images.to(device), device, bf16);
+    auto loss = model->loss(raw, b.targets.to(device)).total;
+    if (!semi || step < semi_start) return loss;
+    const auto uidx = pool_batch(unlabelled, step, u_batch, seed, 2);
+    auto [weak, strong_views] = train->weak_strong_batch(uidx, static_cast<std::uint64_t>(2 * step + 1), strong);
+    torch::Tensor pseudo, keep;
+    {
+      torch::NoGradGuard no_grad;
+      model->eval();
+      auto w = weak.images.to(device);
+      auto raw_w = forward_raw(model, w, device, bf16);
+      auto raw_m = forward_raw(model, w.flip({3}), device, bf16);
+      model->train();
+      auto conf = flip_agreement(model->rotation(raw_w), model->rotation(raw_m)).to(torch::kCPU, torch::kFloat64);
+      std::vector<double> c(conf.data_ptr<double>(), conf.data_ptr<double>() + conf.numel());
+      const double progress = static_cast<double>(step - semi_start) / static_cast<double>(std::max<std::int64_t>(1, total - semi_start));
+      const double tau = threshold.update(c, progress);
+      keep = conf >= tau;
+      kept_share = keep.to(torch::kFloat64).mean().item<double>();
+      // The weak view's prediction is the pseudo-label of the strong view of the same crop (same flip).
+      pseudo = model->angles(raw_w).to(torch::kCPU);
+    }
+    if (keep.sum().item<std::int64_t>() == 0) return loss;
+    auto kept = keep.nonzero().squeeze(1);
+    auto raw_s = forward_raw(model, strong_views.images.index_select(0, kept).to(device), device, bf16);
+    auto unsup = model->loss(raw_s, pseudo.index_select(0, kept).to(device)).total;
+    return loss + semi_weight * unsup * (static_cast<double>(kept.size(0)) / static_cast<double>(u_batch));
+  };
+
+  const auto stop_after = cfg.get_int("train.stop_after_steps");
+  const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));
+  double running = trainer.state().extra.value("running_loss", 0.0);
+  auto on_step = [&](core::TrainState& st, double loss) {
+    running = st.step == 1 ? loss : 0.98 * running + 0.02 * loss;
+    st.extra["running_loss"] = running;
+    st.extra["semi_threshold"] = threshold.state();
+    st.epoch = st.step / steps_per_epoch;
+    if (st.step % log_every == 0 || st.step == total) {
+      nlohmann::ordered_json row{{"step", st.step}, {"epoch", static_cast<double>(st.step) / steps_per_epoch}, {"train_loss", running},
+                                 {"loss", loss}, {"lr", schedule.lr_at(st.step - 1)}};
+      if (semi && st.step > semi_start) {
+        row["threshold"] = threshold.value();
+        row["kept"] = kept_share;
+      }
+      run.metrics().append(row);
+    }
+    if (st.step % steps_per_epoch == 0) run.log("epoch " + std::to_string(st.epoch) + " step " + std::to_string(st.step) + " loss " + std::to_string(running), false);
+    return stop_after <= 0 || st.step - start_step < stop_after;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto st = trainer.fit([&](std::int64_t step, std::mt19937_64&) { return loss_of(step); }, on_step);
+  HeadPoseResult result;
+  result.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.steps = st.step;
+  result.total_steps = total;
+  result.labelled = n_lab;
+  result.unlabelled = static_cast<std::int64_t>(unlabelled.size());
+  result.train_images_per_second = static_cast<double>((st.step - start_step) * batch) / std::max(1e-9, result.train_seconds);
+  result.run_path = run.path();
+  result.checkpoint = trainer.last_checkpoint();
+  result.final_threshold = threshold.value();
+  if (st.step < total) {
+    result.finished = false;
+    run.log("stopped at step " + std::to_string(st.step) + " of " + std::to_string(total) + "; continue with --resume " + run.path(), false);
+    return result;
+  }
+  nlohmann::ordered_json row{{"step", total}};
+  for (const auto& [name, data] : tests) {
+    const auto m = evaluate_head_pose(model, *data, cfg.get_int("eval.batch_size"), device, bf16, mean_pose, wrapped);
+    result.sets[name] = m;
+    row[name + ".mae"] = m.mae;
+    row[name + ".yaw"] = m.yaw;
+    row[name + ".pitch"] = m.pitch;
+    row[name + ".roll"] = m.roll;
+    row[name + ".geodesic"] = m.geodesic;
+    row[name + ".baseline_mae"] = m.baseline_mae;
+    row[name + ".n"] = m.n;
+  }
+  row["train_seconds"] = result.train_seconds;
+  row["train_images_per_second"] = result.train_images_per_second;
+  run.metrics().append(row);
+  run.log("test " + row.dump(), false);
+  return result;
+}
+
+}  // namespace pesuite::vision
