@@ -72,7 +72,7 @@ void write_contact_sheet(const datasets::DatasetSpec& spec, const std::string& p
     so.max_scenes = o.count;
     write_scene_sheet(path, f.make_scenes(spec), so);
   } else if (f.make_faces) {
-    const datasets::FaceSynth synth = make_facesynth(spec);  // JPEG backgrounds too
+    const datasets::FaceSynth synth = imageio::make_facesynth(spec);  // JPEG backgrounds too
     const std::int64_t n = std::min(o.count, synth.size());
     write_facesynth_sheet(synth, n, path, static_cast<int>(std::min<std::int64_t>(o.columns, n)));
   } else if (f.load_head_pose) {
