@@ -36,7 +36,10 @@ const char* kClipart = "/usr/share/openclipart/png";
 
 TEST(CliScenes, NoClipartExit2NamingThePackage) {
   TempDir dir;
+  // An empty cache: no bank built elsewhere with these settings to fall back on.
+  ::setenv("PESUITE_CACHE", (dir / "cache").c_str(), 1);
   auto r = run_cli("data inspect 'scenes:?n=2&clipart=" + dir / "none" + "'");
+  ::unsetenv("PESUITE_CACHE");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("openclipart-png"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(dir / "none"), std::string::npos) << r.err;
