@@ -2,6 +2,8 @@
 // (no self-registering statics). Keep help strings short: `pesuite list datasets` prints them.
 #include "pesuite/datasets/formats.h"
 
+#include <filesystem>
+
 #include "pesuite/core/error.h"
 #include "pesuite/core/registry.h"
 #include "pesuite/datasets/cifar.h"
@@ -54,6 +56,15 @@ Format scenes_row(std::string help, std::vector<ParamInfo> keys) {
     return out;
   };
   f.inspect = [](const DatasetSpec& s, const InspectOptions& o) { return inspect_scenes(generate_scenes(s), o.items); };
+  f.missing = [](const DatasetSpec& s) -> std::string {
+    try {
+      const std::string bank = scene_bank_path(s);  // InputError when neither a bank nor the clip-art is here
+      if (std::filesystem::exists(bank) || std::filesystem::is_directory(SceneBankOptions::from_spec(s).clipart)) return "";
+      return bank + " (scene bank; no clip-art here to build it: Debian's openclipart-png)";
+    } catch (const core::InputError& e) {
+      return e.what();
+    }
+  };
   return f;
 }
 

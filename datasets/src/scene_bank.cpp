@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -361,9 +362,70 @@ std::string default_scene_bank_path(const ClipartListing& listing) {
   return core::cache_dir() + "/scenes/bank-" + listing.key + ".safetensors";
 }
 
+nlohmann::json SceneBankOptions::settings() const {
+  return {{"categories", categories.empty() ? default_categories() : categories},
+          {"min_per_class", min_per_class}, {"per_class", per_class}, {"object_px", object_px},
+          {"test_fraction", test_fraction}, {"photos", photo_dir()}, {"bank_seed", split_seed}};
+}
+
+namespace {
+// The settings' header bytes of a safetensors file (the JSON header only, not the tensors).
+std::string bank_settings_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char len8[8];
+  if (!in.read(reinterpret_cast<char*>(len8), 8)) return "";
+  std::uint64_t len = 0;
+  for (int i = 7; i >= 0; --i) len = (len << 8) | len8[i];
+  if (len > (64u << 20)) return "";
+  std::string header(len, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(len))) return "";
+  try {
+    const auto j = nlohmann::json::parse(header);
+    return j.at("__metadata__").at("settings").get<std::string>();
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+}  // namespace
+
+std::vector<std::string> cached_scene_banks(const SceneBankOptions& o) {
+  auto want = o.settings();
+  const bool any_photos = o.photos == "auto";  // auto means "whatever the builder's machine had"
+  std::vector<std::string> out;
+  std::error_code ec;
+  const fs::path dir = fs::path(core::cache_dir()) / "scenes";
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("bank-", 0) != 0 || e.path().extension() != ".safetensors") continue;
+    const std::string text = bank_settings_of(e.path().string());
+    if (text.empty()) continue;
+    nlohmann::json have;
+    try {
+      have = nlohmann::json::parse(text);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (any_photos) have["photos"] = want["photos"];
+    if (have == want) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::string scene_bank_path(const DatasetSpec& spec) {
   if (spec.has("bank")) return spec.get("bank");
-  return default_scene_bank_path(list_clipart(SceneBankOptions::from_spec(spec)));
+  const SceneBankOptions o = SceneBankOptions::from_spec(spec);
+  std::error_code ec;
+  if (!fs::is_directory(o.clipart, ec)) {
+    // No clip-art on this machine: a bank built elsewhere with the same settings, carried in the cache.
+    const auto found = cached_scene_banks(o);
+    if (found.size() == 1) return found[0];
+    if (found.size() > 1)
+      throw core::InputError("dataset spec '" + spec.text + "': " + o.clipart + " is missing and " + std::to_string(found.size()) +
+                             " cached banks have these settings (" + join(found, ", ") + "); give one with bank=FILE");
+  }
+  return default_scene_bank_path(list_clipart(o));  // InputError naming openclipart-png when the clip-art is missing
 }
 
 }  // namespace pesuite::datasets

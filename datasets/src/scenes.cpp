@@ -192,18 +192,8 @@ SceneOptions SceneOptions::from_spec(const DatasetSpec& spec) {
 
 namespace {
 std::shared_ptr<const SceneBank> bank_of(const DatasetSpec& spec) {
-  const std::string path = scene_bank_path(spec);
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    if (spec.has("bank"))
-      throw core::InputError(path + ": no such scene bank (bank=" + spec.get("bank") +
-                       "); build one where OpenCV and openclipart-png are: pesuite::imageio::build_scene_bank, or "
-                       "`pesuite data inspect scenes:?bank=FILE` there, which builds FILE");
-    throw core::InputError(path + ": the object bank of " + SceneBankOptions::from_spec(spec).clipart +
-                     " is not built yet; build it where OpenCV is (pesuite::imageio::ensure_scene_bank, or "
-                     "`pesuite data inspect scenes:?...`), or give bank=FILE");
-  }
-  return std::make_shared<const SceneBank>(load_scene_bank(path));
+  // Built from openclipart-png on first use (InputError naming the package when it is missing).
+  return std::make_shared<const SceneBank>(load_scene_bank(ensure_scene_bank(spec, 0, /*progress=*/true)));
 }
 }  // namespace
 
@@ -520,7 +510,7 @@ nlohmann::json inspect_scenes(const ScenesDataset& set, bool items) {
   j["split"] = set.split;
   j["scenes"] = N;
   if (N > 0) j["size"] = {set.images.size(2), set.images.size(1)};
-  std::vector<std::int64_t> per_class(set.classes.size(), 0);
+  std::vector<std::int64_t> per_class(set.classes.size(), 0), scenes_with(set.classes.size(), 0);
   std::int64_t objects = 0, dropped = 0, invisible = 0;
   std::map<std::string, std::int64_t> kinds;
   for (std::size_t i = 0; i < set.objects.size(); ++i) {
@@ -528,6 +518,9 @@ nlohmann::json inspect_scenes(const ScenesDataset& set, bool items) {
       ++per_class[static_cast<std::size_t>(o.label)];
       invisible += o.visible_pixels == 0;
     }
+    std::vector<bool> seen(set.classes.size(), false);
+    for (const auto& o : set.objects[i]) seen[static_cast<std::size_t>(o.label)] = true;
+    for (std::size_t c = 0; c < seen.size(); ++c) scenes_with[c] += seen[c];
     objects += static_cast<std::int64_t>(set.objects[i].size());
     dropped += set.dropped[i];
     ++kinds[set.backgrounds[i]];
@@ -539,7 +532,7 @@ nlohmann::json inspect_scenes(const ScenesDataset& set, bool items) {
   j["num_classes"] = set.classes.size();
   nlohmann::json cls = nlohmann::json::array();
   for (std::size_t c = 0; c < set.classes.size(); ++c)
-    cls.push_back({{"name", set.classes[c]}, {"folder", set.class_folders[c]}, {"objects", per_class[c]}});
+    cls.push_back({{"name", set.classes[c]}, {"folder", set.class_folders[c]}, {"objects", per_class[c]}, {"scenes", scenes_with[c]}});
   j["classes"] = cls;
   j["heldout_classes"] = set.heldout;
   j["backgrounds"] = kinds;

@@ -41,6 +41,8 @@ std::string missing_data(const Pipeline& p, const core::Config& cfg) {
   for (const auto& text : p.dataset_specs(cfg)) {
     const auto spec = datasets::parse_spec(text);
     if (spec.info().needs_path && !fs::exists(spec.path)) return spec.path;
+    if (spec.info().missing)
+      if (auto m = spec.info().missing(spec); !m.empty()) return m;
   }
   return "";
 }

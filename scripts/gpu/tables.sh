@@ -5,7 +5,9 @@
 # (`--assemble`). Small GNNs are bound by kernel launches on one CPU core each, so many workers
 # share the one GPU well.
 #   usage: bash scripts/gpu/tables.sh BUILD_DIR OUT DATA [LIMIT_S [TABLE[:GPU[+CPU]]...]]
-#     DATA     folder with fashion-mnist/, tu/, ogb/ (as .device-data, see gpu-check.sh)
+#     DATA     folder with fashion-mnist/, tu/, ogb/ (as .device-data, see gpu-check.sh); for
+#              cpvt-scenes also pesuite-cache/scenes/ (the scenes: object bank, made where
+#              openclipart-png is by scripts/gpu/scenes-bank.sh)
 #     LIMIT_S  wall limit for the workers (default 540); runs they finished are kept, the table says
 #              "partial", and a later call with UNITS_IN continues it
 #     TABLE    e.g. tu:6+4 = 6 CUDA workers and 4 CPU workers (default 1+0);
@@ -33,17 +35,19 @@ for spec in $tables; do
   gpu=${workers%%+*} cpu=0
   [[ $workers == *+* ]] && cpu=${workers#*+}
   args=(reproduce "$t" --out "$work/$t" ${SEEDS:+--seeds "$SEEDS"})
+  envs=(PESUITE_DATA=$data)
   case $t in
+    cpvt-scenes) envs+=(PESUITE_CACHE=$data/pesuite-cache) ;;  # the carried bank (no openclipart there)
     cpvt-*) args+=(--set "data.train=idx:$data/fashion-mnist?split=train" --set "data.test=idx:$data/fashion-mnist?split=test") ;;
   esac
   mkdir -p "$work/$t/units"
   if [ -n "${UNITS_IN:-}" ] && [ -d "$UNITS_IN/$t" ]; then cp "$UNITS_IN/$t"/*.json "$work/$t/units/" 2>/dev/null; fi
   echo "${args[*]}" >"$work/$t.args"
   for i in $(seq "$gpu"); do
-    timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cuda --claim >"$out/$t.gpu$i.log" 2>&1 &
+    env "${envs[@]}" timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cuda --claim >"$out/$t.gpu$i.log" 2>&1 &
   done
   for i in $(seq "$cpu"); do
-    timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cpu --claim >"$out/$t.cpu$i.log" 2>&1 &
+    env "${envs[@]}" timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cpu --claim >"$out/$t.cpu$i.log" 2>&1 &
   done
 done
 wait

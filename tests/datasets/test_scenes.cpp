@@ -4,12 +4,16 @@
 // bad input. The real openclipart-png is exercised in test_scenes_imageio.cpp.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 
+#include "pesuite/datasets/area_resize.h"
 #include "pesuite/datasets/formats.h"
+#include "pesuite/datasets/png.h"
 #include "pesuite/datasets/scene_text.h"
 #include "pesuite/datasets/scenes.h"
 #include "pesuite/core/error.h"
@@ -488,6 +492,16 @@ TEST(Scenes, InspectSummary) {
   EXPECT_EQ(j["heldout_classes"].size(), 1u);
   EXPECT_EQ(j["items"].size(), 8u);
   EXPECT_EQ(j["items"][0]["captions"].size(), 2u);
+  // Per class: objects and scenes showing it, counted here from the labels.
+  ASSERT_EQ(j["classes"].size(), 4u);
+  for (std::size_t c = 0; c < 4; ++c) {
+    std::int64_t objects = 0;
+    for (const auto& objs : set.objects)
+      for (const auto& o : objs) objects += o.label == static_cast<std::int64_t>(c);
+    EXPECT_EQ(j["classes"][c]["name"], set.classes[c]);
+    EXPECT_EQ(j["classes"][c]["objects"], objects);
+    EXPECT_EQ(j["classes"][c]["scenes"], set.targets.select(1, static_cast<std::int64_t>(c)).sum().item<double>());
+  }
 }
 
 // ---- the bank file -------------------------------------------------------------------------
@@ -538,8 +552,10 @@ TEST(SceneBank, BadFilesAreNamed) {
   core::save_safetensors(dir / "other.safetensors", g.tensors, g.metadata);
   expect_input_error([&] { datasets::load_scene_bank(dir / "other.safetensors"); }, {"other.safetensors", "'format'"});
   // A missing bank file, by bank= key.
-  expect_input_error([&] { datasets::generate_scenes(datasets::parse_spec("scenes:?bank=" + (dir / "none.safetensors"))); },
-                     {dir / "none.safetensors", "no such scene bank"});
+  // A bank= that is not there is built there, from the clip-art: none here, so the package is named.
+  expect_input_error([&] {
+    datasets::generate_scenes(datasets::parse_spec("scenes:?bank=" + (dir / "none.safetensors") + "&clipart=" + (dir / "nothing")));
+  }, {dir / "none.safetensors", "no such scene bank", "openclipart-png"});
   // No bank= and no openclipart: names the Debian package.
   expect_input_error([&] { datasets::generate_scenes(datasets::parse_spec("scenes:?clipart=" + (dir / "nothing"))); },
                      {"openclipart-png", "apt-get install"});
@@ -614,4 +630,92 @@ TEST(SceneBank, ClipartListingChoosesClassesAndSplitsByDrawing) {
   expect_input_error([&] { datasets::list_clipart(o); }, {"no folder matching"});
   o.clipart = root / "absent";
   expect_input_error([&] { datasets::list_clipart(o); }, {"absent", "openclipart-png"});
+}
+
+// ---- building the bank without OpenCV (libpng + area_resize) -------------------------------
+
+namespace {
+// A w x h RGBA PNG: an opaque ellipse of `rgb` inside a transparent margin of 3 pixels.
+void write_cut_out(const std::string& path, int w, int h, std::array<std::uint8_t, 3> rgb) {
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(w) * h * 4, 0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const double u = (x + 0.5 - w / 2.0) / (w / 2.0 - 3), v = (y + 0.5 - h / 2.0) / (h / 2.0 - 3);
+      if (u * u + v * v > 1) continue;
+      auto* p = px.data() + (static_cast<std::size_t>(y) * w + x) * 4;
+      p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2], p[3] = 255;
+    }
+  fs::create_directories(fs::path(path).parent_path());
+  datasets::write_png_rgba(path, w, h, px);
+}
+}  // namespace
+
+TEST(SceneBank, BuildsFromPngsWithoutOpenCV) {
+  TempDir dir;
+  const std::string root = dir / "clipart";
+  for (int k = 0; k < 9; ++k) write_cut_out(root + "/things/apples/apple" + std::string(1, static_cast<char>('a' + k)) + ".png", 40 + 30 * k, 50, {200, 20, 20});
+  for (int k = 0; k < 8; ++k) write_cut_out(root + "/things/pears/pear" + std::string(1, static_cast<char>('a' + k)) + ".png", 30, 20 + 9 * k, {30, 170, 30});
+  datasets::write_png_rgb(root + "/things/pears/opaque.png", datasets::RgbImage(20, 20, 90));  // no alpha: skipped
+  ::setenv("PESUITE_CACHE", (dir / "cache").c_str(), 1);
+  const std::string q = "scenes:?n=6&size=32&clipart=" + root + "&categories=things/*&per_class=20&object_px=64&photos=none";
+  // The first use builds the bank into the cache; the second reads it.
+  const auto set = datasets::generate_scenes(datasets::parse_spec(q), 1);
+  const std::string path = datasets::scene_bank_path(datasets::parse_spec(q));
+  EXPECT_EQ(path.rfind(dir / "cache/scenes/bank-", 0), 0u) << path;
+  ASSERT_TRUE(fs::exists(path));
+  const auto built = fs::last_write_time(path);
+  EXPECT_EQ(datasets::ensure_scene_bank(datasets::parse_spec(q)), path);
+  EXPECT_EQ(fs::last_write_time(path), built);
+  ::unsetenv("PESUITE_CACHE");
+  EXPECT_EQ(set.classes, (std::vector<std::string>{"apple", "pear"}));
+  const auto bank = datasets::load_scene_bank(path);
+  EXPECT_EQ(bank.num_objects(), 17);
+  EXPECT_NE(bank.info.at("skipped").find("opaque.png"), std::string::npos);
+  for (std::size_t m = 0; m < bank.objects.size(); ++m) {
+    const auto& t = bank.objects[m];
+    // Cropped to the ellipse (the 3-pixel margin gone), shrunk to 64 px at most, aspect kept.
+    const std::string f = bank.object_files[m];
+    const int k = f.back() == 'g' ? f[f.size() - 5] - 'a' : 0;
+    const bool apple = bank.object_class[m] == 0;
+    const double w = apple ? 40 + 30 * k - 6 : 24, h = apple ? 44 : 20 + 9 * k - 6;
+    const double s = std::min(1.0, 64.0 / std::max(w, h));
+    EXPECT_NEAR(t.size(1), w * s, 1.0) << f;
+    EXPECT_NEAR(t.size(0), h * s, 1.0) << f;
+    // The colour survives the premultiplied shrink on every visible pixel, faint ones included.
+    const auto visible = t.select(2, 3).gt(8);
+    const auto red = t.select(2, 0).index({visible}).to(torch::kInt32);
+    if (apple) EXPECT_GE(red.min().item<int>(), 195) << f;
+    else EXPECT_LE(red.max().item<int>(), 35) << f;
+  }
+}
+
+// The area resize against a naive reference: exact box integration in double, on shrink factors
+// that take the integer-block and the general paths.
+TEST(SceneBank, AreaResizeIsBoxIntegration) {
+  torch::manual_seed(0);
+  for (auto [w, h, dw, dh] : std::vector<std::array<int, 4>>{{12, 9, 4, 3}, {10, 10, 5, 5}, {17, 11, 5, 4}, {9, 7, 9, 3}}) {
+    const torch::Tensor src = torch::rand({h, w, 2});
+    const auto out = datasets::area_resize(src.data_ptr<float>(), w, h, 2, dw, dh);
+    const double sx = static_cast<double>(w) / dw, sy = static_cast<double>(h) / dh;
+    auto a = src.accessor<float, 3>();
+    for (int y = 0; y < dh; ++y)
+      for (int x = 0; x < dw; ++x)
+        for (int c = 0; c < 2; ++c) {
+          double sum = 0;
+          for (int j = 0; j < h; ++j)
+            for (int i = 0; i < w; ++i) {
+              const double ox = std::max(0.0, std::min(i + 1.0, (x + 1) * sx) - std::max<double>(i, x * sx));
+              const double oy = std::max(0.0, std::min(j + 1.0, (y + 1) * sy) - std::max<double>(j, y * sy));
+              sum += ox * oy * a[j][i][c];
+            }
+          EXPECT_NEAR(out[(static_cast<std::size_t>(y) * dw + x) * 2 + c], sum / (sx * sy), 1e-5) << w << "x" << h << " -> " << dw << "x" << dh;
+        }
+  }
+  // Bytes: 2 x 2 blocks round halves up (OpenCV's SIMD path), other blocks to nearest even.
+  const std::vector<std::uint8_t> px = {1, 2, 3, 4, 7, 8, 10, 12};  // 4 x 2, one channel
+  EXPECT_EQ(datasets::area_resize(px.data(), 4, 2, 1, 2, 1), (std::vector<std::uint8_t>{5, 7}));  // 18 / 4, 29 / 4
+  EXPECT_EQ(datasets::area_resize(px.data() + 4, 4, 1, 1, 1, 1), (std::vector<std::uint8_t>{9}));  // 37 / 4 = 9.25
+  const std::vector<std::uint8_t> tie = {1, 2, 7, 8};
+  EXPECT_EQ(datasets::area_resize(tie.data(), 4, 1, 1, 1, 1), (std::vector<std::uint8_t>{4}));  // 4.5, to even
+  EXPECT_THROW(datasets::area_resize(tie.data(), 4, 1, 1, 5, 1), std::invalid_argument);  // no enlarging
 }

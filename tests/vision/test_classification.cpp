@@ -36,6 +36,33 @@ TEST(Classification, AveragePrecisionByHand) {
   EXPECT_THROW(mean_average_precision(s, t.slice(1, 0, 2)), pesuite::core::InputError);
 }
 
+TEST(Classification, AveragePrecisionWithTiesByHand) {
+  // Scores 0.9 0.8 0.8 0.7 0.5 0.5 with targets + (- +) - (+ -): 3 positives. Thresholds (a tie is
+  // one): >= 0.9: 1 of 1, recall 1/3; >= 0.8: 2 of 3, recall 2/3; >= 0.7: 2 of 4, recall 2/3;
+  // >= 0.5: 3 of 6, recall 1. Precision made monotone from the right: 1, 2/3, 1/2, 1/2.
+  // AP = 1/3 * 1 + 1/3 * 2/3 + 0 * 1/2 + 1/3 * 1/2 = 13/18.
+  const auto scores = torch::tensor({0.9, 0.8, 0.8, 0.7, 0.5, 0.5});
+  const auto targets = torch::tensor({1., 0., 1., 0., 1., 0.});
+  EXPECT_NEAR(average_precision(scores, targets), 13.0 / 18.0, 1e-12);
+  // Inside a tie the order does not matter: the positive first would have given 5/6 with a
+  // stable sort (precision 1 at recall 2/3).
+  const auto swapped = torch::tensor({1., 1., 0., 0., 0., 1.});  // + (+ -) - (- +)
+  EXPECT_NEAR(average_precision(scores, swapped), 13.0 / 18.0, 1e-12);
+  // Every score tied: one threshold, precision = prevalence. 2 positives of 5: AP = 2/5.
+  EXPECT_NEAR(average_precision(torch::full({5}, 0.3), torch::tensor({0., 1., 0., 1., 0.})), 0.4, 1e-12);
+  // mAP over two classes of the same scores: class 0 as above (13/18), class 1 all tied at the top
+  // with one positive among the first three entries, then the rest: scores 1 1 1 0 0 0, targets
+  // 0 0 1 0 0 0 -> one threshold holds the positive at precision 1/3, recall 1: AP 1/3.
+  const auto s2 = torch::stack({scores, torch::tensor({1., 1., 1., 0., 0., 0.})}, 1);
+  const auto t2 = torch::stack({targets, torch::tensor({0., 0., 1., 0., 0., 0.})}, 1);
+  const MapResult r = mean_average_precision(s2, t2);
+  EXPECT_NEAR(r.per_class[1], 1.0 / 3.0, 1e-12);
+  EXPECT_NEAR(r.map, (13.0 / 18.0 + 1.0 / 3.0) / 2.0, 1e-12);
+  // Row order of the whole set does not matter either.
+  const auto perm = torch::tensor({5, 2, 4, 0, 3, 1});
+  EXPECT_NEAR(mean_average_precision(s2.index_select(0, perm), t2.index_select(0, perm)).map, r.map, 1e-12);
+}
+
 TEST(Classification, MeanAveragePrecisionWithIgnoreMaskByHand) {
   // Ignoring an entry takes it out of its class's ranking (VOC's "difficult"), checked by hand.
   // Class 0 ranks rows 0..4 as + - - + -; ignoring row 1 leaves + - + -: precision 1, 1/2, 2/3, 1/2,

@@ -93,18 +93,19 @@ double average_precision(const torch::Tensor& scores_in, const torch::Tensor& ta
       positives += t[i] > 0;
     }
   if (positives == 0) return std::numeric_limits<double>::quiet_NaN();
-  // Descending score; ties keep the input order (stable), as VOC's sort does.
-  std::stable_sort(idx.begin(), idx.end(), [&](std::int64_t a, std::int64_t b) { return s[a] > s[b]; });
-  std::vector<double> precision(idx.size()), recall(idx.size());
+  // Descending score; a run of tied scores is one threshold (its entries enter together).
+  std::sort(idx.begin(), idx.end(), [&](std::int64_t a, std::int64_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
+  std::vector<double> precision, recall;  // at the end of each threshold group
   std::int64_t tp = 0;
   for (std::size_t r = 0; r < idx.size(); ++r) {
     tp += t[idx[r]] > 0;
-    precision[r] = static_cast<double>(tp) / static_cast<double>(r + 1);
-    recall[r] = static_cast<double>(tp) / static_cast<double>(positives);
+    if (r + 1 < idx.size() && s[idx[r + 1]] == s[idx[r]]) continue;  // inside a tie
+    precision.push_back(static_cast<double>(tp) / static_cast<double>(r + 1));
+    recall.push_back(static_cast<double>(tp) / static_cast<double>(positives));
   }
-  for (std::size_t r = idx.size() - 1; r-- > 0;) precision[r] = std::max(precision[r], precision[r + 1]);
+  for (std::size_t r = precision.size() - 1; r-- > 0;) precision[r] = std::max(precision[r], precision[r + 1]);
   double ap = 0, prev_recall = 0;
-  for (std::size_t r = 0; r < idx.size(); ++r) {
+  for (std::size_t r = 0; r < precision.size(); ++r) {
     ap += (recall[r] - prev_recall) * precision[r];
     prev_recall = recall[r];
   }

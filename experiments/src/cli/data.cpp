@@ -5,7 +5,9 @@
 #include "pesuite/datasets/inspect.h"
 #ifdef PESUITE_HAVE_OPENCV
 #include "pesuite/imageio/inspect.h"
+#include "pesuite/imageio/sheet.h"
 #endif
+#include "pesuite/core/error.h"
 
 namespace pesuite::cli {
 
@@ -16,13 +18,21 @@ void add_data_commands(CLI::App& app) {
   static std::string spec_text;
   static bool json = false;
   static datasets::InspectOptions options;
+  static std::string sheet;
+  static std::int64_t sheet_count = 64;
   inspect->add_option("spec", spec_text, "Dataset spec, e.g. tu:/data/MUTAG.zip, voc:/data/VOC2012?split=val or csl:?seed=0")
       ->required();
   inspect->add_flag("--json", json, "Machine-readable output");
   inspect->add_flag("--items", options.items, "One record per image / graph");
   inspect->add_flag("--skip-bad", options.skip_bad, "Count unreadable images as warnings instead of failing");
+  inspect->add_option("--sheet", sheet,
+                      "Also write a contact sheet PNG: scenes with boxes (scenes:), faces with pose axes (facesynth:, 300wlp:, aflw2000:, biwi:)");
+  inspect->add_option("--sheet-count", sheet_count, "Tiles on the contact sheet (the first ones)")->check(CLI::PositiveNumber);
   inspect->callback([]() {
     const auto spec = datasets::parse_spec(spec_text);
+#ifndef PESUITE_HAVE_OPENCV
+    if (!sheet.empty()) throw core::InputError("--sheet " + sheet + ": contact sheets need a build with OpenCV");
+#endif
     nlohmann::json summary;
 #ifdef PESUITE_HAVE_OPENCV
     // With OpenCV every image file is decoded: real sizes, and corrupt files found.
@@ -38,6 +48,14 @@ void add_data_commands(CLI::App& app) {
 #endif
     if (summary.contains("warnings"))
       for (const auto& w : summary["warnings"]) std::cerr << "warning: skipped " << w.get<std::string>() << "\n";
+#ifdef PESUITE_HAVE_OPENCV
+    if (!sheet.empty()) {
+      imageio::SheetOptions o;
+      o.count = sheet_count;
+      imageio::write_contact_sheet(spec, sheet, o);
+      summary["sheet"] = sheet;
+    }
+#endif
     std::cout << (json ? summary.dump(2) + "\n" : datasets::inspect_text(summary));
   });
 }

@@ -79,6 +79,7 @@ log_every = 20          # steps between metrics rows
 
 [eval]
 sizes = [28, 44, 56]    # test input sizes (1x, ~1.5x: the nearest multiple of the patch, 2x), no fine-tuning
+resize = "interpolate"  # how the test set reaches the other sizes: interpolate (bilinear from its images) | render (a generator with a size key, scenes:: data.test rendered at each size, more detail, no interpolation)
 batch_size = 500
 each_epoch = false      # also test at the training size after every epoch (curves in metrics / plots)
 metric = "auto"         # auto (top1 for single-label data, mAP for multi-label) | top1 | mAP; a mismatch with the data is an error
@@ -147,7 +148,7 @@ std::string check_metric(const core::Config& cfg, const ImageData& data) {
     throw core::InputError("config eval.metric: '" + metric + "' is not one of auto, top1, mAP");
   const std::string natural = data.multi_label ? "mAP" : "top1";
   if (metric != "auto" && metric != natural)
-    throw core::InputError("config eval.metric: '" + metric + "' needs " + (metric == "mAP" ? "multi-label data (voc:, coco:)" : "single-label data (idx:, cifar10:, cifar100:, imagefolder:)") +
+    throw core::InputError("config eval.metric: '" + metric + "' needs " + (metric == "mAP" ? "multi-label data (voc:, coco:, scenes:)" : "single-label data (idx:, cifar10:, cifar100:, imagefolder:)") +
                      "; " + data.spec + " is " + (data.multi_label ? "multi-label (the set of object classes of each image): use mAP" : "single-label (one class per image): use top1"));
   return natural;
 }
@@ -257,7 +258,52 @@ nlohmann::json read_checkpoint_extra(const std::string& ckpt) {
   }
 }
 
+// The spec text with key=value set (replaced when present, else added).
+std::string with_spec_key(const std::string& text, const std::string& key, const std::string& value) {
+  const auto q = text.find('?');
+  std::string out = text.substr(0, q) + "?";
+  bool set = false;
+  if (q != std::string::npos) {
+    std::stringstream query(text.substr(q + 1));
+    for (std::string part; std::getline(query, part, '&');) {
+      if (part.empty()) continue;
+      if (part.substr(0, part.find('=')) == key) part = key + "=" + value, set = true;
+      out += (out.back() == '?' ? "" : "&") + part;
+    }
+  }
+  if (!set) out += (out.back() == '?' ? "" : "&") + key + "=" + value;
+  return out;
+}
+
+// eval.resize: "interpolate" or "render"; render needs a test format with a size key.
+std::string check_resize(const core::Config& cfg, const ImageData& test) {
+  const auto mode = cfg.get_string("eval.resize");
+  if (mode != "interpolate" && mode != "render")
+    throw core::InputError("config eval.resize: '" + mode + "' is not one of interpolate, render");
+  if (mode == "render" && !datasets::parse_spec(test.spec).params.count("size"))
+    throw core::InputError("config eval.resize = 'render': data.test " + test.spec +
+                           " has no size key to render its images at (generators such as scenes: have one)");
+  return mode;
+}
+
 }  // namespace
+
+std::map<std::int64_t, SizeMetrics> evaluate_test_sizes(const core::Config& cfg, vision::ViT& model, ImageData& test,
+                                                        const std::vector<std::int64_t>& sizes, const torch::Device& device, bool bf16) {
+  const auto batch = cfg.get_int("eval.batch_size");
+  if (check_resize(cfg, test) == "interpolate") return evaluate_at_sizes(model, test, sizes, batch, device, bf16);
+  std::map<std::int64_t, SizeMetrics> out;
+  for (auto s : sizes) {
+    if (s == test.native_size) {
+      out[s] = evaluate_at_sizes(model, test, {s}, batch, device, bf16).at(s);
+      continue;
+    }
+    // The same test scenes rendered at s pixels (layouts do not depend on the size).
+    auto rendered = open_image_data(with_spec_key(test.spec, "size", std::to_string(s)), ImageRole::Test, data_options(cfg, s, false));
+    out[s] = evaluate_at_sizes(model, *rendered, {s}, batch, device, bf16).at(s);
+  }
+  return out;
+}
 
 std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, ImageData& data,
                                                       const std::vector<std::int64_t>& sizes, std::int64_t batch,
@@ -380,7 +426,7 @@ CheckpointEval evaluate_checkpoint(const core::Config& cfg, const std::string& c
   out.checkpoint = ckpt;
   out.metric = metric;
   out.class_names = test->class_names;
-  out.metrics_at_size = evaluate_at_sizes(model, *test, sizes, cfg.get_int("eval.batch_size"), device, bf16);
+  out.metrics_at_size = evaluate_test_sizes(cfg, model, *test, sizes, device, bf16);
   return out;
 }
 
@@ -429,7 +475,7 @@ struct StepLoss {
 void finish_classification(const core::Config& cfg, ViT& model, ImageData& test, const torch::Device& device, bool bf16,
                            core::RunDir& run, ClassificationResult& result, const std::function<void()>& report_skipped) {
   const auto total = result.total_steps;
-  result.metrics_at_size = evaluate_at_sizes(model, test, cfg.get_ints("eval.sizes"), cfg.get_int("eval.batch_size"), device, bf16);
+  result.metrics_at_size = evaluate_test_sizes(cfg, model, test, cfg.get_ints("eval.sizes"), device, bf16);
   report_skipped();
   nlohmann::ordered_json row{{"step", total}};
   for (const auto& [s, m] : result.metrics_at_size) {
@@ -470,6 +516,7 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
   auto test = open_split(cfg, "data.test", false);
   check_same_task(*train, *test);
   const auto metric = check_metric(cfg, *test);
+  check_resize(cfg, *test);
   const auto loss_name = loss_kind(cfg, train->multi_label);
   const auto num_classes = train->classes;
   const MixOptions mix = MixOptions()

@@ -49,6 +49,10 @@ struct Format {
   std::function<HeadPoseDataset(const DatasetSpec&)> load_head_pose;
   std::function<FaceSynth(const DatasetSpec&)> make_faces;
   std::function<ScenesDataset(const DatasetSpec&)> make_scenes;
+  // What this machine lacks to load a spec (a sentence; "" when nothing), for formats whose data is
+  // not simply the spec's path (scenes: needs its object bank or the clip-art to build it). Tables
+  // report such rows as missing data instead of failing. Empty: only the path is checked.
+  std::function<std::string(const DatasetSpec&)> missing;
   // Its own `data inspect` summary, where the loader kind's default says too little (empty: the default).
   std::function<nlohmann::json(const DatasetSpec&, const InspectOptions&)> inspect;
 

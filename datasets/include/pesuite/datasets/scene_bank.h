@@ -1,11 +1,12 @@
 #pragma once
 // The object bank of the `scenes:` generator: clip-art cut-outs (RGBA), their classes, caption
 // nouns and train / test split, and optional background photos, in one safetensors file. The bank
-// is made once where Debian's openclipart-png and OpenCV are (pesuite::imageio's
-// build_scene_bank, pesuite/imageio/scene_bank_builder.h); scenes are then rendered from it with
-// torch alone, anywhere the file is (a GPU node without OpenCV: `scenes:?bank=FILE`).
+// is made once where Debian's openclipart-png is (build_scene_bank below: libpng and our own area
+// resize, no OpenCV; the first `scenes:` spec builds it into the cache); scenes are then rendered
+// from it with torch alone, anywhere the file is (`scenes:?bank=FILE` where the clip-art is not).
 //
-//   auto bank = pesuite::datasets::load_scene_bank("bank.safetensors");  // InputError if not a bank
+//   std::string path = pesuite::datasets::ensure_scene_bank(pesuite::datasets::parse_spec("scenes:?n=8"));
+//   auto bank = pesuite::datasets::load_scene_bank(path);  // InputError if not a bank
 //   bank.objects[7];                                    // uint8 [h, w, 4], straight alpha
 //   bank.classes[bank.object_class[7]];                 // "animals/mammals/bears"
 //   pesuite::datasets::save_scene_bank("copy.safetensors", bank);
@@ -22,6 +23,7 @@
 // object_files / photo_files (JSON arrays of strings), and the builder's settings.
 // Alpha is straight (not premultiplied), as in the PNGs: uint8 premultiplied colour would lose
 // the colour of faint pixels; the renderer premultiplies in float before resampling.
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -72,6 +74,9 @@ struct SceneBankOptions {
 
   static std::vector<std::string> default_categories();
   static SceneBankOptions from_spec(const DatasetSpec& spec);
+  // What a bank records of how it was made (its metadata "settings"): categories, min_per_class,
+  // per_class, object_px, test_fraction, photos (the folder read, "" for none), bank_seed.
+  nlohmann::json settings() const;
   // The photo folder to read: "" for none; for auto, /usr/share/mypaint/backgrounds (Debian's
   // mypaint-data-extras: paper, canvas and cork photos) when it is there.
   std::string photo_dir() const;
@@ -105,8 +110,30 @@ ClipartListing list_clipart(const SceneBankOptions& options);
 // "<cache>/scenes/bank-<key>.safetensors" with <cache> = $PESUITE_CACHE, else
 // $XDG_CACHE_HOME/pesuite, else ~/.cache/pesuite.
 std::string default_scene_bank_path(const ClipartListing& listing);
-// Where a spec's bank is: its bank= key when given, else default_scene_bank_path of its listing.
+// Where a spec's bank is: its bank= key when given; else, on a machine without the clip-art folder,
+// the one bank in <cache>/scenes built with the spec's settings (photos=auto matches any photos:
+// carry the cache folder to a GPU node and set PESUITE_CACHE); else default_scene_bank_path of
+// the listing (InputError naming openclipart-png when the folder is missing).
 std::string scene_bank_path(const DatasetSpec& spec);
+// The banks in <cache>/scenes whose settings are `options`' (read from their headers only).
+std::vector<std::string> cached_scene_banks(const SceneBankOptions& options);
+
+// Building (scene_bank_build.cpp): decodes the chosen cut-outs (libpng, as OpenCV's imdecode
+// IMREAD_UNCHANGED would), crops each to its visible pixels, shrinks it so its longer side is at
+// most object_px (area filter on premultiplied alpha, as cv::resize INTER_AREA, stored straight),
+// adds the background photos (PNG; at most 2:1, shorter side at most 256 px). The bytes are those
+// of the OpenCV builder this replaced (test_scenes_imageio.cpp compares them where OpenCV is).
+// A PNG that does not decode, is over 24 megapixels (openclipart has one of 10561 x 16000), has no
+// transparent pixel (a picture, not a cut-out) or no visible one, is left out and listed in
+// info["skipped"] (JSON array of reasons). InputError when openclipart is missing (naming Debian's
+// openclipart-png) or a photo does not decode. threads: 0 = all cores (TBB); the result does not
+// depend on the thread count.
+SceneBank build_scene_bank(const SceneBankOptions& options, int threads = 0);
+// The bank a `scenes:` spec uses (scene_bank_path: bank= or the cache path), built and written
+// there (atomically) when it is not there yet. Returns its path. progress: one line on stderr
+// while building, when stderr is a terminal. InputError naming openclipart-png when the bank must
+// be built and the clip-art is not installed.
+std::string ensure_scene_bank(const DatasetSpec& spec, int threads = 0, bool progress = false);
 
 // Bump when the builder's output changes for the same input, so cached banks are rebuilt.
 constexpr const char* kSceneBankBuilderVersion = "scene-bank-1";

@@ -63,7 +63,10 @@ torch::Tensor topk_correct(const torch::Tensor& logits, const torch::Tensor& lab
 // Average precision of one class, Pascal VOC 2010+ style ("all points"): rank by score
 // (descending), precision made monotone from the right, AP = sum over ranks where recall rises of
 // (recall step) x (interpolated precision). `targets`: 1 positive, 0 negative, < 0 ignored (left out
-// of the ranking). NaN when the class has no positive.
+// of the ranking). NaN when the class has no positive. Tied scores are one threshold: precision and
+// recall are taken only after the whole tie (all tied entries enter the ranking together), so AP
+// does not depend on the order of the entries (a stable sort would credit whichever came first);
+// without ties this is VOC's all-point AP exactly. Computed in double from the exact counts.
 double average_precision(const torch::Tensor& scores, const torch::Tensor& targets);
 
 struct MapResult {

@@ -83,6 +83,12 @@ std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, ImageD
 std::map<std::int64_t, SizeMetrics> evaluate_at_sizes(vision::ViT& model, const ImageSet& set,
                                                       const std::vector<std::int64_t>& sizes, std::int64_t batch,
                                                       const torch::Device& device, bool bf16);
+// As the config says (eval.resize, eval.batch_size): "interpolate" is evaluate_at_sizes on `test`;
+// "render" evaluates size s on data.test re-made with size=s (scenes: rendered at s pixels, the
+// same scenes with more detail), `test` itself at its own size. InputError for another mode, or
+// render with a test format that has no size key.
+std::map<std::int64_t, SizeMetrics> evaluate_test_sizes(const core::Config& config, vision::ViT& model, ImageData& test,
+                                                        const std::vector<std::int64_t>& sizes, const torch::Device& device, bool bf16);
 
 struct CheckpointEval {
   std::string checkpoint;
