@@ -1,12 +1,15 @@
 // coco: COCO "instances" JSON (images, annotations, categories) and the folder of its images.
 // Category ids are not contiguous (1..90 with gaps for 80 classes); they are mapped to 0..K-1 in
-// increasing id order, the mapping detectron2 and torchvision's references use.
+// increasing id order, the mapping detectron2 and torchvision's references use. With masks=1 each
+// object's "segmentation" (polygons, uncompressed or compressed RLE) becomes its Box::mask
+// (coco_mask.h, pycocotools' rasterisation).
 #include <algorithm>
 #include <filesystem>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
+#include "pesuite/datasets/coco_mask.h"
 #include "pesuite/datasets/image_record.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
@@ -50,6 +53,7 @@ ImageDataset load_coco(const DatasetSpec& spec) {
     if (!j.contains(key) || !j[key].is_array())
       throw core::InputError(file + ": no \"" + key + "\" array (is this a COCO instances file?)");
   const bool keep_crowd = spec.get_bool("crowd");
+  const bool masks = spec.has("masks") && spec.get_bool("masks");
   const std::string folder = image_folder(spec);
 
   ImageDataset set;
@@ -120,6 +124,10 @@ ImageDataset load_coco(const DatasetSpec& spec) {
       b.label = cls->second;
       b.crowd = a.value("iscrowd", 0) != 0;
       if (b.crowd && !keep_crowd) continue;
+      if (masks && a.contains("segmentation")) {
+        const auto& r = set.records[img->second];
+        b.mask = rle_from_annotation(a["segmentation"], r.height, r.width, place);
+      }
       set.records[img->second].boxes.push_back(b);
     }
   } catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type somewhere

@@ -12,6 +12,7 @@
 #include "pesuite/graph/training.h"
 #include "pesuite/graph/training_data.h"
 #include "pesuite/vision/classifier_training.h"
+#include "pesuite/vision/clip_training.h"
 
 namespace pesuite::experiments {
 namespace {
@@ -80,6 +81,24 @@ UnitResult run_image_classification(const core::Config& cfg, const std::string& 
   return u;
 }
 
+// ---- CLIP on scenes --------------------------------------------------------------------------------
+
+UnitResult run_clip(const core::Config& cfg, const std::string& runs_dir) {
+  const auto r = vision::run_clip_training(cfg, runs_dir);
+  UnitResult u;
+  for (const auto& [split, z] : r.zero_shot) {
+    const std::string key = split == "test" ? "zs_acc" : "zs_" + split + "_acc";
+    u.metrics[key] = {z.accuracy};
+    u.metrics[split == "test" ? "zs_chance" : "zs_" + split + "_chance"] = {z.chance};
+  }
+  for (const auto& [k, v] : r.metrics) u.metrics[k] = {v};
+  u.metrics["train_s"] = {r.train_seconds};
+  u.metrics["final_loss"] = {r.final_loss};
+  u.metrics["logit_scale"] = {r.logit_scale};
+  u.notes["run"] = r.run_path;
+  return u;
+}
+
 }  // namespace
 
 const std::vector<Pipeline>& pipelines() {
@@ -93,6 +112,9 @@ const std::vector<Pipeline>& pipelines() {
       {"image-classification", "ViT classifier training, tested at several input sizes (pesuite vision train)",
        vision::image_classification_defaults, vision::classification_dataset_specs, [](const core::Config&) { return 1; },
        [](core::Config&, int) {}, run_image_classification, {}},
+      {"clip", "CLIP trained contrastively on scene captions, zero-shot evaluation and the decomposition analyses (pesuite clip train)",
+       vision::clip_training_defaults, vision::clip_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {},
+       run_clip, {}},
   };
   return rows;
 }

@@ -15,6 +15,9 @@
 //                         gin_<metric> (GIN's protocol, when every fold tracked its test curve)
 //   image-classification  acc@<size> (top-1, or mAP for multi-label data), top5@<size>, loss@<size>,
 //                         train_s, images_per_s
+//   clip                  zs_acc, zs_chance (test scenes), zs_heldout_acc, zs_heldout_chance (held-out classes),
+//                         train_s, final_loss, logit_scale, and the analyses' metrics (vision/clip_analysis.h:
+//                         zs_acc_f32, abl.<row>, drop.<row>, ts.*, seg.*, rollout.*, uniform.*)
 #include <functional>
 #include <map>
 #include <string>
