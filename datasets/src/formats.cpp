@@ -117,8 +117,7 @@ const std::vector<Format>& formats() {
        {}, load_voc, {}},
       {"coco", "COCO instances JSON (path = annotation file)", true,
        {ParamInfo::text("images", "", "image folder (default: <name>/ beside the JSON or its folder, else the JSON's folder)"),
-        ParamInfo::boolean("crowd", "1", "keep iscrowd objects (flagged)"),
-        ParamInfo::boolean("masks", "0", "read each object's segmentation (polygons, RLE or compressed RLE) as its mask"), limit_key()},
+        ParamInfo::boolean("crowd", "1", "keep iscrowd objects (flagged)"), limit_key()},
        {}, load_coco, {}},
       // ---- head pose: face images on disk with pose labels, and rendered faces ----
       head_pose_row("300wlp", "300W-LP head pose, release layout (AFW/, AFW_Flip/, HELEN/, ... each NAME.jpg + NAME.mat: Pose_Para, pt2d 2x68)", {

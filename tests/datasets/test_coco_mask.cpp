@@ -1,5 +1,5 @@
 // COCO instance masks (datasets/coco_mask.h) with pycocotools' semantics: a polygon's pixels, run
-// lengths, the compressed counts string (hand-encoded vectors), unions, and coco:?masks=1 on files
+// lengths, the compressed counts string (hand-encoded vectors), unions, and load_coco_masks on files
 // the test writes and on the coco-tiny sample.
 #include <gtest/gtest.h>
 
@@ -91,7 +91,7 @@ TEST(CocoMask, UnionAndAnnotationForms) {
   EXPECT_NE(error_of(nlohmann::json::parse(R"({"size": [8, 8], "counts": [60]})")).find("ann 7.segmentation.counts"), std::string::npos);
 }
 
-TEST(CocoMask, LoaderReadsMasksOfEveryForm) {
+TEST(CocoMask, LoaderReadsMasksOfEveryFormAlignedWithBoxes) {
   test::TempDir dir;
   core::write_file_atomic(dir / "ann.json", nlohmann::json{
       {"images", {{{"id", 1}, {"file_name", "1.jpg"}, {"width", 12}, {"height", 10}}}},
@@ -102,16 +102,22 @@ TEST(CocoMask, LoaderReadsMasksOfEveryForm) {
                        {{"id", 3}, {"image_id", 1}, {"category_id", 3}, {"bbox", {0, 0, 1, 1}}, {"iscrowd", 1},
                         {"segmentation", {{"size", {10, 12}}, {"counts", {5, 10, 3, 2, 100}}}}}}},
       {"categories", {{{"id", 3}, {"name", "car"}}}}}.dump());
-  const auto set = load_image_dataset(parse_spec("coco:" + dir / "ann.json" + "?masks=1"));
+  const auto spec = parse_spec("coco:" + dir / "ann.json");
+  const auto set = load_image_dataset(spec);
+  const auto masks = load_coco_masks(spec);
   ASSERT_EQ(set.records.size(), 1u);
-  const auto& boxes = set.records[0].boxes;
-  ASSERT_EQ(boxes.size(), 3u);
-  EXPECT_EQ(rle_area(boxes[0].mask), 16);
-  EXPECT_EQ(rle_area(boxes[1].mask), 12);
-  EXPECT_EQ(boxes[1].mask.counts, boxes[2].mask.counts);
-  // Without masks=1 nothing is decoded.
-  const auto plain = load_image_dataset(parse_spec("coco:" + dir / "ann.json"));
-  EXPECT_TRUE(plain.records[0].boxes[0].mask.empty());
+  ASSERT_EQ(masks.size(), 1u);
+  ASSERT_EQ(set.records[0].boxes.size(), 3u);
+  ASSERT_EQ(masks[0].size(), 3u);
+  EXPECT_EQ(rle_area(masks[0][0]), 16);
+  EXPECT_EQ(rle_area(masks[0][1]), 12);
+  EXPECT_EQ(masks[0][1].counts, masks[0][2].counts);
+  // crowd=0 leaves the crowd objects out of both, aligned.
+  const auto no_crowd = parse_spec("coco:" + dir / "ann.json" + "?crowd=0");
+  EXPECT_EQ(load_image_dataset(no_crowd).records[0].boxes.size(), 1u);
+  ASSERT_EQ(load_coco_masks(no_crowd)[0].size(), 1u);
+  EXPECT_EQ(rle_area(load_coco_masks(no_crowd)[0][0]), 16);
+  EXPECT_THROW(load_coco_masks(parse_spec("voc:" + dir.str())), core::InputError);
 }
 
 TEST(CocoMask, CocoTinySample) {
@@ -149,9 +155,18 @@ TEST(CocoMask, CocoTinySample) {
   }
   EXPECT_EQ(polygons, 196);
   EXPECT_EQ(rles, 1);
-  const auto set = load_image_dataset(parse_spec("coco:" + json + "?masks=1"));
+  const auto spec = parse_spec("coco:" + json);
+  const auto set = load_image_dataset(spec);
+  const auto masks = load_coco_masks(spec);
+  ASSERT_EQ(masks.size(), set.records.size());
   std::size_t with_mask = 0;
-  for (const auto& r : set.records)
-    for (const auto& b : r.boxes) with_mask += !b.mask.empty();
+  for (std::size_t r = 0; r < masks.size(); ++r) {
+    ASSERT_EQ(masks[r].size(), set.records[r].boxes.size());
+    for (const auto& m : masks[r]) {
+      with_mask += !m.empty();
+      EXPECT_EQ(m.height, set.records[r].height);
+      EXPECT_EQ(m.width, set.records[r].width);
+    }
+  }
   EXPECT_EQ(with_mask, 197u);
 }

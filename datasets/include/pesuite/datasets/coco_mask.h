@@ -11,6 +11,7 @@
 //   rle_area(u);                                               // foreground pixels
 //   std::vector<std::uint8_t> m = rle_decode(u);               // row-major [height * width], 0 / 1
 //   std::string s = rle_to_string(u);                          // back to the compressed form
+//   auto masks = load_coco_masks(parse_spec("coco:instances_val2017.json"));   // masks[record][box]
 //
 // Runs alternate background / foreground starting with background (a mask starting with
 // foreground has a first count of 0), over the pixels in column-major order (index x * height + y),
@@ -23,9 +24,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pesuite/datasets/image_record.h"  // Rle
+#include "pesuite/datasets/spec.h"
 
 namespace pesuite::datasets {
+
+struct Rle {
+  std::int64_t height = 0, width = 0;
+  std::vector<std::uint32_t> counts;  // empty: no mask
+  bool empty() const { return counts.empty(); }
+};
 
 // One polygon (x0, y0, x1, y1, ...; at least 3 points), pycocotools' rasterisation (boundary
 // upsampled 5x, pixel centres inside by its rule). InputError for an odd or too short list.
@@ -49,5 +56,11 @@ Rle rle_encode(const std::vector<std::uint8_t>& mask, std::int64_t height, std::
 // forms carry their own size, which must match when height and width are > 0). `place` names the
 // annotation in errors. An absent or empty segmentation gives an empty Rle.
 Rle rle_from_annotation(const nlohmann::json& segmentation, std::int64_t height, std::int64_t width, const std::string& place);
+
+// The instance masks of a coco: spec's objects, aligned with load_coco's records and boxes (same
+// order, same crowd filter and limit): masks[r][b] belongs to records[r].boxes[b] (empty when the
+// annotation has no segmentation). Polygons need the image's width and height in the JSON.
+// InputError naming the file and the annotation for a malformed segmentation.
+std::vector<std::vector<Rle>> load_coco_masks(const DatasetSpec& spec);
 
 }  // namespace pesuite::datasets

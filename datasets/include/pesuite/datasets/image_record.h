@@ -17,21 +17,12 @@
 
 namespace pesuite::datasets {
 
-// A run-length encoded instance mask, as COCO stores it (coco_mask.h reads and writes it): runs
-// alternate background / foreground from background, over pixels in column-major order.
-struct Rle {
-  std::int64_t height = 0, width = 0;
-  std::vector<std::uint32_t> counts;  // empty: no mask
-  bool empty() const { return counts.empty(); }
-};
-
 struct Box {
   double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
   std::int64_t label = 0;  // index into ImageDataset::classes
   bool difficult = false;  // VOC <difficult>1: excluded from VOC mAP
   bool truncated = false;  // VOC <truncated>
   bool crowd = false;      // COCO iscrowd: a region of many instances, ignored by COCO AP
-  Rle mask;                // COCO segmentation (polygons or RLE) with coco:?masks=1; empty otherwise
 };
 
 struct ImageRecord {
