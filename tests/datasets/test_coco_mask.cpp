@@ -3,6 +3,7 @@
 // the test writes and on the coco-tiny sample.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -135,8 +136,23 @@ TEST(CocoMask, CocoTinySample) {
     ASSERT_EQ(total, static_cast<std::uint64_t>(h * w));
     const double area = a["area"].get<double>();
     if (a["segmentation"].is_object()) {
-      // A crowd region's area is its RLE's pixel count (pycocotools.mask.area), exactly.
-      EXPECT_EQ(static_cast<double>(rle_area(r)), area) << a["id"];
+      // The one crowd region (uncompressed counts, 336 x 500): 7378 foreground pixels (the sum of
+      // its odd-indexed counts, counted separately in Python) whose extent, decoded column-major,
+      // is x 0..481, y 35..185: the annotation's bbox [0, 35, 481, 150] within a pixel. (Its "area"
+      // field, 8340, is not the mask's pixel count.)
+      EXPECT_EQ(rle_area(r), 7378);
+      const auto m = rle_decode(r);
+      std::int64_t x0 = w, y0 = h, x1 = -1, y1 = -1;
+      for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x)
+          if (m[static_cast<std::size_t>(y * w + x)]) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+      const auto& bb = a["bbox"];
+      EXPECT_EQ(x0, 0);
+      EXPECT_EQ(y0, 35);
+      EXPECT_NEAR(static_cast<double>(x1 - x0 + 1), bb[2].get<double>(), 1.0);
+      EXPECT_NEAR(static_cast<double>(y1 - y0 + 1), bb[3].get<double>(), 1.0);
+      // The compressed form of the same mask reads back to the same runs.
+      EXPECT_EQ(rle_from_string(rle_to_string(r), h, w).counts, r.counts);
       ++rles;
     } else {
       // A polygon's area is its exact (shoelace) area; the rasterised pixels differ by less than
