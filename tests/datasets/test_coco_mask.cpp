@@ -94,15 +94,13 @@ TEST(CocoMask, UnionAndAnnotationForms) {
 
 TEST(CocoMask, LoaderReadsMasksOfEveryFormAlignedWithBoxes) {
   test::TempDir dir;
-  core::write_file_atomic(dir / "ann.json", nlohmann::json{
-      {"images", {{{"id", 1}, {"file_name", "1.jpg"}, {"width", 12}, {"height", 10}}}},
-      {"annotations", {{{"id", 1}, {"image_id", 1}, {"category_id", 3}, {"bbox", {2, 3, 4, 4}}, {"iscrowd", 0},
-                        {"segmentation", {{2, 3, 6, 3, 6, 7, 2, 7}}}},
-                       {{"id", 2}, {"image_id", 1}, {"category_id", 3}, {"bbox", {0, 0, 1, 1}}, {"iscrowd", 1},
-                        {"segmentation", {{"size", {10, 12}}, {"counts", "5:3HQ3"}}}}},
-                       {{"id", 3}, {"image_id", 1}, {"category_id", 3}, {"bbox", {0, 0, 1, 1}}, {"iscrowd", 1},
-                        {"segmentation", {{"size", {10, 12}}, {"counts", {5, 10, 3, 2, 100}}}}}}},
-      {"categories", {{{"id", 3}, {"name", "car"}}}}}.dump());
+  core::write_file_atomic(dir / "ann.json", R"({
+    "images": [{"id": 1, "file_name": "1.jpg", "width": 12, "height": 10}],
+    "annotations": [
+      {"id": 1, "image_id": 1, "category_id": 3, "bbox": [2, 3, 4, 4], "iscrowd": 0, "segmentation": [[2, 3, 6, 3, 6, 7, 2, 7]]},
+      {"id": 2, "image_id": 1, "category_id": 3, "bbox": [0, 0, 1, 1], "iscrowd": 1, "segmentation": {"size": [10, 12], "counts": "5:3HQ3"}},
+      {"id": 3, "image_id": 1, "category_id": 3, "bbox": [0, 0, 1, 1], "iscrowd": 1, "segmentation": {"size": [10, 12], "counts": [5, 10, 3, 2, 100]}}],
+    "categories": [{"id": 3, "name": "car"}]})");
   const auto spec = parse_spec("coco:" + dir / "ann.json");
   const auto set = load_image_dataset(spec);
   const auto masks = load_coco_masks(spec);
