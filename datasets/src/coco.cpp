@@ -1,12 +1,15 @@
 // coco: COCO "instances" JSON (images, annotations, categories) and the folder of its images.
 // Category ids are not contiguous (1..90 with gaps for 80 classes); they are mapped to 0..K-1 in
-// increasing id order, the mapping detectron2 and torchvision's references use.
+// increasing id order, the mapping detectron2 and torchvision's references use. load_coco_masks
+// (coco_mask.h) reads each kept object's "segmentation" (polygons, uncompressed or compressed RLE)
+// in the same pass, aligned with the boxes.
 #include <algorithm>
 #include <filesystem>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
+#include "pesuite/datasets/coco_mask.h"
 #include "pesuite/datasets/image_record.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
@@ -36,9 +39,8 @@ double number(const nlohmann::json& v, const std::string& place) {
   return v.get<double>();
 }
 
-}  // namespace
-
-ImageDataset load_coco(const DatasetSpec& spec) {
+// The loader; with `masks`, each kept object's segmentation too (masks[record][box]).
+ImageDataset load(const DatasetSpec& spec, std::vector<std::vector<Rle>>* masks) {
   const std::string& file = spec.path;
   nlohmann::json j;
   try {
@@ -94,6 +96,7 @@ ImageDataset load_coco(const DatasetSpec& spec) {
       record_of[id] = set.records.size();
       set.records.push_back(std::move(r));
     }
+    if (masks) masks->assign(set.records.size(), {});
 
     const auto& anns = j["annotations"];
     for (std::size_t i = 0; i < anns.size(); ++i) {
@@ -120,14 +123,31 @@ ImageDataset load_coco(const DatasetSpec& spec) {
       b.label = cls->second;
       b.crowd = a.value("iscrowd", 0) != 0;
       if (b.crowd && !keep_crowd) continue;
+      if (masks) {
+        const auto& r = set.records[img->second];
+        (*masks)[img->second].push_back(a.contains("segmentation") ? rle_from_annotation(a["segmentation"], r.height, r.width, place) : Rle{});
+      }
       set.records[img->second].boxes.push_back(b);
     }
   } catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type somewhere
     throw core::InputError(file + ": " + e.what());
   }
-  if (spec.has("limit") && static_cast<std::int64_t>(set.records.size()) > spec.get_int("limit"))
+  if (spec.has("limit") && static_cast<std::int64_t>(set.records.size()) > spec.get_int("limit")) {
     set.records.resize(spec.get_int("limit"));
+    if (masks) masks->resize(set.records.size());
+  }
   return set;
+}
+
+}  // namespace
+
+ImageDataset load_coco(const DatasetSpec& spec) { return load(spec, nullptr); }
+
+std::vector<std::vector<Rle>> load_coco_masks(const DatasetSpec& spec) {
+  if (spec.format != "coco") throw core::InputError("load_coco_masks: '" + spec.text + "' is not a coco: spec");
+  std::vector<std::vector<Rle>> masks;
+  load(spec, &masks);
+  return masks;
 }
 
 }  // namespace pesuite::datasets

@@ -6,6 +6,7 @@
 #include "pesuite/graph/gnn.h"
 #include "pesuite/vision/head_pose_heads.h"
 #include "pesuite/vision/resnet.h"
+#include "pesuite/vision/clip.h"
 #include "pesuite/vision/vit.h"
 
 namespace pesuite::experiments {
@@ -36,6 +37,31 @@ std::shared_ptr<torch::nn::Module> create_vit_row(const std::string& name, const
     if (p.integer("heads") > 0) o.heads(p.integer("heads"));
     if (!p.text("pe").empty()) o.pe(p.text("pe"));
     o.drop_path(p.real("drop_path"));
+  });
+  return m.ptr();
+}
+
+std::vector<ParamInfo> clip_options() {
+  std::vector<ParamInfo> out;
+  for (const char* k : {"embed_dim", "image_size", "patch_size", "vision_width", "vision_layers", "vision_heads", "text_width",
+                        "text_layers", "text_heads", "context_length"})
+    out.push_back(ParamInfo::integer(k, "0", "0 = the preset's", 0));
+  return out;
+}
+
+std::shared_ptr<torch::nn::Module> create_clip_row(const std::string& name, const core::Params& p) {
+  vision::Clip m = vision::create_clip(name, [&](vision::ClipOptions& o) {
+    auto get = [&](const char* k) { return p.integer(k); };
+    if (get("embed_dim")) o.embed_dim(get("embed_dim"));
+    if (get("image_size")) o.image_size(get("image_size"));
+    if (get("patch_size")) o.patch_size(get("patch_size"));
+    if (get("vision_width")) o.vision_width(get("vision_width"));
+    if (get("vision_layers")) o.vision_layers(get("vision_layers"));
+    if (get("vision_heads")) o.vision_heads(get("vision_heads"));
+    if (get("text_width")) o.text_width(get("text_width"));
+    if (get("text_layers")) o.text_layers(get("text_layers"));
+    if (get("text_heads")) o.text_heads(get("text_heads"));
+    if (get("context_length")) o.context_length(get("context_length"));
   });
   return m.ptr();
 }
@@ -113,6 +139,11 @@ const std::vector<ModelRow>& models() {
                        [head, resnet](const core::Params& p) { return create_head_pose_row(head, resnet, p); }});
       out.push_back({head + "-vit", "vision", "headpose", std::string(head_help(head)) + " on any ViT preset (backbone=, pe=)",
                      head_pose_options(true), [head](const core::Params& p) { return create_head_pose_row(head, "", p); }});
+    }
+    for (const auto& info : vision::list_clip_models()) {
+      const std::string name = info.name;
+      out.push_back({name, "vision", "clip", info.help, clip_options(),
+                     [name](const core::Params& p) { return create_clip_row(name, p); }});
     }
     for (const auto& info : graph::graph_models()) {
       const std::string name = info.name;

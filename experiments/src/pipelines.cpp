@@ -13,6 +13,7 @@
 #include "pesuite/graph/training_data.h"
 #include "pesuite/vision/classifier_training.h"
 #include "pesuite/vision/head_pose_training.h"
+#include "pesuite/vision/clip_training.h"
 
 namespace pesuite::experiments {
 namespace {
@@ -104,6 +105,24 @@ UnitResult run_head_pose(const core::Config& cfg, const std::string& runs_dir) {
   return u;
 }
 
+// ---- CLIP on scenes --------------------------------------------------------------------------------
+
+UnitResult run_clip(const core::Config& cfg, const std::string& runs_dir) {
+  const auto r = vision::run_clip_training(cfg, runs_dir);
+  UnitResult u;
+  for (const auto& [split, z] : r.zero_shot) {
+    const std::string key = split == "test" ? "zs_acc" : "zs_" + split + "_acc";
+    u.metrics[key] = {z.accuracy};
+    u.metrics[split == "test" ? "zs_chance" : "zs_" + split + "_chance"] = {z.chance};
+  }
+  for (const auto& [k, v] : r.metrics) u.metrics[k] = {v};
+  u.metrics["train_s"] = {r.train_seconds};
+  u.metrics["final_loss"] = {r.final_loss};
+  u.metrics["logit_scale"] = {r.logit_scale};
+  u.notes["run"] = r.run_path;
+  return u;
+}
+
 }  // namespace
 
 const std::vector<Pipeline>& pipelines() {
@@ -120,6 +139,9 @@ const std::vector<Pipeline>& pipelines() {
       {"headpose", "head-pose estimation (Hopenet / 6D / full-range heads, semi-supervised option) (pesuite vision train, task = \"headpose\")",
        vision::head_pose_defaults, vision::head_pose_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {},
        run_head_pose, {}},
+      {"clip", "CLIP trained contrastively on scene captions, zero-shot evaluation and the decomposition analyses (pesuite clip train)",
+       vision::clip_training_defaults, vision::clip_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {},
+       run_clip, {}},
   };
   return rows;
 }

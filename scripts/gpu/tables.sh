@@ -7,7 +7,9 @@
 #   usage: bash scripts/gpu/tables.sh BUILD_DIR OUT DATA [LIMIT_S [TABLE[:GPU[+CPU]]...]]
 #     DATA     folder with fashion-mnist/, tu/, ogb/ (as .device-data, see gpu-check.sh); for
 #              cpvt-scenes also pesuite-cache/scenes/ (the scenes: object bank, made where
-#              openclipart-png is by scripts/gpu/scenes-bank.sh)
+#              openclipart-png is by scripts/gpu/scenes-bank.sh); for clip-*:
+#              clip/bpe_simple_vocab_16e6.txt.gz and scene-bank.safetensors (a copy of the scenes'
+#              object bank from ~/.cache/pesuite/scenes/, built by any scenes: run where OpenCV is)
 #     LIMIT_S  wall limit for the workers (default 540); runs they finished are kept, the table says
 #              "partial", and a later call with UNITS_IN continues it
 #     TABLE    e.g. tu:6+4 = 6 CUDA workers and 4 CPU workers (default 1+0);
@@ -39,6 +41,7 @@ for spec in $tables; do
   case $t in
     cpvt-scenes) envs+=(PESUITE_CACHE=$data/pesuite-cache) ;;  # the carried bank (no openclipart there)
     cpvt-*) args+=(--set "data.train=idx:$data/fashion-mnist?split=train" --set "data.test=idx:$data/fashion-mnist?split=test") ;;
+    clip-*) args+=(--set "data.bank=$data/scene-bank.safetensors") ;;  # no OpenCV / openclipart there: the bank built here
   esac
   mkdir -p "$work/$t/units"
   if [ -n "${UNITS_IN:-}" ] && [ -d "$UNITS_IN/$t" ]; then cp "$UNITS_IN/$t"/*.json "$work/$t/units/" 2>/dev/null; fi

@@ -8,6 +8,7 @@
 #include "pesuite/experiments/models.h"
 #include "pesuite/graph/batch.h"
 #include "pesuite/graph/gnn.h"
+#include "pesuite/vision/clip.h"
 #include "pesuite/vision/head_pose_heads.h"
 #include "pesuite/vision/vit.h"
 #include "test_util.h"
@@ -71,6 +72,20 @@ TEST(Models, EveryRowBuildsAndTrainsAtTwoSizes) {
         }
         EXPECT_GT(with_grad, 0) << row.name;
         net->zero_grad();
+      }
+    } else if (row.pipeline == "clip") {
+      // A narrow, shallow CLIP of the row's patch: image and text towers, logits at two input sizes.
+      auto module = create_model(row.name, {{"embed_dim", "16"}, {"vision_width", "32"}, {"vision_layers", "2"}, {"vision_heads", "2"},
+                                            {"text_width", "32"}, {"text_layers", "1"}, {"text_heads", "2"}, {"context_length", "8"}});
+      auto* clip = dynamic_cast<vision::ClipImpl*>(module.get());
+      ASSERT_NE(clip, nullptr) << row.name;
+      const auto p = clip->options.patch_size();
+      auto tokens = torch::randint(1, 1000, {3, 8}, torch::kInt64);
+      tokens.select(1, 7).fill_(49407);
+      for (const auto s : {2 * p, 3 * p}) {
+        auto out = clip->forward(torch::randn({2, 3, s, s}), tokens);
+        ASSERT_EQ(out.logits_per_image.sizes(), (std::vector<std::int64_t>{2, 3})) << row.name << " at " << s;
+        expect_trainable(*clip, out.logits_per_image, row.name + " at " + std::to_string(s));
       }
     } else if (row.frontend == "vision") {
       // A narrow, shallow model of the row's recipe (its patch, channels, encoding and pooling).

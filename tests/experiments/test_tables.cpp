@@ -15,6 +15,7 @@
 #include "pesuite/core/error.h"
 #include "pesuite/experiments/pipelines.h"
 #include "pesuite/experiments/tables.h"
+#include "datasets/scene_test_bank.h"
 #include "test_util.h"
 
 using namespace pesuite;
@@ -146,6 +147,14 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
     o.sets.push_back("data.pe_cache_dir=" + (dir / "cache"));
     if (t.name == "zinc") o.sets.push_back("data.root=" + zinc_root);
     if (t.pipeline != "graph") o.sets.pop_back();  // image configs have no encoding cache
+    if (t.pipeline == "clip") {  // scenes of the synthetic five-class bank (no openclipart needed), a few of them
+      const auto bank = dir / "scene-bank.safetensors";
+      if (!std::filesystem::exists(bank)) datasets::save_scene_bank(bank, test::synthetic_bank());
+      o.sets = {"data.train=\"scenes:?n=64&size=64&split=train&holdout=2\"",
+                "data.test=\"scenes:?n=24&size=64&split=test&holdout=2&max_objects=1&seed=1\"",
+                "data.heldout=\"scenes:?n=16&size=64&split=heldout&holdout=2&max_objects=1&seed=2\"",
+                "data.bank=\"" + bank + "\"", "train.epochs=1", "train.batch_size=32", "eval.batch_size=32"};
+    }
     for (const auto& row : t.rows) {  // every row, not only the quick version's
       const core::Config cfg = row_config(t, row, o);
       const std::string what = t.name + " " + row.config;

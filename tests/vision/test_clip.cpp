@@ -78,7 +78,7 @@ TEST(Clip, ViTB32HasOpenAIsSize) {
   EXPECT_EQ(m->transformer->block(0)->attn->heads(), 8);
   EXPECT_EQ(clip_preset("ViT-L/14").resolved_vision_heads(), 16);
   EXPECT_THROW(clip_preset("ViT-X/99"), pesuite::core::InputError);
-  EXPECT_EQ(list_clip_models().size(), 7u);
+  EXPECT_EQ(list_clip_models().size(), 8u);  // 4 OpenAI shapes, 4 scene models
 }
 
 TEST(Clip, AttentionMatchesANaiveReferenceAndCaptures) {

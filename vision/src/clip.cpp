@@ -348,6 +348,9 @@ const std::vector<Preset>& presets() {
       {{"ViT-L/14", "OpenAI ViT-L/14: 224 px, patch 14, 24 x 1024 (16 heads); text 12 x 768 (12 heads); embed 768"},
        openai(768, 224, 14, 1024, 24, 768)},
       {{"ViT-L/14@336px", "OpenAI ViT-L/14 at 336 px (24 x 24 patches)"}, openai(768, 336, 14, 1024, 24, 768)},
+      {{"clip_micro_patch8_64", "64 px scenes on a CPU: patch 8 (8 x 8 grid), 4 x 128 (2 heads); text 2 x 128, context 32; embed 128"},
+       ClipOptions().embed_dim(128).image_size(64).patch_size(8).vision_width(128).vision_layers(4).context_length(32)
+           .vocab_size(49408).text_width(128).text_layers(2)},
       {{"clip_tiny_patch8_64", "64 px scenes: patch 8 (8 x 8 grid), 6 x 192 (3 heads); text 4 x 192, context 32; embed 256"},
        scenes(8, 192, 4)},
       {{"clip_small_patch8_64", "64 px scenes: patch 8 (8 x 8 grid), 6 x 256 (4 heads); text 6 x 256, context 32; embed 256"},

@@ -36,7 +36,9 @@ std::vector<CatalogueEntry> pe_catalogue() {
 std::vector<CatalogueEntry> model_catalogue() {
   std::vector<CatalogueEntry> rows;
   for (const auto& m : experiments::models())
-    rows.push_back({m.name, m.frontend, m.frontend == "vision" ? "pe=<any attention/token PE>" : "pe=<any graph encoding>", m.help});
+    rows.push_back({m.name, m.frontend,
+                    m.pipeline == "clip" ? "CLIP (clip train)" : m.frontend == "vision" ? "pe=<any attention/token PE>" : "pe=<any graph encoding>",
+                    m.help});
   return rows;
 }
 

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add_data_commands(app);
   add_graph_commands(app);
   add_vision_commands(app);
+  add_clip_commands(app);
   add_bench_commands(app);
   add_reproduce_command(app);
 

@@ -18,6 +18,9 @@
 //   headpose              per test set <name>: <name>.mae (mean of yaw / pitch / roll MAE, degrees), <name>.yaw,
 //                         <name>.pitch, <name>.roll, <name>.geodesic, <name>.baseline_mae (predicting the
 //                         training mean), <name>.n; train_s, images_per_s, labelled
+//   clip                  zs_acc, zs_chance (test scenes), zs_heldout_acc, zs_heldout_chance (held-out classes),
+//                         train_s, final_loss, logit_scale, and the analyses' metrics (vision/clip_analysis.h:
+//                         zs_acc_f32, abl.<row>, drop.<row>, ts.*, seg.*, rollout.*, uniform.*)
 #include <functional>
 #include <map>
 #include <string>
