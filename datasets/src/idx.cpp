@@ -43,7 +43,7 @@ torch::Tensor read_idx(const std::string& path) {
     throw core::InputError(path + ": IDX sizes " + c10::str(c10::IntArrayRef(dims)) + " need " + std::to_string(numel) +
                      " bytes of data, the file has " + std::to_string(bytes.size() - header));
   torch::Tensor t = torch::empty(dims, torch::kUInt8);
-  std::memcpy(t.data_ptr(), bytes.data() + header, numel);
+  if (numel > 0) std::memcpy(t.data_ptr(), bytes.data() + header, numel);  // an empty tensor's data_ptr is null
   return t;
 }
 
