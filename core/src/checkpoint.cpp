@@ -8,6 +8,11 @@
 #include "pesuite/core/safetensors.h"
 #include "pesuite/core/torch_compat.h"
 
+// What repeats where (docs/reproducibility.md): the checkpoint holds torch's CPU generator and the
+// generator of every CUDA device ("rng.cuda.<i>"), so that a resumed run starts from the same state
+// on any device; on CPU it then continues bit for bit. On CUDA kernels that add with atomics
+// (index_add_ / scatter in the GNN aggregations, some cuDNN / cuBLAS paths) sum in a varying order,
+// so a CUDA run, resumed or not, repeats only up to float rounding.
 namespace pesuite::core {
 namespace {
 
@@ -44,12 +49,14 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, to
     tensors[prefix + "step"] = torch::tensor(s.step(), torch::kInt64);
   }
   tensors["rng.cpu"] = cpu_rng_state();
-  if (torch::cuda::is_available()) {
-    // The CUDA generator state is device-specific; kept so that dropout on CUDA resumes too.
-    auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0));
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    tensors["rng.cuda"] = gen.get_state();
-  }
+  // Every CUDA device's generator ("rng.cuda.<i>"), so that dropout resumes on whichever device(s)
+  // the run used, not only cuda:0.
+  if (torch::cuda::is_available())
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(torch::cuda::device_count()); ++i) {
+      auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      tensors["rng.cuda." + std::to_string(i)] = gen.get_state();
+    }
   std::ostringstream rng;
   rng << data_rng;
   core::Metadata meta;
@@ -115,11 +122,15 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, to
     rng >> data_rng;
     if (rng.fail()) throw InputError(path + ": bad data_rng state");
     if (auto it = file.tensors.find("rng.cpu"); it != file.tensors.end()) set_cpu_rng_state(it->second);
-    if (auto it = file.tensors.find("rng.cuda"); it != file.tensors.end() && torch::cuda::is_available()) {
-      auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0));
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(it->second);
-    }
+    if (torch::cuda::is_available())
+      for (std::int64_t i = 0; i < static_cast<std::int64_t>(torch::cuda::device_count()); ++i) {
+        auto it = file.tensors.find("rng.cuda." + std::to_string(i));
+        if (it == file.tensors.end() && i == 0) it = file.tensors.find("rng.cuda");  // checkpoints before every device's
+        if (it == file.tensors.end()) continue;  // saved on a machine with fewer devices
+        auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(it->second);
+      }
     return st;
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": bad checkpoint metadata: " + e.what());

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "pesuite/core/append_log.h"
 #include "pesuite/core/build_info.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
@@ -28,28 +29,29 @@ std::string timestamp_for_path() {
 
 MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)) {
   const std::string path = dir_ + "/metrics.jsonl";
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line;
-  std::int64_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty()) continue;
+  // Every complete line is a row; a torn last line (a crash mid-append) is dropped with a note, and
+  // the next append cuts it off the file.
+  const LogLines lines = read_lines(path);
+  for (std::size_t n = 0; n < lines.lines.size(); ++n) {
+    if (lines.lines[n].empty()) continue;
     try {
-      rows_.push_back(nlohmann::ordered_json::parse(line));
+      auto row = nlohmann::ordered_json::parse(lines.lines[n]);
+      if (!row.is_object()) throw InputError(where(path, static_cast<std::int64_t>(n + 1)) + ": not a JSON object");
+      rows_.push_back(std::move(row));
     } catch (const nlohmann::json::exception& e) {
-      throw InputError(where(path, n) + ": not a JSON object: " + e.what());
+      throw InputError(where(path, static_cast<std::int64_t>(n + 1)) + ": not a JSON object: " + e.what());
     }
+  }
+  if (!lines.torn_tail.empty()) {
+    dropped_tail_ = lines.torn_tail;
+    std::cerr << lines.describe_torn_tail(path) << "\n";
   }
 }
 
 void MetricsLog::append(const nlohmann::ordered_json& row) {
   rows_.push_back(row);
   if (dir_.empty()) return;
-  std::ofstream out(dir_ + "/metrics.jsonl", std::ios::app);
-  out << row.dump() << "\n";
-  out.close();
-  if (!out) throw InputError(dir_ + "/metrics.jsonl: write failed");
+  append_line(dir_ + "/metrics.jsonl", row.dump());
   write_csv();
 }
 
@@ -133,8 +135,8 @@ RunDir RunDir::open(const std::string& path) {
 }
 
 void RunDir::log(const std::string& line, bool echo) {
-  std::ofstream out(path_ + "/log.txt", std::ios::app);
-  out << line << "\n";
+  const std::string dropped = append_line(path_ + "/log.txt", line);
+  if (!dropped.empty()) append_line(path_ + "/log.txt", "(" + describe_torn_line("log.txt", dropped) + ")");
   if (echo) std::cout << line << std::endl;
 }
 

@@ -113,6 +113,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
     for (const auto& d : entry["shape"]) {
       if (!d.is_number_unsigned()) fail(at + ": shape has a negative or non-integer dimension");
       std::uint64_t v = d.get<std::uint64_t>();
+      if (v > static_cast<std::uint64_t>(std::numeric_limits<int64_t>::max())) fail(at + ": shape has a dimension above 2^63 - 1");
       if (v > 0 && numel > std::numeric_limits<std::uint64_t>::max() / v / 8) fail(at + ": shape too large");
       numel *= v;
       shape.push_back(static_cast<int64_t>(v));

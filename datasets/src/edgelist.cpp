@@ -37,9 +37,15 @@ GraphDataset load_edgelist(const DatasetSpec& spec) {
   const std::int64_t base = base_key == "auto" ? (lo == 0 || edges.empty() ? 0 : 1) : std::stoll(base_key);
   if (base == 1 && lo == 0) throw core::InputError(core::where(f.name) + ": node id 0 with base=1");
   for (auto& e : edges) e.src -= base, e.dst -= base;
+  // Node ids must number the nodes (0..n-1 or 1..n): ids far beyond what the edges can touch are
+  // not an edge list of this kind, and would have us allocate a graph of that many nodes.
+  const auto nodes = std::max<std::int64_t>(0, hi + 1 - base);
+  if (nodes > 2 * static_cast<std::int64_t>(edges.size()) + (std::int64_t{1} << 20))
+    throw core::InputError(core::where(f.name) + ": node id " + std::to_string(hi) + " with only " + std::to_string(edges.size()) +
+                           " edges: the ids must number the nodes 0..n-1 or 1..n (renumber them)");
   GraphDataset ds;
   ds.name = spec.path.substr(spec.path.find_last_of('/') + 1);
-  ds.graphs.push_back(graph::Graph::from_edges(std::max<std::int64_t>(0, hi + 1 - base), edges, spec.get_bool("directed"), true));
+  ds.graphs.push_back(graph::Graph::from_edges(nodes, edges, spec.get_bool("directed"), true));
   return ds;
 }
 

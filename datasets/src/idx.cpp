@@ -28,17 +28,22 @@ torch::Tensor read_idx(const std::string& path) {
   if (bytes.size() < header) throw core::InputError(path + ": truncated IDX header");
   std::vector<int64_t> dims;
   std::size_t numel = 1;
+  bool too_big = false;  // the product of the sizes overflows or exceeds the file (checked as it grows)
   for (int d = 0; d < ndim; ++d) {
     const std::size_t o = 4 + 4 * d;
     const std::uint32_t v = (std::uint32_t(u8(o)) << 24) | (u8(o + 1) << 16) | (u8(o + 2) << 8) | u8(o + 3);
     dims.push_back(v);
-    numel *= v;
+    if (v != 0 && numel > (bytes.size() - header) / v) too_big = true;
+    else numel *= v;
   }
+  if (too_big)
+    throw core::InputError(path + ": IDX sizes " + c10::str(c10::IntArrayRef(dims)) + " need more bytes of data than the file's " +
+                           std::to_string(bytes.size() - header));
   if (bytes.size() - header != numel)
     throw core::InputError(path + ": IDX sizes " + c10::str(c10::IntArrayRef(dims)) + " need " + std::to_string(numel) +
                      " bytes of data, the file has " + std::to_string(bytes.size() - header));
   torch::Tensor t = torch::empty(dims, torch::kUInt8);
-  std::memcpy(t.data_ptr(), bytes.data() + header, numel);
+  if (numel > 0) std::memcpy(t.data_ptr(), bytes.data() + header, numel);  // an empty tensor's data_ptr is null
   return t;
 }
 

@@ -59,7 +59,11 @@ NpyArray parse_npy(const std::string& bytes, const std::string& source) {
     const std::string dims = m[1];
     static const std::regex number(R"(\d+)");
     std::sregex_iterator it(dims.begin(), dims.end(), number), end;
-    for (; it != end; ++it) a.shape.push_back(std::stoll(it->str()));
+    for (; it != end; ++it) {
+      const std::string digits = it->str();
+      if (digits.size() > 15) throw core::InputError(source + ": .npy shape entry " + digits + " is too large");
+      a.shape.push_back(std::stoll(digits));
+    }
   }
   const std::string& d = a.descr;
   if (d.size() < 3 || (d[0] != '<' && d[0] != '|' && d[0] != '='))
@@ -71,8 +75,15 @@ NpyArray parse_npy(const std::string& bytes, const std::string& source) {
   else if (kind == "i2" || kind == "u2") item = 2;
   else if (kind == "i1" || kind == "u1" || kind == "b1") item = 1;
   else throw core::InputError(source + ": .npy dtype '" + d + "' is not supported (floats and integers only)");
-  const std::size_t n = static_cast<std::size_t>(a.size());
   const std::size_t data_begin = offset + header_len;
+  // The element count, checked against the data as it grows (a product of large sizes overflows).
+  std::size_t n = 1;
+  for (auto dim : a.shape) {
+    const auto u = static_cast<std::size_t>(dim);
+    if (u != 0 && n > (bytes.size() - data_begin) / item / u)
+      throw core::InputError(source + ": .npy shape needs more data than the file's " + std::to_string(bytes.size() - data_begin) + " bytes");
+    n *= u;
+  }
   if (bytes.size() - data_begin != n * item)
     throw core::InputError(source + ": .npy data is " + std::to_string(bytes.size() - data_begin) + " bytes, the header's shape and dtype need " +
                      std::to_string(n * item));

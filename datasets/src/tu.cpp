@@ -105,6 +105,11 @@ GraphDataset load_tu(const DatasetSpec& spec) {
   const auto N = static_cast<std::int64_t>(node_graph.size());
   std::int64_t G = 0;
   for (auto g : node_graph) G = std::max(G, g + 1);
+  // Graph ids number the graphs 1..G, each with at least one node in practice: more graphs than
+  // nodes is not a TU file (and would have us allocate per-graph tables for ids nobody uses).
+  if (G > N)
+    throw core::InputError(core::where(ind_file.name) + ": graph ids go up to " + std::to_string(G) + " but there are only " +
+                           std::to_string(N) + " nodes");
   std::vector<std::int64_t> local(static_cast<std::size_t>(N)), count(static_cast<std::size_t>(G), 0);
   for (std::int64_t i = 0; i < N; ++i) local[static_cast<std::size_t>(i)] = count[static_cast<std::size_t>(node_graph[static_cast<std::size_t>(i)])]++;
 

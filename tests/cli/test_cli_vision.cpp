@@ -3,6 +3,8 @@
 // folder left behind.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <filesystem>
 #include <fstream>
 
@@ -228,11 +230,15 @@ TEST(CliVision, TrainsOnCifarBinaryInMemory) {
                       " --set model.heads=2 --set train.batch_size=16 --set train.epochs=1 --set 'eval.sizes=[32, 48]' --set device=cpu");
   ASSERT_TRUE(j.value("finished", false)) << j.dump();
   EXPECT_EQ(j["steps"], 2);
+  // 12 test images: every accuracy is a count over 12, and top-5 is at least top-1.
   for (const char* k : {"test_acc@32", "test_acc@48", "test_top5@32"}) {
     ASSERT_TRUE(j.contains(k)) << k;
-    EXPECT_GE(j[k].get<double>(), 0.0);
-    EXPECT_LE(j[k].get<double>(), 1.0);
+    const double v = j[k].get<double>();
+    EXPECT_NEAR(v * 12, std::round(v * 12), 1e-9) << k << " = " << v;
+    EXPECT_GE(v, 0.0);
+    EXPECT_LE(v, 1.0);
   }
+  EXPECT_GE(j["test_top5@32"].get<double>(), j["test_acc@32"].get<double>());
   expect_eval_matches(j, "test_acc@32", "32");
   // A multi-label metric of single-label data is refused before training.
   auto r = run_cli("vision train --runs " + dir.str() + "/runs2 --set 'data.train=cifar10:" + dir.str() + "' --set 'data.test=cifar10:" +

@@ -231,7 +231,11 @@ TEST(Formats, EveryFormatRoundTrips) {
     const auto spec = datasets::parse_spec(it->second.write(dir.str()));
     EXPECT_EQ(spec.format, f.name);
     it->second.check(spec);
-    if (f.make_faces && test::sample_data("face-mesh").empty()) continue;  // the renderer needs the sample mesh
+    if (f.make_faces && test::sample_data("face-mesh").empty()) {  // the renderer needs the sample mesh
+      if (test::ci_requires_samples()) ADD_FAILURE() << "sample face-mesh/ is missing under CI";
+      std::cout << "[ NOTE ] " << f.name << ": data inspect not checked (sample face-mesh/ not found)\n";
+      continue;
+    }
     // `data inspect` reads it through the same row.
     const auto summary = datasets::inspect(spec, {});
     EXPECT_EQ(summary.at("format"), f.name);

@@ -254,7 +254,7 @@ TEST(Cli, DataInspectJsonItemsAndExitCode2) {
 
 TEST(Samples, VocBccd) {
   const std::string root = test::sample_data("voc-bccd");
-  if (root.empty()) GTEST_SKIP() << "../shared/data/voc-bccd absent";
+  PESUITE_SKIP_WITHOUT_SAMPLE(root, "voc-bccd/");
   const auto set = datasets::load_image_dataset(datasets::parse_spec("voc:" + root + "?split=all"));
   EXPECT_EQ(set.records.size(), 364u);
   std::size_t boxes = 0;
@@ -267,7 +267,7 @@ TEST(Samples, VocBccd) {
 
 TEST(Samples, CocoTiny) {
   const std::string root = test::sample_data("coco-tiny");
-  if (root.empty()) GTEST_SKIP() << "../shared/data/coco-tiny absent";
+  PESUITE_SKIP_WITHOUT_SAMPLE(root, "coco-tiny/");
   const auto spec = datasets::parse_spec("coco:" + root + "/instances_train2017_small.json?images=" + root + "/train_2017_small");
   const auto j = imageio::inspect_images(spec, {});
   EXPECT_EQ(j["images"], 16);

@@ -1,6 +1,8 @@
 // Encodings against closed forms and invariances (exact to 1e-6 or better).
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -277,10 +279,27 @@ TEST(GraphPe, SignConventionAndRandomFlip) {
   auto f1 = pe::compute(g, pe::parse_pe_spec("lap:k=5,random_sign=1,seed=4"), 3);
   auto f2 = pe::compute(g, pe::parse_pe_spec("lap:k=5,random_sign=1,seed=4"), 3);
   EXPECT_EQ(f1.tensors[0].values, f2.tensors[0].values);
-  for (Index j = 0; j < 5; ++j) {
-    const float x = a.tensors[0].values[static_cast<std::size_t>(j)], y = f1.tensors[0].values[static_cast<std::size_t>(j)];
-    EXPECT_NEAR(std::abs(x), std::abs(y), 1e-7);
+  // random_sign=1 multiplies whole columns by +-1: each column is the conventional one or its
+  // negation, and over graph indices both happen (a flip that never flips would pass the above).
+  int flipped = 0, kept = 0;
+  std::set<std::vector<int>> patterns;
+  for (std::int64_t index = 0; index < 16; ++index) {
+    auto f = pe::compute(g, pe::parse_pe_spec("lap:k=5,random_sign=1,seed=4"), index);
+    std::vector<int> pattern;
+    for (Index j = 0; j < 5; ++j) {
+      const float x0 = a.tensors[0].values[static_cast<std::size_t>(j)], y0 = f.tensors[0].values[static_cast<std::size_t>(j)];
+      const int sign = (x0 >= 0) == (y0 >= 0) ? 1 : -1;
+      for (Index i = 0; i < 12; ++i)
+        ASSERT_EQ(f.tensors[0].values[static_cast<std::size_t>(i * 5 + j)], sign * a.tensors[0].values[static_cast<std::size_t>(i * 5 + j)])
+            << "graph index " << index << " column " << j << " row " << i;
+      (sign < 0 ? flipped : kept)++;
+      pattern.push_back(sign);
+    }
+    patterns.insert(pattern);
   }
+  EXPECT_GT(flipped, 10) << "random_sign=1 never flipped a column";
+  EXPECT_GT(kept, 10);
+  EXPECT_GT(patterns.size(), 4u) << "the signs do not depend on the graph index";
 }
 
 TEST(GraphPe, RfpSpansDominantEigenspace) {
@@ -521,7 +540,7 @@ TEST(GraphPe, PartialSolverOnRealTuDatasets) {
   // Every MUTAG and ENZYMES graph (the bench's data): the partial solve never needs its fallback and
   // matches the full solver, for both Laplacians.
   const std::string tu = pesuite::test::sample_data("tu");
-  if (tu.empty()) GTEST_SKIP() << "no ../shared/data/tu";
+  PESUITE_SKIP_WITHOUT_SAMPLE(tu, "tu/ (MUTAG, ENZYMES)");
   for (const char* name : {"MUTAG", "ENZYMES"}) {
     const auto ds = pesuite::datasets::load_graph_dataset(pesuite::datasets::parse_spec("tu:" + tu + "/" + name + ".zip"));
     for (std::size_t i = 0; i < ds.graphs.size(); ++i)

@@ -132,8 +132,11 @@ TEST(GraphTraining, TinyCslRunTrainsAndWritesRunFolder) {
   EXPECT_EQ(r.folds[0].epochs, 4);
   EXPECT_EQ(r.folds[0].test_curve.size(), 4u);
   const double acc = r.summary.at("accuracy").mean;
-  EXPECT_GE(acc, 0.0);
-  EXPECT_LE(acc, 1.0);
+  // One fold: the summary is that fold's test accuracy, a count of right answers over the fold's
+  // 20 test graphs (40 CSL graphs, 2 folds).
+  EXPECT_EQ(acc, r.folds[0].test.at("accuracy"));
+  EXPECT_NEAR(acc * 20, std::round(acc * 20), 1e-9) << acc;
+  EXPECT_EQ(r.summary.at("accuracy").n, 1u);
   EXPECT_TRUE(r.summary.count("gin_accuracy"));
   for (const char* f : {"config.toml", "env.json", "metrics.jsonl", "metrics.csv", "log.txt", "results.json",
                         "fold0/metrics.jsonl", "ckpt/fold0/last.safetensors", "ckpt/fold0/best.safetensors"})

@@ -18,7 +18,8 @@ DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", 
           "I8": "i1", "U8": "u1", "BOOL": "?"}
 
 
-def load(path):
+def load(path, tags=None):
+    """tags: a dict to fill with each tensor's dtype tag as written in the header."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])
@@ -27,6 +28,8 @@ def load(path):
     data = raw[8 + n:]
     out = {}
     for name, e in header.items():
+        if tags is not None:
+            tags[name] = e["dtype"]
         b, end = e["data_offsets"]
         buf = data[b:end]
         if e["dtype"] == "BF16":  # numpy has no bfloat16: widen to float32 bit-exactly
@@ -71,10 +74,18 @@ def main():
         for k, v in tensors.items():
             print(k, v.dtype, list(v.shape))
     elif mode == "check":
-        tensors, meta = load(path)
+        tags = {}
+        tensors, meta = load(path, tags)
         assert meta.get("writer") == "pesuite", meta
-        for k, v in reference().items():
+        ref = reference()
+        assert sorted(tensors) == sorted(ref), sorted(tensors)
+        # The header's dtype tag is the tensor's type (equal values in another type would pass
+        # array_equal), and the bytes read under that tag are the values.
+        want_tags = {"f64": "F64", "f32": "F32", "f16": "F16", "bf16": "BF16", "i64": "I64", "i32": "I32", "u8": "U8", "bool": "BOOL"}
+        for k, v in ref.items():
             got = tensors[k]
+            assert tags[k] == want_tags[k], (k, tags[k])
+            assert got.dtype == v.dtype, (k, got.dtype, v.dtype)
             assert got.shape == v.shape and np.array_equal(got, v), k
         print(f"numpy read pesuite's file: {len(tensors)} tensors ok")
     elif mode == "write":

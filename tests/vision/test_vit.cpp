@@ -6,6 +6,7 @@
 
 #include "pesuite/core/error.h"
 #include "pesuite/heads/pe_registry.h"
+#include "pesuite/heads/positional.h"
 #include "pesuite/vision/vit.h"
 
 using namespace pesuite;
@@ -14,6 +15,25 @@ using namespace pesuite::vision;
 namespace {
 ViTOptions small(const std::string& pe) {
   return ViTOptions().img_size(28).patch_size(4).in_chans(1).dim(48).depth(2).heads(3).num_classes(5).pe(pe);
+}
+// The image with its patch x patch tiles moved by a fixed permutation of grid cells.
+torch::Tensor shuffle_patches(const torch::Tensor& x, std::int64_t patch) {
+  const auto B = x.size(0), C = x.size(1), gh = x.size(2) / patch, gw = x.size(3) / patch;
+  auto tiles = x.view({B, C, gh, patch, gw, patch}).permute({0, 1, 2, 4, 3, 5}).reshape({B, C, gh * gw, patch, patch});
+  auto perm = torch::randperm(gh * gw, torch::TensorOptions().dtype(torch::kInt64));
+  return tiles.index_select(2, perm).view({B, C, gh, gw, patch, patch}).permute({0, 1, 2, 4, 3, 5}).reshape(x.sizes());
+}
+// Without an encoding a ViT is blind to where a patch sits (patch embedding, attention and
+// class-token or average pooling are all permutation-equivariant): shuffling the patches changes
+// nothing. Every encoding must make the output depend on the positions.
+void expect_position_sensitivity(ViT& m, const std::string& pe, int size) {
+  torch::NoGradGuard ng;
+  auto x = torch::randn({2, 1, size, size});
+  const auto diff = (m(x) - m(shuffle_patches(x, 4))).abs().max().item<double>();
+  if (pe == "none")
+    EXPECT_LT(diff, 1e-5) << "no encoding, yet the output depends on the patch order (at " << size << " px)";
+  else
+    EXPECT_GT(diff, 1e-4) << pe << " at " << size << " px: shuffling the patches does not change the output";
 }
 std::int64_t count_params(torch::nn::Module& m) {
   std::int64_t n = 0;
@@ -31,16 +51,47 @@ TEST(ViT, EveryEncodingAtTrainingAndLargerSizes) {
       auto y = m(torch::randn({2, 1, size, size}));
       EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 5})) << pe << " at " << size;
       EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << pe << " at " << size;
+      expect_position_sensitivity(m, pe, size);
     }
   }
 }
 
 TEST(ViT, RelativeBiasTableFollowsTheGrid) {
-  // relbias2d's table is per grid offset of the training grid; heads/ resizes it to a new grid.
+  // relbias2d's bias between two tokens is the table's row of their grid offset (dy, dx); the
+  // class token has its own three rows. Checked entry by entry against a naive lookup.
+  torch::manual_seed(0);
+  const std::int64_t H = 3, h = 4, w = 5, cells = (2 * h - 1) * (2 * w - 1);
+  heads::RelBias2D rb(heads::RelBias2DOptions(H, h, w).class_token(true));
+  ASSERT_EQ(rb->table.size(0), cells + 3);
+  const auto n = 1 + h * w;
+  const auto b = rb->bias(n, n, heads::TokenLayout::grid(h, w, 1), torch::TensorOptions().dtype(torch::kFloat32));
+  ASSERT_EQ(b.sizes(), (std::vector<std::int64_t>{H, n, n}));
+  const auto t = rb->table.detach();
+  for (std::int64_t hd = 0; hd < H; ++hd) {
+    EXPECT_EQ(b[hd][0][0].item<float>(), t[cells + 2][hd].item<float>());
+    for (std::int64_t p = 0; p < h * w; ++p) {
+      EXPECT_EQ(b[hd][0][1 + p].item<float>(), t[cells][hd].item<float>());
+      EXPECT_EQ(b[hd][1 + p][0].item<float>(), t[cells + 1][hd].item<float>());
+      for (std::int64_t q = 0; q < h * w; ++q) {
+        const auto row = (p / w - q / w + h - 1) * (2 * w - 1) + (p % w - q % w + w - 1);
+        ASSERT_EQ(b[hd][1 + p][1 + q].item<float>(), t[row][hd].item<float>()) << "head " << hd << " tokens " << p << ", " << q;
+      }
+    }
+  }
+  // On a larger grid the (dy, dx) part is resized: the bias is still a function of the offset alone
+  // (equal offsets, equal bias), and resizing to the training grid changes nothing.
+  const std::int64_t h2 = 6, w2 = 7, n2 = 1 + h2 * w2;
+  const auto b2 = rb->bias(n2, n2, heads::TokenLayout::grid(h2, w2, 1), torch::TensorOptions().dtype(torch::kFloat32));
+  for (std::int64_t p = 0; p + w2 + 1 < h2 * w2; p += 5)
+    if (p % w2 + 1 < w2)  // token p and the token one row down and one column right, vs the pair shifted by (1, 1)
+      EXPECT_TRUE(torch::equal(b2.select(1, 1 + p).select(1, 1 + p + w2 + 1), b2.select(1, 1).select(1, 1 + w2 + 1))) << p;
+  auto copy = rb->table.detach().clone();
+  rb->resize(h, w);
+  EXPECT_TRUE(torch::allclose(rb->table, copy, 0, 1e-6));
+  // And the ViT uses it: shuffled patches give other logits.
   ViT m(small("relbias2d"));
   m->eval();
-  EXPECT_EQ(m(torch::randn({2, 1, 28, 28})).size(1), 5);
-  EXPECT_TRUE(torch::isfinite(m(torch::randn({2, 1, 44, 44}))).all().item<bool>());
+  for (int size : {28, 44}) expect_position_sensitivity(m, "relbias2d", size);
 }
 
 TEST(ViT, DeitAndCpvtTinyHaveThePapersSizes) {
@@ -116,6 +167,7 @@ TEST(ViT, EveryPeNameBuildsAndRunsAtTwoSizes) {
         auto y = m(torch::randn({2, 1, size, size}));
         EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 5})) << pe << " at " << size;
         EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << pe << " at " << size;
+        expect_position_sensitivity(m, pe, size);
       }
     }
   }

@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include <iostream>
+
+#include "pesuite/core/publish_file.h"
 #include <string>
 
 #if TORCH_VERSION_MAJOR >= 2 && __has_include(<torch/csrc/autograd/profiler_kineto.h>)
@@ -43,7 +45,11 @@ class KernelTrace {
     if (!active_) return;
     active_ = false;
     auto result = torch::autograd::profiler::disableProfiler();
-    if (result) result->save(path);
+    if (!result) return;
+    // The profiler writes by path: into a temporary, then renamed onto `path` (never half-written).
+    const std::string tmp = core::temporary_path_for(path);
+    result->save(tmp);
+    core::publish_file(tmp, path);
     std::cerr << "profile: trace written to " << path << "\n";
 #else
     (void)path;

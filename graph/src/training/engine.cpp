@@ -425,6 +425,8 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, core::RunDir&
     trainer.resume(last);
     log.truncate_after("step", static_cast<double>(trainer.state().step));
     run.log("fold " + std::to_string(fi) + ": resumed at step " + std::to_string(trainer.state().step), false);
+  } else {
+    log.truncate_after("step", 0);  // rows of an earlier attempt killed before its first checkpoint
   }
   const TargetScale scale = target_scale(e, fold);
 

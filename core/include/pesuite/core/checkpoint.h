@@ -1,9 +1,9 @@
 #pragma once
 // Training checkpoints as one safetensors file: model state ("model.<name>"), AdamW state
 // ("optim.<name>.exp_avg" / ".exp_avg_sq" / ".max_exp_avg_sq" / ".step"), torch's RNG states
-// ("rng.cpu", "rng.cuda"), and in __metadata__ the step, epoch, best value, scheduler state, the
-// data-order RNG and any extra JSON. Saving then loading into fresh objects continues a run
-// bitwise-identically on CPU.
+// ("rng.cpu", "rng.cuda.<i>" per CUDA device), in __metadata__ the step, epoch, best value, schedule,
+// data-order RNG and any extra JSON. Loading into fresh objects continues a run bitwise on CPU; on
+// CUDA only up to float rounding (atomic adds; docs/reproducibility.md).
 //
 //   TrainState st{...};
 //   save_checkpoint(run.ckpt_dir() + "/last.safetensors", *model, optimizer, schedule, st, data_rng);

@@ -21,8 +21,10 @@
 
 namespace pesuite::core {
 
-// Rows of metrics (columns keep their order), appended to metrics.jsonl as they come and mirrored in metrics.csv (rewritten
-// atomically, columns = union of keys in first-seen order).
+// Rows of metrics (columns keep their order), appended to metrics.jsonl as they come (whole lines,
+// checked and fsynced: append_log.h) and mirrored in metrics.csv (rewritten atomically, columns =
+// union of keys in first-seen order). Loading keeps every complete line; a torn last line left by a
+// crash is dropped, said on stderr and kept in dropped_tail().
 class MetricsLog {
  public:
   MetricsLog() = default;
@@ -31,6 +33,7 @@ class MetricsLog {
   // Drops rows whose `key` is above `value` (rows logged after the checkpoint we resume from).
   void truncate_after(const std::string& key, double value);
   const std::vector<nlohmann::ordered_json>& rows() const { return rows_; }
+  const std::string& dropped_tail() const { return dropped_tail_; }  // "" unless a torn line was dropped
   // The series of `y` against `x` over rows that have both.
   std::pair<std::vector<double>, std::vector<double>> series(const std::string& x, const std::string& y) const;
 
@@ -39,6 +42,7 @@ class MetricsLog {
   void write_csv() const;
   std::string dir_;
   std::vector<nlohmann::ordered_json> rows_;
+  std::string dropped_tail_;
 };
 
 class RunDir {
@@ -54,7 +58,8 @@ class RunDir {
   std::string plots_dir() const { return path_ + "/plots"; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
-  // Appends a line to log.txt (and echoes it to stdout when `echo`).
+  // Appends a line to log.txt, checked and fsynced (and echoes it to stdout when `echo`). A torn
+  // last line left by a crash is cut off first, and a note of what was cut follows the line.
   void log(const std::string& line, bool echo = true);
   MetricsLog& metrics() { return metrics_; }
 
