@@ -56,8 +56,6 @@ static std::string find_idx(const std::string& folder, const std::string& stem) 
 ImageClassificationSet load_idx_dataset(const DatasetSpec& spec) {
   if (!fs::is_directory(spec.path)) throw core::InputError(spec.path + ": not a directory (idx: takes the folder of the IDX files)");
   const std::string split = spec.get("split");
-  if (split != "train" && split != "test")
-    throw core::InputError("dataset spec '" + spec.text + "': split must be train or test, got '" + split + "'");
   const std::string prefix = split == "train" ? "train" : "t10k";
   const std::string images_path = find_idx(spec.path, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_idx(spec.path, prefix + "-labels-idx1-ubyte");

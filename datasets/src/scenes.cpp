@@ -171,7 +171,6 @@ SceneOptions SceneOptions::from_spec(const DatasetSpec& spec) {
   o.min_per_class = spec.get_int("min_per_class");
   if (o.n < 1) throw bad("n", "must be >= 1");
   if (o.size < 16 || o.size > 4096) throw bad("size", "must be in 16..4096");
-  if (o.split != "train" && o.split != "test" && o.split != "heldout") throw bad("split", "must be train, test or heldout");
   if (o.min_objects < 1 || o.max_objects < o.min_objects || o.max_objects > 32)
     throw bad("max_objects", "must satisfy 1 <= min_objects <= max_objects <= 32");
   if (!(o.min_scale > 0 && o.min_scale <= o.max_scale && o.max_scale <= 1))

@@ -23,6 +23,18 @@ torch::Tensor split_heads(const torch::Tensor& t, std::int64_t heads, std::int64
 
 }  // namespace
 
+torch::Tensor HeadIntervention::apply(const torch::Tensor& o) const {
+  if (!keep.defined()) return o;
+  const auto H = o.size(1), hd = o.size(3);
+  auto k = keep.to(o.options());
+  k = k.dim() == 1 ? k.view({1, H, 1, 1}) : k.view({k.size(0), H, 1, 1});
+  if (!mean.defined()) return k * o;
+  auto m = mean.to(o.options());
+  if (m.dim() == 2) m = m.view({1, H, 1, hd});
+  else if (m.dim() == 3) m = m.unsqueeze(0);
+  return k * o + (1 - k) * m;
+}
+
 torch::Tensor mean_head_outputs(const torch::Tensor& head_outputs, bool over_tokens) {
   if (head_outputs.dim() != 4)
     throw core::InputError("mean_head_outputs: expected [B, H, N, head_dim], got " + shape_str(head_outputs));
@@ -199,18 +211,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   if (!capture_options_.probs()) captured_.probs = torch::Tensor();
 
   // Per-head interventions on o [B, H, N, hd].
-  if (intervention_.keep.defined()) {
-    auto keep = intervention_.keep.to(o.options());
-    keep = keep.dim() == 1 ? keep.view({1, H, 1, 1}) : keep.view({keep.size(0), H, 1, 1});
-    if (intervention_.mean.defined()) {
-      auto mean = intervention_.mean.to(o.options());
-      if (mean.dim() == 2) mean = mean.view({1, H, 1, hd});
-      else if (mean.dim() == 3) mean = mean.unsqueeze(0);
-      o = keep * o + (1 - keep) * mean;
-    } else {
-      o = keep * o;
-    }
-  }
+  o = intervention_.apply(o);
   if (gates_.defined()) o = o * gates_.view({1, H, 1, 1});
 
   auto out = core::linear(proj, o.transpose(1, 2).reshape({B, N, inner}));

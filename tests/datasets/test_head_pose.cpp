@@ -267,7 +267,7 @@ TEST(HeadPose300WLP, BadInputNamesFileAndField) {
   fs::create_directories(dir / "empty");
   expect_input_error([&] { load_300wlp(parse_spec("300wlp:" + (dir / "empty"))); }, {"AFW", "300W-LP release layout"});
   expect_input_error([&] { parse_spec("300wlp:" + root + "?flip=1"); }, {"unknown key 'flip'", "flip_order"});
-  expect_input_error([&] { load_300wlp(parse_spec("300wlp:" + root + "?split=test")); }, {"split must be all, train or val"});
+  expect_input_error([&] { load_300wlp(parse_spec("300wlp:" + root + "?split=test")); }, {"split", "must be one of"});
   expect_input_error([&] { load_300wlp(parse_spec("300wlp:" + root + "?filter=-3")); }, {"filter"});
   expect_input_error([&] { load_300wlp(parse_spec("300wlp:" + root + "?folders=LFPW")); }, {"LFPW", "missing"});
 }

@@ -87,7 +87,7 @@ torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x, bool causal) {
   check_tokens(x, width_, "clip attention");
   const auto B = x.size(0), N = x.size(1), H = heads_, hd = head_dim();
   const auto& cap = capture_options_;
-  const bool plain = !cap.probs() && !cap.head_outputs() && !cap.contributions() && !intervention_.keep.defined();
+  const bool plain = !cap.probs() && !cap.head_outputs() && !cap.contributions() && !intervention_.active();
   if (plain) {  // the fused kernel on LibTorch 2.x, the matmul composition on 1.13
     auto t = at::linear(x, in_proj_weight, in_proj_bias).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);
     auto o = core::sdpa(t[0], t[1], t[2], std::nullopt, 0.0, causal, is_training());
@@ -95,18 +95,7 @@ torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x, bool causal) {
   }
   auto e = explicit_attention(x, in_proj_weight, in_proj_bias, H, causal);
   auto o = e.o;
-  if (intervention_.keep.defined()) {
-    auto keep = intervention_.keep.to(o.options());
-    keep = keep.dim() == 1 ? keep.view({1, H, 1, 1}) : keep.view({keep.size(0), H, 1, 1});
-    if (intervention_.mean.defined()) {
-      auto mean = intervention_.mean.to(o.options());
-      if (mean.dim() == 2) mean = mean.view({1, H, 1, hd});
-      else if (mean.dim() == 3) mean = mean.unsqueeze(0);
-      o = keep * o + (1 - keep) * mean;
-    } else {
-      o = keep * o;
-    }
-  }
+  o = intervention_.apply(o);
   const bool det = cap.detach();
   auto keep_t = [det](const torch::Tensor& t) { return det ? t.detach() : t; };
   captured_.probs = cap.probs() ? keep_t(e.probs) : torch::Tensor();

@@ -22,7 +22,7 @@
 #include "pesuite/datasets/spec.h"
 #include "pesuite/vision/clip_analysis.h"
 #ifdef PESUITE_HAVE_OPENCV
-#include "pesuite/imageio/scene_bank_builder.h"
+#include "pesuite/datasets/scene_bank.h"
 #endif
 
 namespace pesuite::vision {
@@ -132,9 +132,8 @@ ClipScenes load_clip_scenes(const std::string& text) {
   const auto spec = datasets::parse_spec(text);
   if (spec.format != "scenes")
     throw core::InputError("dataset spec '" + text + "': CLIP trains and tests on captioned scenes (scenes:?...), not " + spec.format + ":");
-#ifdef PESUITE_HAVE_OPENCV
-  imageio::ensure_scene_bank(spec, 0, true);
-#endif
+  // Build (or find) the object bank first, with all threads and a progress line.
+  datasets::ensure_scene_bank(spec, 0, true);
   // Scenes render in parallel (TBB); torch's own threads would nest inside them.
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);

@@ -71,6 +71,10 @@ struct AttentionCapture {
 struct HeadIntervention {
   torch::Tensor keep;
   torch::Tensor mean;
+
+  bool active() const { return keep.defined(); }
+  // The intervened head outputs for o [B, H, N, head_dim] (o itself when inactive).
+  torch::Tensor apply(const torch::Tensor& o) const;
 };
 
 // Mean of captured head outputs [B, H, N, hd] over the batch ([H, N, hd]) or over batch and tokens
