@@ -29,6 +29,23 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Sets an environment variable for the scope and puts back what was there (or unsets it):
+//   ScopedEnv cache("PESUITE_CACHE", dir / "cache");
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str())) old_ = old, had_ = true;
+    ::setenv(name_.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() { had_ ? ::setenv(name_.c_str(), old_.c_str(), 1) : ::unsetenv(name_.c_str()); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 // ../shared/data/<sub> (PESUITE_TEST_DATA), or "" when absent: callers skip then, through
 // PESUITE_SKIP_WITHOUT_SAMPLE (below).
 inline std::string sample_data(const std::string& sub) {

@@ -76,17 +76,14 @@ NpyArray parse_npy(const std::string& bytes, const std::string& source) {
   else if (kind == "i1" || kind == "u1" || kind == "b1") item = 1;
   else throw core::InputError(source + ": .npy dtype '" + d + "' is not supported (floats and integers only)");
   const std::size_t data_begin = offset + header_len;
-  // The element count, checked against the data as it grows (a product of large sizes overflows).
-  std::size_t n = 1;
-  for (auto dim : a.shape) {
-    const auto u = static_cast<std::size_t>(dim);
-    if (u != 0 && n > (bytes.size() - data_begin) / item / u)
-      throw core::InputError(source + ": .npy shape needs more data than the file's " + std::to_string(bytes.size() - data_begin) + " bytes");
-    n *= u;
-  }
-  if (bytes.size() - data_begin != n * item)
+  // The element count and byte size; a product of large sizes may overflow (then it is surely too big).
+  std::size_t n = 1, need = 0;
+  bool overflow = false;
+  for (auto dim : a.shape) overflow |= __builtin_mul_overflow(n, static_cast<std::size_t>(dim), &n);
+  overflow |= __builtin_mul_overflow(n, item, &need);
+  if (overflow || bytes.size() - data_begin != need)
     throw core::InputError(source + ": .npy data is " + std::to_string(bytes.size() - data_begin) + " bytes, the header's shape and dtype need " +
-                     std::to_string(n * item));
+                     (overflow ? std::string("more than 2^64") : std::to_string(need)));
   const char* p = bytes.data() + data_begin;
   if (kind == "f8") widen<double>(p, n, a.data);
   else if (kind == "f4") widen<float>(p, n, a.data);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -74,6 +75,18 @@ std::vector<nlohmann::json> rows(const std::string& jsonl) {
   return out;
 }
 
+// Epoch rows the run has appended so far, over both folds (complete lines only).
+std::size_t epoch_rows(const std::string& run) {
+  std::size_t n = 0;
+  for (const char* f : {"/fold0/metrics.jsonl", "/fold1/metrics.jsonl"}) {
+    std::error_code ec;
+    if (!fs::exists(run + f, ec)) continue;
+    std::ifstream in(run + f);
+    for (std::string line; std::getline(in, line);) n += !line.empty() && line.back() == '}';
+  }
+  return n;
+}
+
 }  // namespace
 
 TEST(CrashSafety, SigkillFiveTimesThenResumeEqualsUninterrupted) {
@@ -86,25 +99,44 @@ TEST(CrashSafety, SigkillFiveTimesThenResumeEqualsUninterrupted) {
   const auto full = runs_in(dir / "full");
   ASSERT_EQ(full.size(), 1u);
 
-  // Each attempt lives 5-20 % of an uninterrupted run's time, so five of them never finish the run
-  // and every kill lands in a running process.
+  // The first kill lands at a random moment of start-up (loading, encodings, the run folder); each
+  // later one waits until the resumed run has appended at least one new epoch row, then lands a
+  // random 0-1.5 epochs further on (mid-step, mid-checkpoint, mid-append). Progress-based rather
+  // than clock-based, so the kills fall inside training however loaded the machine is.
+  const double epoch_s = full_s / 60;  // 2 folds x 30 epochs, start-up included: an upper bound
   std::mt19937 rng(18);
-  std::uniform_real_distribution<double> frac(0.05, 0.20);
+  std::uniform_real_distribution<double> startup(0.02, 0.08), extra(0.0, 1.5);
   std::string run;
   for (int k = 0; k < 5; ++k) {
-    const auto cut = runs_in(dir / "cut");
+    auto cut = runs_in(dir / "cut");
     // A kill inside RunDir::create (the folder made, config.toml not yet in it) leaves a folder
     // that is no run yet: start over, as a user would.
     if (!cut.empty() && !fs::exists(cut.front() + "/config.toml")) pesuite::core::remove_tree(cut.front());
-    run = cut.empty() || !fs::exists(cut.front() + "/config.toml") ? "" : cut.front();
+    cut = runs_in(dir / "cut");
+    run = cut.empty() ? "" : cut.front();
+    const std::size_t rows_before = run.empty() ? 0 : epoch_rows(run);
     const pid_t pid = start(run.empty() ? " graph train" + args(dir, dir / "cut") : " graph train --resume " + run, log);
-    const double wait_s = frac(rng) * full_s;
+    double wait_s = startup(rng) * full_s;
+    if (k > 0) {
+      const auto begin = std::chrono::steady_clock::now();
+      int status = 0;
+      while (::waitpid(pid, &status, WNOHANG) == 0) {
+        const auto now = runs_in(dir / "cut");
+        if (!now.empty() && epoch_rows(now.front()) > rows_before) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        ASSERT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count(), 10 * full_s + 60)
+            << "attempt " << k << " made no progress";
+      }
+      wait_s = extra(rng) * epoch_s;
+    }
     std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
     int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "attempt " << k << " finished before its kill at " << wait_s << " s";
+    ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "attempt " << k << " finished before its kill";
     ::kill(-pid, SIGKILL);
     EXPECT_EQ(wait_for(pid), -SIGKILL);
-    std::cout << "kill " << k + 1 << " after " << wait_s << " s" << (run.empty() ? " (fresh start)" : " (resumed)") << "\n";
+    const auto now = runs_in(dir / "cut");
+    std::cout << "kill " << k + 1 << (run.empty() ? " (fresh start)" : " (resumed)") << ": " << (now.empty() ? 0 : epoch_rows(now.front()))
+              << " epoch rows saved\n";
   }
   const auto cut = runs_in(dir / "cut");
   ASSERT_EQ(cut.size(), 1u) << "the kills never got as far as a run folder";

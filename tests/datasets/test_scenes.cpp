@@ -556,7 +556,8 @@ TEST(SceneBank, BadFilesAreNamed) {
   expect_input_error([&] {
     datasets::generate_scenes(datasets::parse_spec("scenes:?bank=" + (dir / "none.safetensors") + "&clipart=" + (dir / "nothing")));
   }, {dir / "none.safetensors", "no such scene bank", "openclipart-png"});
-  // No bank= and no openclipart: names the Debian package.
+  // No bank= and no openclipart (and no cached bank to fall back on): names the Debian package.
+  test::ScopedEnv empty_cache("PESUITE_CACHE", dir / "empty-cache");
   expect_input_error([&] { datasets::generate_scenes(datasets::parse_spec("scenes:?clipart=" + (dir / "nothing"))); },
                      {"openclipart-png", "apt-get install"});
   // An inconsistent bank is refused before writing.
@@ -656,7 +657,7 @@ TEST(SceneBank, BuildsFromPngsWithoutOpenCV) {
   for (int k = 0; k < 9; ++k) write_cut_out(root + "/things/apples/apple" + std::string(1, static_cast<char>('a' + k)) + ".png", 40 + 30 * k, 50, {200, 20, 20});
   for (int k = 0; k < 8; ++k) write_cut_out(root + "/things/pears/pear" + std::string(1, static_cast<char>('a' + k)) + ".png", 30, 20 + 9 * k, {30, 170, 30});
   datasets::write_png_rgb(root + "/things/pears/opaque.png", datasets::RgbImage(20, 20, 90));  // no alpha: skipped
-  ::setenv("PESUITE_CACHE", (dir / "cache").c_str(), 1);
+  test::ScopedEnv cache("PESUITE_CACHE", dir / "cache");
   const std::string q = "scenes:?n=6&size=32&clipart=" + root + "&categories=things/*&per_class=20&object_px=64&photos=none";
   // The first use builds the bank into the cache; the second reads it.
   const auto set = datasets::generate_scenes(datasets::parse_spec(q), 1);
@@ -666,7 +667,6 @@ TEST(SceneBank, BuildsFromPngsWithoutOpenCV) {
   const auto built = fs::last_write_time(path);
   EXPECT_EQ(datasets::ensure_scene_bank(datasets::parse_spec(q)), path);
   EXPECT_EQ(fs::last_write_time(path), built);
-  ::unsetenv("PESUITE_CACHE");
   EXPECT_EQ(set.classes, (std::vector<std::string>{"apple", "pear"}));
   const auto bank = datasets::load_scene_bank(path);
   EXPECT_EQ(bank.num_objects(), 17);

@@ -337,7 +337,7 @@ TEST(SceneBankBuilder, SameBytesAsTheOpenCVBuilder) {
 TEST(SceneBankBuilder, EnsureBuildsOnceIntoTheCacheOrTheGivenFile) {
   TempDir dir;
   const std::string root = make_clipart(dir);
-  ::setenv("PESUITE_CACHE", (dir / "cache").c_str(), 1);
+  test::ScopedEnv cache("PESUITE_CACHE", dir / "cache");
   const auto spec = datasets::parse_spec(spec_for(root, "&n=6&size=32"));
   const std::string path = datasets::ensure_scene_bank(spec);
   EXPECT_EQ(path.rfind(dir / "cache/scenes/bank-", 0), 0u) << path;
@@ -353,7 +353,6 @@ TEST(SceneBankBuilder, EnsureBuildsOnceIntoTheCacheOrTheGivenFile) {
   const auto given = datasets::parse_spec(spec_for(root, "&bank=" + (dir / "mine/bank.safetensors")));
   EXPECT_EQ(datasets::ensure_scene_bank(given), dir / "mine/bank.safetensors");
   EXPECT_EQ(datasets::load_scene_bank(dir / "mine/bank.safetensors").num_objects(), 20);
-  ::unsetenv("PESUITE_CACHE");
 }
 
 TEST(SceneSheet, WritesAGridWithBoxes) {

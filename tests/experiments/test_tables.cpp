@@ -137,8 +137,9 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
   const auto tables = list_tables(default_config_dir());
   ASSERT_GE(tables.size(), 7u);
   std::vector<std::string> missing;
-  int units = 0;
+  std::size_t units = 0, rows = 0;
   for (const auto& t : tables) {
+    rows += t.rows.size();
     const Pipeline& p = pipeline(t.pipeline);
     core::TableOptions o;
     o.quick = true;
@@ -182,7 +183,11 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
     if (test::ci_requires_samples()) FAIL() << "rows whose data is missing although CI needs the samples:" << list;
     std::cout << "[  NOTE    ] " << missing.size() << " rows not run, data missing:" << list << "\n";
   }
-  EXPECT_GT(units, 20);
+  // Every row ran, or is listed above for its missing data (a machine without OpenCV or the
+  // Fashion-MNIST package, e.g. the GPU one); under CI with the samples, none may be missing (above).
+  EXPECT_EQ(units + missing.size(), rows);
+  EXPECT_GT(units, 0u);
+  std::cout << "[  NOTE    ] " << units << " of " << rows << " rows ran their smallest unit\n";
 }
 
 // Every table description names existing configs, and each of its rows' configs resolves.

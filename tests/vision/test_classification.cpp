@@ -69,8 +69,9 @@ TEST(Classification, MeanAveragePrecisionWithIgnoreMaskByHand) {
   // monotone from the right 1, 2/3, 2/3, 1/2; recall rises by 1/2 at ranks 1 and 3: AP = 5/6.
   // Without the mask: precision 1, 1/2, 1/3, 1/2, 2/5 -> monotone 1, 1/2, 1/2, 1/2, 2/5: AP = 3/4.
   // Class 1 ranks rows 1, 2, 3, 4, 0 as + - - + -; ignoring row 3 gives + - + -: the same 5/6 and 3/4.
-  // Class 2: every score ties (input order kept); its only positive, row 2, is ignored: NaN, left out
-  // of the mean; without the mask it ranks third: AP = 1/3.
+  // Class 2: every score ties (one threshold: all five enter the ranking together); its only
+  // positive, row 2, is ignored: NaN, left out of the mean; without the mask the one threshold has
+  // recall 1 at precision 1/5: AP = 1/5 (not 1/3, which the input order would give).
   auto s = torch::tensor({{0.9, 0.1, 0.5}, {0.8, 0.9, 0.5}, {0.7, 0.8, 0.5}, {0.6, 0.7, 0.5}, {0.5, 0.6, 0.5}});
   auto t = torch::tensor({{1., 0., 0.}, {0., 1., 0.}, {0., 0., 1.}, {1., 0., 0.}, {0., 1., 0.}});
   auto ignore = torch::zeros({5, 3}, torch::kBool);
@@ -86,7 +87,7 @@ TEST(Classification, MeanAveragePrecisionWithIgnoreMaskByHand) {
   MapResult plain = mean_average_precision(s, t);
   EXPECT_NEAR(plain.per_class[0], 3.0 / 4.0, 1e-12);
   EXPECT_NEAR(plain.per_class[1], 3.0 / 4.0, 1e-12);
-  EXPECT_NEAR(plain.per_class[2], 1.0 / 3.0, 1e-12);
+  EXPECT_NEAR(plain.per_class[2], 1.0 / 5.0, 1e-12);
   // The mask is the same as -1 targets.
   EXPECT_EQ(mean_average_precision(s, torch::where(ignore, torch::full_like(t, -1.0), t)).per_class[0], r.per_class[0]);
   EXPECT_THROW(mean_average_precision(s, t, ignore.slice(0, 0, 4)), pesuite::core::InputError);

@@ -235,11 +235,12 @@ TEST(ClipSegmentation, BaselinesHaveTheirClosedFormsAndPngsAreWritten) {
   EXPECT_EQ(r.images, 40);
   ASSERT_EQ(r.pngs.size(), 3u);
   for (const auto& f : r.pngs) EXPECT_TRUE(fs::exists(f)) << f;
-  // A uniform map predicts background everywhere: accuracy = background share, IoU_fg = 0, AP = 0.
+  // A uniform map predicts background everywhere: accuracy = background share, IoU_fg = 0; its
+  // scores all tie (0 in both channels), so AP is the positive share over the two channels: 1/2.
   const double bg = data.instances.eq(0).to(torch::kFloat64).mean().item<double>();
   EXPECT_NEAR(r.uniform.pixel_accuracy, bg, 1e-12);
   EXPECT_NEAR(r.uniform.mean_iou, bg / 2, 1e-12);
-  EXPECT_EQ(r.uniform.mean_ap, 0.0);
+  EXPECT_NEAR(r.uniform.mean_ap, 0.5, 1e-12);
   for (const auto& s : {r.decomposition, r.rollout}) {
     EXPECT_GT(s.pixel_accuracy, 0.0);
     EXPECT_LE(s.pixel_accuracy, 1.0);

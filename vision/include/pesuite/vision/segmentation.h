@@ -53,8 +53,8 @@ torch::Tensor attention_rollout(const std::vector<torch::Tensor>& probs, const h
 // [B, h, w] -> [B, height, width], bilinear, corners not aligned (F.interpolate's default).
 torch::Tensor upsample_heatmap(const torch::Tensor& maps, std::int64_t height, std::int64_t width);
 // Per image: clip at 0, then (m - min) / (max - min). A constant map (0 / 0, e.g. one with no
-// positive evidence anywhere) comes back NaN, as in the paper; SegmentationMeter then scores it as
-// the paper does (all background, both AP channels 0). [B, H, W] or [H, W].
+// positive evidence anywhere) comes back NaN, as in the paper; SegmentationMeter then predicts all
+// background and scores both AP channels as 0 everywhere (one tie: AP = 1/2). [B, H, W] or [H, W].
 torch::Tensor normalize_heatmap(const torch::Tensor& maps);
 
 // sklearn.metrics.average_precision_score for binary labels (not interpolated, unlike
