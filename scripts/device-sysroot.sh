@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 dest=$(realpath -m "${1:-.device-sysroot}")
 bash ../shared/device/make-sysroot.sh "$dest"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-( cd "$tmp" && apt-get download libzip4 libzip-dev libpng-dev libpng16-16 zlib1g-dev libmatio-dev libmatio11 libhdf5-103-1 libsz2 libaec0 >/dev/null )
+( cd "$tmp" && apt-get download libzip4 libzip-dev libpng-dev libpng16-16 libmatio-dev libmatio11 libhdf5-103-1 libsz2 libaec0 >/dev/null )
 for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$dest"; done
 # prefix=/usr -> the folder the .pc file sits in, wherever the sysroot lands.
 for pc in "$dest"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
