@@ -36,7 +36,7 @@ CXX=clang++ cmake -S fuzz -B build-fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDe
 nice -n "${PESUITE_NICE:-10}" cmake --build build-fuzz --parallel "$(nproc)" >/dev/null
 echo "fuzz: built in $((SECONDS - t0)) s"
 
-read -r -a targets < <(tr ';' ' ' < build-fuzz/targets.txt)
+read -r -a targets < <(tr ";" " " < build-fuzz/targets.txt; echo) # the file has no final newline: without echo, read fails at EOF
 [ ${#want[@]} -gt 0 ] && targets=("${want[@]}")
 seeds=build-fuzz/seeds
 rm -rf "$seeds"

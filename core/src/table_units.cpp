@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pesuite/core/atomic_file.h"
+#include "pesuite/core/config.h"
 #include "pesuite/core/error.h"
 
 namespace pesuite::core {
@@ -27,6 +28,17 @@ std::string file_stem(const std::string& name) {
   return out;
 }
 
+// Whether a saved unit ran `now`'s config. Units saved by an older config writer (another quoting
+// style, e.g. 'x' before "x") hold the same config in other text: compared after rewriting.
+static bool same_config(const std::string& saved, const std::string& now) {
+  if (saved == now) return true;
+  try {
+    return Config::from_toml_string(saved, "saved unit").to_toml() == now;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::optional<UnitValues> load_unit(const std::string& path, const std::string& config_text) {
   if (!std::filesystem::exists(path)) return std::nullopt;
   nlohmann::json j;
@@ -38,7 +50,7 @@ std::optional<UnitValues> load_unit(const std::string& path, const std::string& 
   if (j.value("format", 0) != kUnitFormat || !j.contains("config") || !j.contains("metrics"))
     throw InputError(path + ": not a saved table unit of this version (format " + std::to_string(kUnitFormat) +
                      "); delete it to run the unit again");
-  if (j["config"].get<std::string>() != config_text) {
+  if (!same_config(j["config"].get<std::string>(), config_text)) {
     std::cout << "unit " << path << " was run with another config; running it again" << std::endl;
     return std::nullopt;
   }

@@ -65,7 +65,7 @@ TEST(CliVision, TrainWritesARunFolder) {
   const std::string run = j["run"];
   for (const char* f : {"config.toml", "env.json", "metrics.jsonl", "metrics.csv", "log.txt", "ckpt/last.safetensors"})
     EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
-  EXPECT_NE(pesuite::core::read_file(run + "/config.toml").find("pe = 'peg'"), std::string::npos);
+  EXPECT_NE(pesuite::core::read_file(run + "/config.toml").find("pe = \"peg\""), std::string::npos);
   for (const char* k : {"test_acc@28", "test_acc@44", "test_acc@56"}) EXPECT_TRUE(j.contains(k)) << k;
 }
 

@@ -53,6 +53,17 @@ TEST(Config, DefaultsFileAndSet) {
   EXPECT_EQ(again.to_toml(), c.to_toml());
 }
 
+TEST(Config, StringsWithNewlinesRoundTrip) {
+  // A value starting with a newline: a multi-line TOML string would drop it (TOML trims a newline
+  // right after the opening quotes), so to_toml() escapes newlines instead.
+  const auto c = Config::from_toml_string("[a]\nf = \"\"\"\n\nmui\"\"\"\ng = \"x\\ny\\n\"\n", "t.toml");
+  EXPECT_EQ(c.get_string("a.f"), "\nmui");
+  const auto again = Config::from_toml_string(c.to_toml(), "round-trip");
+  EXPECT_EQ(again.get_string("a.f"), "\nmui");
+  EXPECT_EQ(again.get_string("a.g"), "x\ny\n");
+  EXPECT_EQ(again.to_toml(), c.to_toml());
+}
+
 TEST(Config, ErrorsNameFileLineAndKey) {
   test::TempDir dir;
   pesuite::core::write_file_atomic(dir / "bad.toml", "[train]\nepochs = 3\nlearning_rate = 0.1\n");

@@ -124,3 +124,33 @@ TEST(TableUnits, BadInputNamesTheFileOrOption) {
   for (const char* bad : {"", "1", "2/2", "-1/2", "a/b", "1/0", "0/2x"}) EXPECT_THROW(pesuite::core::parse_shard(bad), pesuite::core::InputError) << bad;
   EXPECT_EQ(pesuite::core::parse_shard("1/4"), std::make_pair(1, 4));
 }
+
+// A unit saved by an older config writer (strings as 'x' literals, not "x") holds the same config
+// in other text: --resume reuses it rather than running it again; a really different config reruns.
+TEST(TableUnits, ResumeReadsUnitsOfTheOlderQuotingStyle) {
+  test::TempDir dir;
+  const auto cfg = pesuite::core::Config::from_toml_string("[model]\npe = \"peg\"\n", "t.toml");
+  const std::string now = pesuite::core::unit_fingerprint(cfg);
+  ASSERT_NE(now.find("pe = \"peg\""), std::string::npos) << now;
+  std::string old = now;
+  old.replace(old.find("\"peg\""), 5, "'peg'");
+  auto o = options_in(dir.str());
+  int computed = 0;
+  auto unit = [&](const std::string& text) {
+    pesuite::core::UnitRunner runner(o);
+    return runner.run("u0", text, [&] {
+      ++computed;
+      pesuite::core::UnitValues v;
+      v.metrics["m"] = {1.5};
+      return v;
+    });
+  };
+  unit(old);  // saved with the old text
+  o.resume = true;
+  const auto v = unit(now);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->metrics.at("m"), std::vector<double>{1.5});
+  EXPECT_EQ(computed, 1);  // reused, not run again
+  unit(pesuite::core::unit_fingerprint(pesuite::core::Config::from_toml_string("[model]\npe = \"none\"\n", "u.toml")));
+  EXPECT_EQ(computed, 2);
+}
