@@ -77,13 +77,8 @@ nlohmann::ordered_json zero_shot_json(const vision::ZeroShotResult& z) {
   return {{"accuracy", z.accuracy}, {"images", z.images}, {"classes", z.classes}, {"chance", z.chance}};
 }
 
-}  // namespace
-
-void add_clip_commands(CLI::App& app) {
-  auto* clip = app.add_subcommand("clip", "CLIP on captioned scenes: train, zero-shot evaluation, TextSpan, zero-shot segmentation");
-  clip->require_subcommand(1);
-
-  // ---- train ----
+// One function per subcommand of `pesuite clip`.
+void add_clip_train(CLI::App* clip) {
   auto* train = clip->add_subcommand("train", "Train a CLIP on scene captions from a config (experiments/configs/vision/clip*.toml)");
   static ConfigOptions config;
   static std::string runs = "runs", resume;
@@ -116,8 +111,9 @@ void add_clip_commands(CLI::App& app) {
     for (const auto& [split, z] : r.zero_shot) print_zero_shot(split == "test" ? "test scenes (seen classes, unseen drawings)" : "held-out classes", z);
     for (const auto& [k, v] : r.metrics) std::cout << k << " " << v << "\n";
   });
+}
 
-  // ---- eval ----
+void add_clip_eval(CLI::App* clip) {
   auto* eval = clip->add_subcommand("eval", "Zero-shot accuracy of a checkpoint on its config's test scenes and held-out classes");
   static CkptOptions eval_o;
   static bool eval_json = false;
@@ -141,8 +137,9 @@ void add_clip_commands(CLI::App& app) {
     }
     if (eval_json) std::cout << out.dump(2) << "\n";
   });
+}
 
-  // ---- zeroshot ----
+void add_clip_zeroshot(CLI::App* clip) {
   auto* zs = clip->add_subcommand("zeroshot", "Zero-shot classification of any scenes spec over its classes, with per-class accuracy");
   static CkptOptions zs_o;
   static std::string zs_templates;
@@ -173,8 +170,9 @@ void add_clip_commands(CLI::App& app) {
     print_zero_shot(zs_o.data, z);
     for (const auto& [name, v] : per_class.items()) std::cout << "  " << name << ": " << pct(v.get<double>()) << "\n";
   });
+}
 
-  // ---- textspan ----
+void add_clip_textspan(CLI::App* clip) {
   auto* ts = clip->add_subcommand("textspan", "TextSpan: per head of the chosen layers, the texts that span its direct contribution");
   static CkptOptions ts_o;
   static std::string ts_texts, ts_layers = "-4:", ts_out;
@@ -209,8 +207,9 @@ void add_clip_commands(CLI::App& app) {
     }
     std::cout << "wrote " << files.size() << " files to " << ts_out << "\n";
   });
+}
 
-  // ---- segment ----
+void add_clip_segment(CLI::App* clip) {
   auto* seg = clip->add_subcommand("segment", "Zero-shot segmentation against the scenes' masks, with attention rollout and a uniform map");
   static CkptOptions seg_o;
   static std::string seg_layers, seg_out;
@@ -241,6 +240,18 @@ void add_clip_commands(CLI::App& app) {
     if (seg_json) std::cout << out.dump(2) << "\n";
     else std::cout << r.images << " scenes; wrote " << r.pngs.size() << " PNGs to " << seg_out << "\n";
   });
+}
+
+}  // namespace
+
+void add_clip_commands(CLI::App& app) {
+  auto* clip = app.add_subcommand("clip", "CLIP on captioned scenes: train, zero-shot evaluation, TextSpan, zero-shot segmentation");
+  clip->require_subcommand(1);
+  add_clip_train(clip);
+  add_clip_eval(clip);
+  add_clip_zeroshot(clip);
+  add_clip_textspan(clip);
+  add_clip_segment(clip);
 }
 
 }  // namespace pesuite::cli

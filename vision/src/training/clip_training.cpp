@@ -316,6 +316,80 @@ void check_fits(const Clip& model, const ClipScenes& data, const std::string& ke
                            std::to_string(patch) + " px patches");
 }
 
+
+// The symmetric InfoNCE loss of one step. Its batch: the epoch's permutation of the training scenes
+// (seeded by seed and epoch), one caption per scene drawn with a generator seeded by (seed, step).
+struct ContrastiveStep {
+  Clip model;
+  torch::Tensor images, tokens;  // [n, 3, S, S], [n, captions per scene, context]
+  std::uint64_t seed;
+  std::int64_t batch, steps_per_epoch;
+  torch::Device device;
+  bool bf16;
+  std::int64_t perm_epoch = -1;
+  std::vector<std::int64_t> perm;
+
+  torch::Tensor operator()(std::int64_t step) {
+    const auto n = images.size(0), k_captions = tokens.size(1);
+    const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
+    if (epoch != perm_epoch) {
+      perm.resize(static_cast<std::size_t>(n));
+      std::iota(perm.begin(), perm.end(), 0);
+      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1);
+      for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[static_cast<std::size_t>(rng() % i)]);
+      perm_epoch = epoch;
+    }
+    std::vector<std::int64_t> idx(perm.begin() + k * batch, perm.begin() + (k + 1) * batch), which(static_cast<std::size_t>(batch));
+    std::mt19937_64 rng(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
+    for (auto& w : which) w = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(k_captions));
+    auto ix = torch::tensor(idx);
+    auto x = images.index_select(0, ix).to(device);
+    auto t = tokens.index_select(0, ix).gather(1, torch::tensor(which).view({-1, 1, 1}).expand({batch, 1, tokens.size(2)})).squeeze(1).to(device);
+    torch::Tensor img, txt;
+    if (bf16) {
+      core::AutocastGuard amp(device, torch::kBFloat16);
+      img = model->encode_image(x);
+      txt = model->encode_text(t);
+    } else {
+      img = model->encode_image(x);
+      txt = model->encode_text(t);
+    }
+    img = img.to(torch::kFloat32);
+    txt = txt.to(torch::kFloat32);
+    img = img / img.norm(2, 1, true);
+    txt = txt / txt.norm(2, 1, true);
+    auto logits = model->logit_scale.exp() * torch::matmul(img, txt.t());
+    auto labels = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    namespace F = torch::nn::functional;
+    return 0.5 * (F::cross_entropy(logits, labels) + F::cross_entropy(logits.t(), labels));
+  }
+};
+
+// After the last step: zero-shot accuracy on the test (and held-out class) scenes, one metrics row,
+// then the analyses the config asks for (ablation, TextSpan, segmentation).
+void evaluate_after_training(Clip& model, const ClipTokenizer& tokenizer, const ClipScenes& test, const ClipScenes* heldout,
+                             const core::Config& cfg, const torch::Device& device, bool bf16, core::RunDir& run, ClipTrainResult& r) {
+  const auto templates = cfg.get_strings("eval.templates");
+  const auto eval_batch = std::max<std::int64_t>(1, cfg.get_int("eval.batch_size"));
+  model->eval();
+  nlohmann::ordered_json row{{"step", r.total_steps}};
+  r.zero_shot["test"] = zero_shot_eval(model, tokenizer, test, templates, eval_batch, device, bf16);
+  row["zs_acc"] = r.zero_shot["test"].accuracy;
+  if (heldout) {
+    r.zero_shot["heldout"] = zero_shot_eval(model, tokenizer, *heldout, templates, eval_batch, device, bf16);
+    row["zs_heldout_acc"] = r.zero_shot["heldout"].accuracy;
+  }
+  row["train_seconds"] = r.train_seconds;
+  run.metrics().append(row);
+  run.log("zero-shot " + row.dump(), false);
+  r.metrics = run_clip_analyses(model, tokenizer, test, cfg, run.path(), device, bf16);
+  if (!r.metrics.empty()) {
+    nlohmann::ordered_json a;
+    for (const auto& [k, v] : r.metrics) a[k] = v;
+    run.log("analyses " + a.dump(), false);
+  }
+}
+
 }  // namespace
 
 ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
@@ -331,8 +405,9 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
   // Everything that can be wrong is found before training starts.
   const auto specs = clip_dataset_specs(cfg);
   const ClipTokenizer tokenizer = clip_tokenizer(cfg);
-  const auto templates = cfg.get_strings("eval.templates");
-  const auto batch = cfg.get_int("train.batch_size"), eval_batch = std::max<std::int64_t>(1, cfg.get_int("eval.batch_size"));
+  if (cfg.get_strings("eval.templates").empty())  // zero-shot needs a prompt: found now, not after training
+    throw core::InputError("config eval.templates: give at least one prompt template (e.g. \"a photo of a {}.\")");
+  const auto batch = cfg.get_int("train.batch_size");
   if (batch < 2) throw core::InputError("config train.batch_size: a contrastive batch needs at least 2 pairs");
   core::seed_all(seed);
   Clip model = build_clip(cfg);
@@ -386,45 +461,8 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
   trainer.state().extra["config"] = cfg.to_toml();
   const auto start_step = trainer.state().step;
 
-  // The batch of a step: the epoch's permutation (seeded by seed and epoch), one caption per scene
-  // drawn with a generator seeded by (seed, step).
-  std::int64_t perm_epoch = -1;
-  std::vector<std::int64_t> perm;
-  const auto k_captions = tokens.size(1);
+  ContrastiveStep loss_of{model, train.images, tokens, seed, batch, steps_per_epoch, device, bf16, -1, {}};
   const double max_scale = std::log(100.0);
-  auto loss_of = [&](std::int64_t step) {
-    const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
-    if (epoch != perm_epoch) {
-      perm.resize(static_cast<std::size_t>(n));
-      std::iota(perm.begin(), perm.end(), 0);
-      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1);
-      for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[static_cast<std::size_t>(rng() % i)]);
-      perm_epoch = epoch;
-    }
-    std::vector<std::int64_t> idx(perm.begin() + k * batch, perm.begin() + (k + 1) * batch), which(static_cast<std::size_t>(batch));
-    std::mt19937_64 rng(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
-    for (auto& w : which) w = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(k_captions));
-    auto ix = torch::tensor(idx);
-    auto x = train.images.index_select(0, ix).to(device);
-    auto t = tokens.index_select(0, ix).gather(1, torch::tensor(which).view({-1, 1, 1}).expand({batch, 1, tokens.size(2)})).squeeze(1).to(device);
-    torch::Tensor img, txt;
-    if (bf16) {
-      core::AutocastGuard amp(device, torch::kBFloat16);
-      img = model->encode_image(x);
-      txt = model->encode_text(t);
-    } else {
-      img = model->encode_image(x);
-      txt = model->encode_text(t);
-    }
-    img = img.to(torch::kFloat32);
-    txt = txt.to(torch::kFloat32);
-    img = img / img.norm(2, 1, true);
-    txt = txt / txt.norm(2, 1, true);
-    auto logits = model->logit_scale.exp() * torch::matmul(img, txt.t());
-    auto labels = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(device));
-    namespace F = torch::nn::functional;
-    return 0.5 * (F::cross_entropy(logits, labels) + F::cross_entropy(logits.t(), labels));
-  };
   const auto stop_after = cfg.get_int("train.stop_after_steps");
   const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));
   double running = trainer.state().extra.value("running_loss", 0.0);
@@ -463,23 +501,7 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
     run.log("stopped at step " + std::to_string(st.step) + " of " + std::to_string(total) + "; continue with --resume " + run.path(), false);
     return r;
   }
-  model->eval();
-  nlohmann::ordered_json row{{"step", total}};
-  r.zero_shot["test"] = zero_shot_eval(model, tokenizer, test, templates, eval_batch, device, bf16);
-  row["zs_acc"] = r.zero_shot["test"].accuracy;
-  if (heldout) {
-    r.zero_shot["heldout"] = zero_shot_eval(model, tokenizer, *heldout, templates, eval_batch, device, bf16);
-    row["zs_heldout_acc"] = r.zero_shot["heldout"].accuracy;
-  }
-  row["train_seconds"] = r.train_seconds;
-  run.metrics().append(row);
-  run.log("zero-shot " + row.dump(), false);
-  r.metrics = run_clip_analyses(model, tokenizer, test, cfg, run.path(), device, bf16);
-  if (!r.metrics.empty()) {
-    nlohmann::ordered_json a;
-    for (const auto& [k, v] : r.metrics) a[k] = v;
-    run.log("analyses " + a.dump(), false);
-  }
+  evaluate_after_training(model, tokenizer, test, heldout.get(), cfg, device, bf16, run, r);
   return r;
 }
 

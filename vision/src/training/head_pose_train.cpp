@@ -199,6 +199,99 @@ std::pair<std::string, std::string> resolve(const std::string& path) {
   return {run.empty() ? std::string(".") : run, path};
 }
 
+
+// The test sets by name; a set named in eval.optional that cannot be opened is left out, with a
+// line for the run's log in `skipped`.
+std::vector<std::pair<std::string, std::unique_ptr<HeadPoseData>>> open_test_sets(const core::Config& cfg,
+                                                                                  const std::vector<std::pair<std::string, std::string>>& sets,
+                                                                                  std::vector<std::string>& skipped) {
+  std::vector<std::pair<std::string, std::unique_ptr<HeadPoseData>>> tests;
+  const auto optional = cfg.get_strings("eval.optional");
+  for (const auto& [name, spec] : sets) {
+    try {
+      tests.push_back({name, HeadPoseData::open(spec, head_pose_data_options(cfg, false), false)});
+    } catch (const core::InputError& e) {
+      if (std::find(optional.begin(), optional.end(), name) == optional.end()) throw;
+      skipped.push_back("test set " + name + " left out (eval.optional): " + e.what());
+    }
+  }
+  return tests;
+}
+
+struct LabelSplit {
+  std::vector<std::int64_t> labelled, unlabelled;  // training indices, sorted
+  std::array<double, 3> mean_pose{0, 0, 0};        // yaw, pitch, roll over the labelled faces: the baseline
+};
+
+// The labelled share: the first round(fraction * n) of a seeded permutation (at least one face).
+LabelSplit split_labelled(const HeadPoseData& train, double fraction, std::uint64_t seed) {
+  const auto n = train.size();
+  const std::vector<std::int64_t> perm = cycle_order(n, seed, 17, 0);
+  const auto n_lab = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(fraction * static_cast<double>(n))));
+  LabelSplit s;
+  s.labelled.assign(perm.begin(), perm.begin() + n_lab);
+  s.unlabelled.assign(perm.begin() + n_lab, perm.end());
+  std::sort(s.labelled.begin(), s.labelled.end());
+  std::sort(s.unlabelled.begin(), s.unlabelled.end());
+  for (auto i : s.labelled) {
+    const auto& p = train.items[static_cast<std::size_t>(i)].pose;
+    s.mean_pose[0] += p.yaw / n_lab;
+    s.mean_pose[1] += p.pitch / n_lab;
+    s.mean_pose[2] += p.roll / n_lab;
+  }
+  return s;
+}
+
+// The strong view of the semi-supervised consistency loss, scaled by semi.strength.
+ViewAugment strong_augment(const core::Config& cfg) {
+  ViewAugment strong = ViewAugment::strong();
+  const double strength = cfg.get_double("semi.strength");
+  strong.brightness *= strength;
+  strong.contrast *= strength;
+  strong.noise *= strength;
+  strong.cutout = std::min(0.9, strong.cutout * strength);
+  return strong;
+}
+
+// SemiUHPE-style unlabelled term of one step: the weak view's prediction (and its flip's agreement
+// as the confidence) gives the pseudo-label of the strong view of the same crop; faces below the
+// adaptive threshold are left out.
+struct PseudoLabelStep {
+  HeadPoseNet& model;
+  HeadPoseData& train;
+  torch::Device device;
+  bool bf16;
+  std::uint64_t seed;
+  std::int64_t u_batch;
+  double weight;
+  ViewAugment strong;
+
+  torch::Tensor loss(const std::vector<std::int64_t>& unlabelled, std::int64_t step, double progress, AdaptiveThreshold& threshold,
+                     double& kept_share) const {
+    const auto uidx = pool_batch(unlabelled, step, u_batch, seed, 2);
+    auto [weak, strong_views] = train.weak_strong_batch(uidx, static_cast<std::uint64_t>(2 * step + 1), strong);
+    torch::Tensor pseudo, keep;
+    {
+      torch::NoGradGuard no_grad;
+      model->eval();
+      auto w = weak.images.to(device);
+      auto raw_w = forward_raw(model, w, device, bf16);
+      auto raw_m = forward_raw(model, w.flip({3}), device, bf16);
+      model->train();
+      auto conf = flip_agreement(model->rotation(raw_w), model->rotation(raw_m)).to(torch::kCPU, torch::kFloat64);
+      std::vector<double> c(conf.data_ptr<double>(), conf.data_ptr<double>() + conf.numel());
+      keep = conf >= threshold.update(c, progress);
+      kept_share = keep.to(torch::kFloat64).mean().item<double>();
+      pseudo = model->angles(raw_w).to(torch::kCPU);
+    }
+    if (keep.sum().item<std::int64_t>() == 0) return torch::zeros({}, torch::TensorOptions().device(device));
+    auto kept = keep.nonzero().squeeze(1);
+    auto raw_s = forward_raw(model, strong_views.images.index_select(0, kept).to(device), device, bf16);
+    auto unsup = model->loss(raw_s, pseudo.index_select(0, kept).to(device)).total;
+    return weight * unsup * (static_cast<double>(kept.size(0)) / static_cast<double>(u_batch));
+  }
+};
+
 }  // namespace
 
 std::vector<std::string> head_pose_dataset_specs(const core::Config& cfg) {
@@ -320,6 +413,28 @@ HeadPoseSetMetrics evaluate_head_pose(HeadPoseNet& model, const HeadPoseData& da
 
 // ---- training -------------------------------------------------------------------------------------
 
+// Scores every test set after the last step; one metrics row with all of them, in the log too.
+static void evaluate_test_sets(HeadPoseNet& model, const std::vector<std::pair<std::string, std::unique_ptr<HeadPoseData>>>& tests,
+                               const core::Config& cfg, const torch::Device& device, bool bf16, const std::array<double, 3>& mean_pose,
+                               bool wrapped, core::RunDir& run, HeadPoseResult& result) {
+  nlohmann::ordered_json row{{"step", result.total_steps}};
+  for (const auto& [name, data] : tests) {
+    const auto m = evaluate_head_pose(model, *data, cfg.get_int("eval.batch_size"), device, bf16, mean_pose, wrapped);
+    result.sets[name] = m;
+    row[name + ".mae"] = m.mae;
+    row[name + ".yaw"] = m.yaw;
+    row[name + ".pitch"] = m.pitch;
+    row[name + ".roll"] = m.roll;
+    row[name + ".geodesic"] = m.geodesic;
+    row[name + ".baseline_mae"] = m.baseline_mae;
+    row[name + ".n"] = m.n;
+  }
+  row["train_seconds"] = result.train_seconds;
+  row["train_images_per_second"] = result.train_images_per_second;
+  run.metrics().append(row);
+  run.log("test " + row.dump(), false);
+}
+
 HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
   if (cfg.get_string("task") != "headpose") throw core::InputError("config task: '" + cfg.get_string("task") + "' is not headpose");
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
@@ -340,34 +455,14 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   const bool wrapped = cfg.get_string("model.head") == "fullrange";
 
   auto train = HeadPoseData::open(datasets::expand_data_root(cfg.get_string("data.train"), data_root(cfg)), head_pose_data_options(cfg, true), true);
-  std::vector<std::pair<std::string, std::unique_ptr<HeadPoseData>>> tests;
-  const auto optional = cfg.get_strings("eval.optional");
   std::vector<std::string> skipped;
-  for (const auto& [name, spec] : sets) {
-    try {
-      tests.push_back({name, HeadPoseData::open(spec, head_pose_data_options(cfg, false), false)});
-    } catch (const core::InputError& e) {
-      if (std::find(optional.begin(), optional.end(), name) == optional.end()) throw;
-      skipped.push_back("test set " + name + " left out (eval.optional): " + e.what());
-    }
-  }
-
-  // The labelled share: the first round(fraction * n) of a seeded permutation (at least one face).
+  const auto tests = open_test_sets(cfg, sets, skipped);
   const auto n = train->size();
-  std::vector<std::int64_t> perm = cycle_order(n, seed, 17, 0), labelled, unlabelled;
-  const auto n_lab = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(fraction * static_cast<double>(n))));
-  labelled.assign(perm.begin(), perm.begin() + n_lab);
-  unlabelled.assign(perm.begin() + n_lab, perm.end());
-  std::sort(labelled.begin(), labelled.end());
-  std::sort(unlabelled.begin(), unlabelled.end());
+  const LabelSplit split = split_labelled(*train, fraction, seed);
+  const auto& labelled = split.labelled;
+  const auto& unlabelled = split.unlabelled;
+  const auto n_lab = static_cast<std::int64_t>(labelled.size());
   if (semi && unlabelled.empty()) throw core::InputError("config semi.enabled: data.labelled_fraction 1 leaves no unlabelled faces");
-  std::array<double, 3> mean_pose{0, 0, 0};
-  for (auto i : labelled) {
-    const auto& p = train->items[static_cast<std::size_t>(i)].pose;
-    mean_pose[0] += p.yaw / n_lab;
-    mean_pose[1] += p.pitch / n_lab;
-    mean_pose[2] += p.roll / n_lab;
-  }
   model->to(device);
 
   const auto steps_per_epoch = std::max<std::int64_t>(1, n / batch);
@@ -403,13 +498,7 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   trainer.state().extra["config"] = cfg.to_toml();
   const auto start_step = trainer.state().step;
   const auto semi_start = static_cast<std::int64_t>(cfg.get_double("semi.start_fraction") * static_cast<double>(total));
-  ViewAugment strong = ViewAugment::strong();
-  const double strength = cfg.get_double("semi.strength");
-  strong.brightness *= strength;
-  strong.contrast *= strength;
-  strong.noise *= strength;
-  strong.cutout = std::min(0.9, strong.cutout * strength);
-  const double semi_weight = cfg.get_double("semi.weight");
+  const PseudoLabelStep pseudo_step{model, *train, device, bf16, seed, u_batch, cfg.get_double("semi.weight"), strong_augment(cfg)};
   double kept_share = 0;
 
   auto loss_of = [&](std::int64_t step) {
@@ -419,30 +508,8 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
     auto raw = forward_raw(model, b.images.to(device), device, bf16);
     auto loss = model->loss(raw, b.targets.to(device)).total;
     if (!semi || step < semi_start) return loss;
-    const auto uidx = pool_batch(unlabelled, step, u_batch, seed, 2);
-    auto [weak, strong_views] = train->weak_strong_batch(uidx, static_cast<std::uint64_t>(2 * step + 1), strong);
-    torch::Tensor pseudo, keep;
-    {
-      torch::NoGradGuard no_grad;
-      model->eval();
-      auto w = weak.images.to(device);
-      auto raw_w = forward_raw(model, w, device, bf16);
-      auto raw_m = forward_raw(model, w.flip({3}), device, bf16);
-      model->train();
-      auto conf = flip_agreement(model->rotation(raw_w), model->rotation(raw_m)).to(torch::kCPU, torch::kFloat64);
-      std::vector<double> c(conf.data_ptr<double>(), conf.data_ptr<double>() + conf.numel());
-      const double progress = static_cast<double>(step - semi_start) / static_cast<double>(std::max<std::int64_t>(1, total - semi_start));
-      const double tau = threshold.update(c, progress);
-      keep = conf >= tau;
-      kept_share = keep.to(torch::kFloat64).mean().item<double>();
-      // The weak view's prediction is the pseudo-label of the strong view of the same crop (same flip).
-      pseudo = model->angles(raw_w).to(torch::kCPU);
-    }
-    if (keep.sum().item<std::int64_t>() == 0) return loss;
-    auto kept = keep.nonzero().squeeze(1);
-    auto raw_s = forward_raw(model, strong_views.images.index_select(0, kept).to(device), device, bf16);
-    auto unsup = model->loss(raw_s, pseudo.index_select(0, kept).to(device)).total;
-    return loss + semi_weight * unsup * (static_cast<double>(kept.size(0)) / static_cast<double>(u_batch));
+    const double progress = static_cast<double>(step - semi_start) / static_cast<double>(std::max<std::int64_t>(1, total - semi_start));
+    return loss + pseudo_step.loss(unlabelled, step, progress, threshold, kept_share);
   };
 
   const auto stop_after = cfg.get_int("train.stop_after_steps");
@@ -482,22 +549,7 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
     run.log("stopped at step " + std::to_string(st.step) + " of " + std::to_string(total) + "; continue with --resume " + run.path(), false);
     return result;
   }
-  nlohmann::ordered_json row{{"step", total}};
-  for (const auto& [name, data] : tests) {
-    const auto m = evaluate_head_pose(model, *data, cfg.get_int("eval.batch_size"), device, bf16, mean_pose, wrapped);
-    result.sets[name] = m;
-    row[name + ".mae"] = m.mae;
-    row[name + ".yaw"] = m.yaw;
-    row[name + ".pitch"] = m.pitch;
-    row[name + ".roll"] = m.roll;
-    row[name + ".geodesic"] = m.geodesic;
-    row[name + ".baseline_mae"] = m.baseline_mae;
-    row[name + ".n"] = m.n;
-  }
-  row["train_seconds"] = result.train_seconds;
-  row["train_images_per_second"] = result.train_images_per_second;
-  run.metrics().append(row);
-  run.log("test " + row.dump(), false);
+  evaluate_test_sets(model, tests, cfg, device, bf16, split.mean_pose, wrapped, run, result);
   return result;
 }
 
