@@ -99,11 +99,19 @@ TextFile ZipArchive::read(const std::string& member) const {
     throw core::InputError(core::where(path_) + ": zip member '" + member + "' is missing");
   zip_file_t* f = zip_fopen(z, member.c_str(), 0);
   if (!f) throw core::InputError(core::where(path_) + ": cannot open zip member '" + member + "'");
-  TextFile out{path_ + ":" + member, std::string(static_cast<std::size_t>(st.size), '\0')};
-  const zip_int64_t got = zip_fread(f, out.data.data(), st.size);
+  // The size in the zip's directory is not trusted for the allocation (a damaged or hostile archive
+  // may claim gigabytes): the member is read in chunks and only what inflates is kept.
+  TextFile out{path_ + ":" + member, {}};
+  char buf[1 << 16];
+  zip_int64_t got = 0;
+  while ((got = zip_fread(f, buf, sizeof buf)) > 0) {
+    if (static_cast<zip_uint64_t>(out.data.size()) + static_cast<zip_uint64_t>(got) > st.size) break;  // longer than declared
+    out.data.append(buf, static_cast<std::size_t>(got));
+  }
   zip_fclose(f);
-  if (got < 0 || static_cast<zip_uint64_t>(got) != st.size)
-    throw core::InputError(core::where(path_) + ": zip member '" + member + "' is truncated or corrupt");
+  if (got != 0 || static_cast<zip_uint64_t>(out.data.size()) != st.size)
+    throw core::InputError(core::where(path_) + ": zip member '" + member + "' is truncated or corrupt (the directory says " +
+                           std::to_string(st.size) + " bytes, " + std::to_string(out.data.size()) + " inflated)");
   return out;
 }
 

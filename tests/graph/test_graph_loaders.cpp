@@ -79,6 +79,26 @@ TEST(GraphLoaders, TuMalformed) {
   const std::string e = error_of("tu:" + (tmp / "TOY.zip"));
   EXPECT_NE(e.find("TOY.zip"), std::string::npos) << e;
   EXPECT_NE(e.find("TOY_graph_indicator.txt' is missing"), std::string::npos) << e;
+
+  // A zip whose directory claims 3.75 GB for every member: an error naming the member, not a
+  // 3.75 GB allocation (the fuzzer's finding oom-df4978c6).
+  write_zip(tmp / "HUGE.zip", [] {
+    std::map<std::string, std::string> m;
+    for (const auto& [k, v] : tu_files()) m["TOY//TOY_" + k + ".txt"] = v;
+    return m;
+  }());
+  std::string bytes;
+  {
+    std::ifstream in(tmp / "HUGE.zip", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string central("PK\x01\x02", 4), local("PK\x03\x04", 4), huge("\x00\x00\x00\xf0", 4);
+  for (auto at = bytes.find(central); at != std::string::npos; at = bytes.find(central, at + 4)) bytes.replace(at + 24, 4, huge);
+  for (auto at = bytes.find(local); at != std::string::npos; at = bytes.find(local, at + 4)) bytes.replace(at + 22, 4, huge);
+  std::ofstream(tmp / "HUGE.zip", std::ios::binary | std::ios::trunc) << bytes;
+  const std::string h = error_of("tu:" + (tmp / "HUGE.zip"));
+  EXPECT_NE(h.find("HUGE.zip: zip member 'TOY//TOY_"), std::string::npos) << h;
+  EXPECT_NE(h.find("4026531840 bytes"), std::string::npos) << h;
 }
 
 using test::write_ogb;
