@@ -1,5 +1,6 @@
 #include "pesuite/core/results_table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
