@@ -1,8 +1,11 @@
 // `pesuite graph pe` and `pesuite data inspect` for graph specs, through the real executable.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
+#include "pesuite/core/atomic_file.h"
 #include "pesuite/core/safetensors.h"
 #include "test_util.h"
 
@@ -48,6 +51,30 @@ TEST(GraphCli, PeErrorsExit2) {
   auto m = run_cli("graph pe --data tu:" + (tmp / "none.zip") + " --pe lap --out " + (tmp / "x.safetensors"));
   EXPECT_EQ(m.exit_code, 2);
   EXPECT_NE(m.err.find("none.zip"), std::string::npos) << m.err;
+}
+
+// Shards computed as separate processes (as on separate machines), joined by --merge: the same bytes
+// as one process's file; an incomplete set exits 2 naming what is missing.
+TEST(GraphCli, PeShardsMergeToTheSameFile) {
+  TempDir tmp;
+  const std::string common = "graph pe --data 'csl:?seed=1&per_class=1' --pe lap:k=6 --pe rfp:features=2,steps=2 --no-cache --out ";
+  ASSERT_EQ(run_cli(common + (tmp / "whole.safetensors")).exit_code, 0);
+  for (int i = 0; i < 3; ++i) {
+    auto r = run_cli(common + (tmp / ("shards/" + std::to_string(i) + ".safetensors")) + " --shard " + std::to_string(i) + "/3");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("shard " + std::to_string(i) + "/3: graphs"), std::string::npos) << r.out;
+  }
+  auto m = run_cli("graph pe --merge " + (tmp / "shards") + " --out " + (tmp / "joined.safetensors"));
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_NE(m.out.find("10 graphs"), std::string::npos) << m.out;
+  EXPECT_EQ(pesuite::core::read_file(tmp / "joined.safetensors"), pesuite::core::read_file(tmp / "whole.safetensors"));
+  auto bad = run_cli("graph pe --merge " + (tmp / "shards/0.safetensors") + " " + (tmp / "shards/2.safetensors") + " --out " +
+                     (tmp / "bad.safetensors"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("shard 1/3 of"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bad.safetensors"));
+  EXPECT_EQ(run_cli("graph pe --merge " + (tmp / "shards") + " --pe lap --out " + (tmp / "x.safetensors")).exit_code, 2);
+  EXPECT_EQ(run_cli(common + (tmp / "x.safetensors") + " --shard 3/3").exit_code, 2);
 }
 
 TEST(GraphCli, InspectJson) {

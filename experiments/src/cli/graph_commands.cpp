@@ -1,5 +1,6 @@
 // `pesuite graph ...`: graph frontend commands. `graph pe` precomputes positional encodings of a
-// dataset into one safetensors file (through the on-disk cache of graph/pe_cache.h); `graph train`
+// dataset into one safetensors file (through the on-disk cache of graph/pe_cache.h), or one share
+// of it (--shard i/n, for many machines) and joins the shares (--merge, graph/pe_shards.h); `graph train`
 // and `graph eval` drive the graph training pipeline (graph/training.h).
 #include <filesystem>
 #include <iomanip>
@@ -12,20 +13,40 @@
 #include "pesuite/core/build_info.h"
 #include "pesuite/core/error.h"
 #include "pesuite/datasets/formats.h"
+#include "pesuite/core/table_units.h"
 #include "pesuite/graph/pe_cache.h"
+#include "pesuite/graph/pe_shards.h"
 #include "pesuite/graph/training.h"
 
 namespace pesuite::cli {
 
 namespace {
 struct PeArgs {
-  std::string data, out, cache_dir;
-  std::vector<std::string> pes;
+  std::string data, out, cache_dir, shard;
+  std::vector<std::string> pes, merge;
   int threads = 0;
   bool no_cache = false;
 };
 
+void print_written(const std::string& out, const core::TensorFile& f, std::size_t graphs) {
+  std::cout << "wrote " << out << ": " << graphs << " graphs, " << f.tensors.at("node_ptr")[-1].item<std::int64_t>() << " nodes, tensors:";
+  for (const auto& [name, t] : f.tensors) std::cout << " " << name << t.sizes();
+  std::cout << "\n";
+}
+
+void merge_graph_pe(const PeArgs& a) {
+  if (!a.data.empty() || !a.pes.empty() || !a.shard.empty())
+    throw core::InputError("--merge joins the files of `graph pe --shard i/n`: drop --data, --pe and --shard");
+  const auto joined = graph::merge_pe_shards(a.merge);
+  core::save_safetensors(a.out, joined.tensors, joined.metadata);
+  print_written(a.out, joined, static_cast<std::size_t>(joined.tensors.at("node_ptr").size(0) - 1));
+  const auto dataset = joined.metadata.find("dataset");
+  std::cout << "joined the shards of " << (dataset == joined.metadata.end() ? std::string("(no 'dataset' key)") : dataset->second) << "\n";
+}
+
 void run_graph_pe(const PeArgs& a) {
+  if (!a.merge.empty()) return merge_graph_pe(a);
+  if (a.data.empty() || a.pes.empty()) throw core::InputError("graph pe needs --data and --pe (or --merge SHARD_FILES...)");
   if (a.threads < 0) throw core::InputError("--threads must be >= 0");
   const auto ds = datasets::load_graph_dataset(datasets::parse_spec(a.data));
   graph::PeCacheOptions o;
@@ -33,15 +54,17 @@ void run_graph_pe(const PeArgs& a) {
   o.use_cache = !a.no_cache;
   o.threads = a.threads;
   o.progress = true;
+  if (!a.shard.empty()) std::tie(o.shard, o.shards) = core::parse_shard(a.shard);
   auto r = graph::graph_encodings(ds, a.pes, o);
   auto meta = r.file.metadata;
   meta["dataset"] = a.data;
   meta["pesuite_version"] = core::pesuite_version();
   core::save_safetensors(a.out, r.file.tensors, meta);
-  std::cout << "wrote " << a.out << ": " << ds.graphs.size() << " graphs, " << r.file.tensors.at("node_ptr")[-1].item<std::int64_t>()
-            << " nodes, tensors:";
-  for (const auto& [name, t] : r.file.tensors) std::cout << " " << name << t.sizes();
-  std::cout << "\n" << (r.from_cache ? "from cache " : "computed in ") << r.seconds << " s";
+  if (o.shards > 1)
+    std::cout << "shard " << a.shard << ": graphs " << meta["shard.first_graph"] << " .. " << meta["shard.end_graph"] << " of "
+              << ds.graphs.size() << " (join the shards with `pesuite graph pe --merge FILES... --out FILE`)\n";
+  print_written(a.out, r.file, static_cast<std::size_t>(r.file.tensors.at("node_ptr").size(0) - 1));
+  std::cout << (r.from_cache ? "from cache " : "computed in ") << r.seconds << " s";
   for (const auto& [k, v] : meta)
     if (k.find(".solver") != std::string::npos || k.find("residual") != std::string::npos) std::cout << "; " << k << "=" << v;
   std::cout << "\n";
@@ -53,9 +76,11 @@ void add_graph_commands(CLI::App& app) {
   cmd->require_subcommand(1);
   static PeArgs args;
   auto* pe = cmd->add_subcommand("pe", "Precompute positional encodings of a graph dataset into a safetensors file");
-  pe->add_option("--data", args.data, "Dataset spec, e.g. tu:/data/MUTAG.zip or csl:?seed=0")->required();
-  pe->add_option("--pe", args.pes, "Encoding: lap|eig|rwse|rfp|spe|signnet[:key=value,...] (repeatable; `pesuite list pes`)")->required();
+  pe->add_option("--data", args.data, "Dataset spec, e.g. tu:/data/MUTAG.zip or csl:?seed=0 (required unless --merge)");
+  pe->add_option("--pe", args.pes, "Encoding: lap|eig|rwse|rfp|spe|signnet[:key=value,...] (repeatable; `pesuite list pes`)");
   pe->add_option("--out", args.out, "Output .safetensors file (node_ptr + one tensor per encoding output)")->required();
+  pe->add_option("--shard", args.shard, "Compute share i of n of the graphs (e.g. 0/4; no cache), for separate machines");
+  pe->add_option("--merge", args.merge, "Join shard files (or folders of them) into --out, byte-identical to one process's file");
   pe->add_option("--threads", args.threads, "Worker threads (0 = all cores)");
   pe->add_option("--cache-dir", args.cache_dir, "Cache folder (default $PESUITE_CACHE or ~/.cache/pesuite)");
   pe->add_flag("--no-cache", args.no_cache, "Neither read nor write the cache");

@@ -36,8 +36,16 @@ tbb::task_arena& arena_for(int threads) {
 
 }  // namespace
 
-DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<PeSpec>& asked, int threads,
-                          const std::function<void(std::size_t, std::size_t)>& progress) {
+GraphRange shard_range(std::size_t graphs, int shard, int shards) {
+  if (shards < 1 || shard < 0 || shard >= shards) throw core::InputError("shard " + std::to_string(shard) + "/" + std::to_string(shards) + ": expected 0 <= i < n");
+  const auto n = static_cast<std::size_t>(shards), i = static_cast<std::size_t>(shard);
+  const std::size_t base = graphs / n, extra = graphs % n;
+  const std::size_t begin = i * base + std::min(i, extra);
+  return {begin, begin + base + (i < extra ? 1 : 0)};
+}
+
+DatasetPe compute_dataset(const std::vector<Graph>& all_graphs, const std::vector<PeSpec>& asked, int threads,
+                          const std::function<void(std::size_t, std::size_t)>& progress, GraphRange range) {
   // What is computed: each spec's computation (encoder keys dropped, spe / signnet -> eig).
   std::vector<PeSpec> specs;
   for (const auto& s : asked) {
@@ -45,7 +53,10 @@ DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<Pe
     if (!row(specs.back().name).compute)
       throw core::InputError("graph encoding '" + s.name + "' computes nothing (it is the model's choice of no encoding)");
   }
-  const std::size_t G = graphs.size(), S = specs.size();
+  range.end = std::min(range.end, all_graphs.size());
+  range.begin = std::min(range.begin, range.end);
+  const Graph* graphs = all_graphs.data() + range.begin;  // graphs[i] is dataset graph range.begin + i
+  const std::size_t G = range.end - range.begin, S = specs.size();
   DatasetPe out;
   out.node_ptr.assign(G + 1, 0);
   for (std::size_t i = 0; i < G; ++i) out.node_ptr[i + 1] = out.node_ptr[i] + graphs[i].num_nodes;
@@ -56,7 +67,7 @@ DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<Pe
   arena.execute([&] {
     tbb::parallel_for(std::size_t{0}, G, [&](std::size_t i) {
       try {
-        for (std::size_t s = 0; s < S; ++s) results[i * S + s] = compute(graphs[i], specs[s], static_cast<Index>(i));
+        for (std::size_t s = 0; s < S; ++s) results[i * S + s] = compute(graphs[i], specs[s], static_cast<Index>(range.begin + i));
       } catch (const std::exception& e) {
         errors[i] = e.what();
       }
@@ -65,7 +76,7 @@ DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<Pe
     });
   });
   for (std::size_t i = 0; i < G; ++i)
-    if (!errors[i].empty()) throw std::runtime_error("graph " + std::to_string(i) + ": " + errors[i]);
+    if (!errors[i].empty()) throw std::runtime_error("graph " + std::to_string(range.begin + i) + ": " + errors[i]);
   // Concatenation, in parallel: offsets are prefix sums of each graph's tensor sizes (serial, G
   // additions), then every graph copies its rows into place and frees its own buffers there, so
   // neither the copy nor thousands of small frees run on one thread.
@@ -127,7 +138,7 @@ DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<Pe
       std::snprintf(buf, sizeof buf, "%.3e", max_rel);
       out.metadata[name + ".max_rel_residual"] = buf;
       // One graph (the large cases): every pair's relative residual ||L v - lambda v|| / ||L||.
-      if (G == 1 && !results[s].rel_residuals.empty()) {
+      if (all_graphs.size() == 1 && G == 1 && !results[s].rel_residuals.empty()) {
         std::string list;
         for (double r : results[s].rel_residuals) {
           std::snprintf(buf, sizeof buf, "%.2e", r);

@@ -46,9 +46,12 @@ PeCacheResult graph_encodings(const datasets::GraphDataset& ds, const std::vecto
   }
   if (specs.empty()) throw core::InputError("no encoding requested (give at least one --pe)");
   PeCacheResult r;
+  const bool sharded = o.shards > 1;
+  const pe::GraphRange range = pe::shard_range(ds.graphs.size(), o.shard, o.shards);
+  const bool use_cache = o.use_cache && !sharded;
   const std::string dir = (o.cache_dir.empty() ? core::cache_dir() : o.cache_dir) + "/graph-pe";
   r.cache_path = dir + "/" + pe_cache_key(ds, canonical) + ".safetensors";
-  if (o.use_cache && std::filesystem::exists(r.cache_path)) {
+  if (use_cache && std::filesystem::exists(r.cache_path)) {
     try {
       r.file = core::load_safetensors(r.cache_path);
       r.from_cache = true;
@@ -65,9 +68,10 @@ PeCacheResult graph_encodings(const datasets::GraphDataset& ds, const std::vecto
       if (done == total) std::fprintf(stderr, "\n");
     };
     graph::pe::DatasetPe pe;
-    pe = pe::compute_dataset(ds.graphs, specs, o.threads, progress);
+    pe = pe::compute_dataset(ds.graphs, specs, o.threads, progress, range);
     const auto G = static_cast<std::int64_t>(ds.graphs.size());
-    r.file.tensors["node_ptr"] = torch::from_blob(pe.node_ptr.data(), {G + 1}, torch::kInt64).clone();
+    const auto computed = static_cast<std::int64_t>(range.end - range.begin);
+    r.file.tensors["node_ptr"] = torch::from_blob(pe.node_ptr.data(), {computed + 1}, torch::kInt64).clone();
     for (auto& [name, enc] : pe.tensors) {
       const auto rows = enc.dim > 0 ? static_cast<std::int64_t>(enc.values.size()) / enc.dim : pe.node_ptr.back();
       r.file.tensors[name] = torch::from_blob(enc.values.data(), {rows, enc.dim}, torch::kFloat32).clone();
@@ -79,7 +83,12 @@ PeCacheResult graph_encodings(const datasets::GraphDataset& ds, const std::vecto
     r.file.metadata["pe_code_version"] = kPeCodeVersion;
     r.file.metadata["graphs"] = std::to_string(G);
     r.file.metadata["dataset_name"] = ds.name;
-    if (o.use_cache) {
+    if (sharded) {
+      r.file.metadata["shard"] = std::to_string(o.shard) + "/" + std::to_string(o.shards);
+      r.file.metadata["shard.first_graph"] = std::to_string(range.begin);
+      r.file.metadata["shard.end_graph"] = std::to_string(range.end);
+    }
+    if (use_cache) {
       try {
         core::make_dirs(dir);
         core::save_safetensors(r.cache_path, r.file.tensors, r.file.metadata);

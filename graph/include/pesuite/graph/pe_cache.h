@@ -21,6 +21,9 @@ struct PeCacheOptions {
   bool use_cache = true;  // false: compute, and do not read or write the cache
   int threads = 0;        // 0 = all cores
   bool progress = false;  // one-line progress on stderr when it is a terminal
+  // Shard `shard` of `shards` (pe_dataset.h shard_range): only those graphs are computed, and the
+  // cache is neither read nor written (a shard is a step towards one file: pe_shards.h merges them).
+  int shard = 0, shards = 1;
 };
 
 struct PeCacheResult {

@@ -6,6 +6,8 @@
 //   auto specs = {pe::parse_pe_spec("lap:k=8"), pe::parse_pe_spec("rwse:steps=20")};
 //   pe::DatasetPe all = pe::compute_dataset(graphs, specs, /*threads=*/0);   // 0 = all cores
 //   all.tensors["lap"].values;  all.metadata["lap.solver"];
+//   auto part = pe::compute_dataset(graphs, specs, 0, {}, pe::shard_range(graphs.size(), 1, 4));  // graphs of shard 1/4
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -21,8 +23,18 @@ struct DatasetPe {
   std::map<std::string, std::string> metadata;  // per spec: solver mix, max residuals
 };
 
-// progress(done, total) is called from worker threads now and then (may be empty).
+// Graphs [begin, end) of a dataset: a shard's share. Each graph keeps its dataset index (random
+// features are seeded by it), so the shards' results, concatenated in order, are the whole's.
+struct GraphRange {
+  std::size_t begin = 0, end = SIZE_MAX;  // end is clamped to the dataset's size
+};
+
+// Shard i of n: contiguous ranges whose sizes differ by at most one (the first G % n get one more).
+GraphRange shard_range(std::size_t graphs, int shard, int shards);
+
+// progress(done, total) is called from worker threads now and then (may be empty). Only the graphs
+// of `range` are computed; node_ptr then starts at 0 with the range's first graph.
 DatasetPe compute_dataset(const std::vector<Graph>& graphs, const std::vector<PeSpec>& specs, int threads = 0,
-                          const std::function<void(std::size_t, std::size_t)>& progress = {});
+                          const std::function<void(std::size_t, std::size_t)>& progress = {}, GraphRange range = {});
 
 }  // namespace pesuite::graph::pe
