@@ -14,15 +14,10 @@
 #include "pesuite/vision/classifier_training.h"
 #include "pesuite/vision/head_pose_training.h"
 #include "pesuite/vision/clip_training.h"
+#include "text_format.h"
 
 namespace pesuite::experiments {
 namespace {
-
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
 
 // ---- graph ------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 #include "pesuite/experiments/tables.h"
 #ifdef PESUITE_HAVE_OPENCV
 #include "pesuite/core/plot.h"
+#include "text_format.h"
 #endif
 
 namespace pesuite::experiments {
@@ -24,12 +25,6 @@ std::string join(const std::vector<std::string>& v, const std::string& sep = ", 
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

@@ -6,7 +6,7 @@
 namespace pesuite::heads {
 namespace {
 
-std::string shape_str(const torch::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : std::string("undefined"); }
+std::string sizes_text(const torch::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : std::string("undefined"); }
 
 void expect(bool ok, const std::string& what) {
   if (!ok) throw core::InputError("decompose: " + what);
@@ -30,7 +30,7 @@ torch::Tensor pool_weights(const Readout& r, std::int64_t B, std::int64_t N, con
     return p.unsqueeze(0).expand({B, N});
   }
   expect(p.dim() == 2 && p.size(0) == B && p.size(1) == N,
-         "readout.pool must be [N] or [B, N] = [" + std::to_string(B) + ", " + std::to_string(N) + "], got " + shape_str(p));
+         "readout.pool must be [N] or [B, N] = [" + std::to_string(B) + ", " + std::to_string(N) + "], got " + sizes_text(p));
   return p;
 }
 
@@ -41,8 +41,8 @@ Linearization linearize(const torch::Tensor& residual, const Readout& r) {
   auto pool = pool_weights(r, B, N, opts);
   lin.gamma = r.norm_weight.defined() ? r.norm_weight.to(opts) : torch::ones({D}, opts);
   lin.beta = r.norm_bias.defined() ? r.norm_bias.to(opts) : torch::zeros({D}, opts);
-  expect(lin.gamma.dim() == 1 && lin.gamma.size(0) == D, "norm weight must be [" + std::to_string(D) + "], got " + shape_str(lin.gamma));
-  expect(lin.beta.dim() == 1 && lin.beta.size(0) == D, "norm bias must be [" + std::to_string(D) + "], got " + shape_str(lin.beta));
+  expect(lin.gamma.dim() == 1 && lin.gamma.size(0) == D, "norm weight must be [" + std::to_string(D) + "], got " + sizes_text(lin.gamma));
+  expect(lin.beta.dim() == 1 && lin.beta.size(0) == D, "norm bias must be [" + std::to_string(D) + "], got " + sizes_text(lin.beta));
   if (r.norm_then_pool) {
     auto mu = residual.mean(-1);                                              // [B, N]
     auto sigma = (residual.var(-1, /*unbiased=*/false) + r.norm_eps).sqrt();  // LayerNorm's std
@@ -59,13 +59,13 @@ Linearization linearize(const torch::Tensor& residual, const Readout& r) {
   if (r.proj.defined()) {
     lin.proj = r.proj.to(opts);
     expect(lin.proj.dim() == 2 && lin.proj.size(0) == D,
-           "readout.proj must be [" + std::to_string(D) + ", E], got " + shape_str(lin.proj));
+           "readout.proj must be [" + std::to_string(D) + ", E], got " + sizes_text(lin.proj));
   }
   const auto E = lin.proj.defined() ? lin.proj.size(1) : D;
   if (r.proj_bias.defined()) {
     lin.proj_bias = r.proj_bias.to(opts);
     expect(lin.proj_bias.dim() == 1 && lin.proj_bias.size(0) == E,
-           "readout.proj_bias must be [" + std::to_string(E) + "], got " + shape_str(lin.proj_bias));
+           "readout.proj_bias must be [" + std::to_string(E) + "], got " + sizes_text(lin.proj_bias));
   }
   return lin;
 }
@@ -103,7 +103,7 @@ std::int64_t Decomposition::part_index(const std::string& name) const {
 }
 
 torch::Tensor read_out(const torch::Tensor& residual, const Readout& r) {
-  expect(residual.defined() && residual.dim() == 3, "residual must be [B, N, D], got " + shape_str(residual));
+  expect(residual.defined() && residual.dim() == 3, "residual must be [B, N, D], got " + sizes_text(residual));
   const auto B = residual.size(0), N = residual.size(1), D = residual.size(2);
   const auto opts = residual.options();
   auto pool = pool_weights(r, B, N, opts);
@@ -122,7 +122,7 @@ torch::Tensor read_out(const torch::Tensor& residual, const Readout& r) {
 
 Decomposition decompose(const ResidualStream& stream, const Readout& readout, const DecomposeOptions& options) {
   const auto& res = stream.residual;
-  expect(res.defined() && res.dim() == 3, "stream.residual must be [B, N, D], got " + shape_str(res));
+  expect(res.defined() && res.dim() == 3, "stream.residual must be [B, N, D], got " + sizes_text(res));
   const auto B = res.size(0), N = res.size(1), D = res.size(2);
   const auto opts = res.options();
   const auto lin = linearize(res, readout);
@@ -136,7 +136,7 @@ Decomposition decompose(const ResidualStream& stream, const Readout& readout, co
   std::vector<torch::Tensor> part_terms;
   for (const auto& p : stream.parts) {
     expect(p.value.defined() && p.value.sizes() == res.sizes(),
-           "part '" + p.name + "' must be " + shape_str(res) + " like the residual, got " + shape_str(p.value));
+           "part '" + p.name + "' must be " + sizes_text(res) + " like the residual, got " + sizes_text(p.value));
     const double s = 1.0 / K;
     auto pre = torch::einsum("bn,bnd->bd", {lin.w, p.value.to(opts)}) - s * lin.bm.unsqueeze(1);
     part_terms.push_back(finish(lin, pre, s));
@@ -147,16 +147,16 @@ Decomposition decompose(const ResidualStream& stream, const Readout& readout, co
   for (const auto& a : stream.attention) {
     const std::string who = "attention '" + a.name + "'";
     expect(a.probs.defined() && a.probs.dim() == 4 && a.probs.size(0) == B && a.probs.size(2) == N,
-           who + ": probs must be [" + std::to_string(B) + ", H, " + std::to_string(N) + ", M], got " + shape_str(a.probs));
+           who + ": probs must be [" + std::to_string(B) + ", H, " + std::to_string(N) + ", M], got " + sizes_text(a.probs));
     const auto H = a.probs.size(1), M = a.probs.size(3);
     expect(a.values.defined() && a.values.dim() == 4 && a.values.size(0) == B && a.values.size(1) == H && a.values.size(2) == M,
            who + ": values must be [" + std::to_string(B) + ", " + std::to_string(H) + ", " + std::to_string(M) +
-               ", hd], got " + shape_str(a.values));
+               ", hd], got " + sizes_text(a.values));
     const auto hd = a.values.size(3);
     expect(a.out_weight.defined() && a.out_weight.dim() == 2 && a.out_weight.size(0) == D && a.out_weight.size(1) == H * hd,
-           who + ": out_weight must be [" + std::to_string(D) + ", " + std::to_string(H * hd) + "], got " + shape_str(a.out_weight));
+           who + ": out_weight must be [" + std::to_string(D) + ", " + std::to_string(H * hd) + "], got " + sizes_text(a.out_weight));
     expect(!a.out_bias.defined() || (a.out_bias.dim() == 1 && a.out_bias.size(0) == D),
-           who + ": out_bias must be [" + std::to_string(D) + "], got " + shape_str(a.out_bias));
+           who + ": out_bias must be [" + std::to_string(D) + "], got " + sizes_text(a.out_bias));
     if (options.track_source() >= 0)
       expect(options.track_source() < M, who + ": track_source " + std::to_string(options.track_source()) + " >= " +
                                              std::to_string(M) + " source tokens");

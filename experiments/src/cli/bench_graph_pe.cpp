@@ -33,7 +33,7 @@ namespace pesuite::cli {
 
 namespace {
 
-struct BenchArgs {
+struct GraphPeBenchArgs {
   std::string data_dir, python = "/usr/bin/python3", script = "scripts/reference/graph_pe_reference.py", ref_impl = "numpy";
   std::vector<std::string> cases;
   int threads = 0, repeat = 3;
@@ -54,10 +54,6 @@ double peak_rss_mib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void write_graphs(const std::string& path, const std::vector<graph::Graph>& gs) {
@@ -94,7 +90,7 @@ void write_ours(const std::string& path, const graph::pe::DatasetPe& lap, const 
   core::save_safetensors(path, m);
 }
 
-nlohmann::json run_reference(const BenchArgs& a, const std::vector<graph::Graph>& gs, const graph::pe::DatasetPe& lap,
+nlohmann::json run_reference(const GraphPeBenchArgs& a, const std::vector<graph::Graph>& gs, const graph::pe::DatasetPe& lap,
                              const graph::pe::DatasetPe* rw) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("pesuite-bench-" + std::to_string(::getpid()));
@@ -159,7 +155,7 @@ void print_case(const std::string& name, std::size_t graphs, double lap_s, const
   std::fflush(stdout);
 }
 
-void bench_case(const BenchArgs& a, const std::string& name, const std::vector<graph::Graph>& gs, bool with_rwse, bool with_ref) {
+void bench_case(const GraphPeBenchArgs& a, const std::string& name, const std::vector<graph::Graph>& gs, bool with_rwse, bool with_ref) {
   const auto lap_spec = graph::pe::parse_pe_spec("lap:k=8");
   const auto rw_spec = graph::pe::parse_pe_spec("rwse:steps=20");
   const bool small = gs.size() > 1;  // TU-sized: cheap enough to repeat; a large graph runs once
@@ -189,7 +185,7 @@ void bench_case(const BenchArgs& a, const std::string& name, const std::vector<g
   print_case(name, gs.size(), lap_s, lap, rw_s, ref, peak);
 }
 
-void run_bench(const BenchArgs& a) {
+void run_bench(const GraphPeBenchArgs& a) {
   namespace fs = std::filesystem;
   std::string dir = a.data_dir;
   if (dir.empty()) {
@@ -232,7 +228,7 @@ void run_bench(const BenchArgs& a) {
 }  // namespace
 
 void add_bench_graph_pe(CLI::App& bench) {
-  static BenchArgs args;
+  static GraphPeBenchArgs args;
   auto* cmd = bench.add_subcommand("graph-pe", "LapPE / RWSE speed: TU datasets, 300x300 grid, optional 1M-node graphs");
   cmd->add_option("--data-dir", args.data_dir, "Folder holding tu/MUTAG.zip, tu/ENZYMES.zip (default $PESUITE_TEST_DATA or ../shared/data)");
   cmd->add_option("--threads", args.threads, "Worker threads (0 = all cores)");

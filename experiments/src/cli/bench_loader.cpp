@@ -35,10 +35,6 @@ struct LoaderBenchArgs {
   int images = 256, width = 500, height = 375, size = 224, threads = 0, batch = 32, epochs = 2;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // Photo-like content (smooth gradients, shapes, mild noise): pure noise would compress and decode
 // far slower than real photographs and misstate the rate.
 datasets::ImageDataset write_jpegs(const std::string& dir, const LoaderBenchArgs& a) {

@@ -3,10 +3,16 @@
 // app. Errors: pesuite::core::InputError -> "error: ..." and exit 2; anything else -> exit 1.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 namespace pesuite::cli {
+
+// Seconds since t0 on the steady clock (the benchmarks' timing).
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 void add_version_command(CLI::App& app);
 void add_list_command(CLI::App& app);

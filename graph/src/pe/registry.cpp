@@ -14,7 +14,6 @@
 namespace pesuite::graph {
 namespace {
 
-std::string str(std::int64_t v) { return std::to_string(v); }
 
 // Linear-ReLU-Linear[-ReLU] on the last axis.
 torch::nn::Sequential mlp(std::int64_t in, std::int64_t hidden, std::int64_t out, bool final_relu) {
@@ -35,7 +34,7 @@ torch::Tensor optional_mask(const PeTensors& pe, const std::string& name, std::i
 class SetGINImpl : public torch::nn::Module {
  public:
   SetGINImpl(std::int64_t in, std::int64_t hidden, std::int64_t out, std::int64_t layers) {
-    if (layers < 1) throw core::InputError("GIN needs at least 1 layer, got " + str(layers));
+    if (layers < 1) throw core::InputError("GIN needs at least 1 layer, got " + std::to_string(layers));
     mlps = register_module("mlps", torch::nn::ModuleList());
     for (std::int64_t l = 0; l < layers; ++l) {
       layers_.push_back(mlp(l == 0 ? in : hidden, hidden, l + 1 == layers ? out : hidden, false));
@@ -192,8 +191,8 @@ class RfpEncoder : public PeEncoderImpl {
       : cols_(s.in_dim), steps_(spec.get_int("steps") + 1), features_(spec.get_int("features")) {
     out_dim_ = s.out_dim;
     if (cols_ % (steps_ * features_))
-      throw core::InputError("encoder 'rfp': pe_in_dim " + str(cols_) + " is not runs * (steps + 1) * features with steps = " +
-                             str(steps_ - 1) + ", features = " + str(features_) + " (narrow whole runs only)");
+      throw core::InputError("encoder 'rfp': pe_in_dim " + std::to_string(cols_) + " is not runs * (steps + 1) * features with steps = " +
+                             std::to_string(steps_ - 1) + ", features = " + std::to_string(features_) + " (narrow whole runs only)");
     runs_ = cols_ / (steps_ * features_);
     phi = register_module("phi", mlp(steps_, 2 * out_dim_, 2 * out_dim_, true));
     rho = register_module("rho", torch::nn::Linear(2 * out_dim_, out_dim_));
@@ -222,10 +221,10 @@ torch::Tensor pe_tensor(const PeTensors& pe, const std::string& name, std::int64
     throw core::InputError("encoder '" + encoder + "' needs the encoding '" + name + "' (precompute the model's pe spec with `pesuite graph pe`)");
   const auto& t = it->second;
   if (t.dim() != 2 || t.size(0) != rows)
-    throw core::InputError("encoding '" + name + "' must be [" + str(rows) + ", " + str(cols) + "] (one row per node of the batch), got " +
-                           (t.dim() == 2 ? "[" + str(t.size(0)) + ", " + str(t.size(1)) + "]" : str(t.dim()) + " dims"));
+    throw core::InputError("encoding '" + name + "' must be [" + std::to_string(rows) + ", " + std::to_string(cols) + "] (one row per node of the batch), got " +
+                           (t.dim() == 2 ? "[" + std::to_string(t.size(0)) + ", " + std::to_string(t.size(1)) + "]" : std::to_string(t.dim()) + " dims"));
   if (t.size(1) != cols)
-    throw core::InputError("encoding '" + name + "' has " + str(t.size(1)) + " columns, model expects " + str(cols));
+    throw core::InputError("encoding '" + name + "' has " + std::to_string(t.size(1)) + " columns, model expects " + std::to_string(cols));
   return t.to(like.device(), like.scalar_type());
 }
 
@@ -234,8 +233,8 @@ std::shared_ptr<PeEncoderImpl> make_pe_encoder(const pe::PeSpec& spec, const pe:
   if (!r.encoder) return nullptr;
   if (shape.in_dim <= 0)
     throw core::InputError("encoder '" + spec.name + "' needs pe_in_dim > 0 (the columns of its encoding; " +
-                           str(pe::computing_row(spec.name).in_dim(spec.computation())) + " for `" + spec.canonical() + "`)");
-  if (shape.out_dim <= 0) throw core::InputError("encoder '" + spec.name + "': pe_dim must be > 0, got " + str(shape.out_dim));
+                           std::to_string(pe::computing_row(spec.name).in_dim(spec.computation())) + " for `" + spec.canonical() + "`)");
+  if (shape.out_dim <= 0) throw core::InputError("encoder '" + spec.name + "': pe_dim must be > 0, got " + std::to_string(shape.out_dim));
   return r.encoder(spec, shape);
 }
 
