@@ -11,8 +11,10 @@ regex=${1:-.}
 nice_level=${PESUITE_NICE:-15}
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPESUITE_SANITIZE=ON >/dev/null
 # Build only the test executables the regex selects (and what they need).
+# (The target list is read once: `ninja -t targets | grep -q` under pipefail failed on grep's early exit.)
+known=$(ninja -C build-asan -t targets all | cut -d: -f1)
 targets=$(cd build-asan && ctest -N -R "$regex" | sed -nE 's/^ *Test +#[0-9]+: ([A-Za-z0-9_]+)$/\1/p' |
-  while read -r t; do ninja -C . -t targets all 2>/dev/null | grep -q "^$t:" && echo "$t"; done | tr '\n' ' ')
+  while read -r t; do if grep -qx "$t" <<<"$known"; then echo "$t"; fi; done | tr '\n' ' ')
 [ -n "$targets" ] || targets=all
 nice -n "$nice_level" ninja -C build-asan -j "$(nproc)" $targets pesuite
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:detect_odr_violation=0:${ASAN_OPTIONS:-}"
