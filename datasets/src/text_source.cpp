@@ -12,12 +12,11 @@
 
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
+#include "pesuite/core/parse.h"
 
 namespace pesuite::datasets {
 
-static bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
+using core::ends_with;
 
 TextFile read_gzip(const std::string& path) {
   const std::string raw = core::read_file(path);

@@ -1,5 +1,7 @@
 #include "pesuite/graph/pe_dataset.h"
 
+#include "pesuite/core/parse.h"
+
 #include "pesuite/core/error.h"
 
 #include <tbb/global_control.h>
@@ -44,6 +46,34 @@ GraphRange shard_range(std::size_t graphs, int shard, int shards) {
   return {begin, begin + base + (i < extra ? 1 : 0)};
 }
 
+std::string format_solver_counts(const SolverCounts& counts) {
+  std::string text;
+  for (const auto& [solver, c] : counts) text += (text.empty() ? "" : ",") + solver + "=" + std::to_string(c);
+  return text;
+}
+
+std::optional<SolverCounts> parse_solver_counts(const std::string& text) {
+  SolverCounts counts;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, comma - at);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return std::nullopt;
+    const auto c = core::parse_int(item.substr(eq + 1));
+    if (!c || *c < 0) return std::nullopt;
+    counts[item.substr(0, eq)] += *c;
+    at = comma + 1;
+  }
+  return counts;
+}
+
+std::string format_residual(double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3e", value);
+  return buf;
+}
+
 DatasetPe compute_dataset(const std::vector<Graph>& all_graphs, const std::vector<PeSpec>& asked, int threads,
                           const std::function<void(std::size_t, std::size_t)>& progress, GraphRange range) {
   // What is computed: each spec's computation (encoder keys dropped, spe / signnet -> eig).
@@ -81,7 +111,7 @@ DatasetPe compute_dataset(const std::vector<Graph>& all_graphs, const std::vecto
   // additions), then every graph copies its rows into place and frees its own buffers there, so
   // neither the copy nor thousands of small frees run on one thread.
   for (std::size_t s = 0; s < S; ++s) {
-    std::map<std::string, int> solvers;
+    SolverCounts solvers;
     double max_res = 0, max_rel = 0;
     std::vector<std::string> names;
     for (std::size_t i = 0; i < G; ++i) {
@@ -129,14 +159,10 @@ DatasetPe compute_dataset(const std::vector<Graph>& all_graphs, const std::vecto
     const std::string& name = specs[s].name;
     out.metadata[name + ".spec"] = specs[s].canonical();
     if (!solvers.empty()) {
-      std::string mix;
-      for (const auto& [k, c] : solvers) mix += (mix.empty() ? "" : ",") + k + "=" + std::to_string(c);
-      out.metadata[name + ".solver"] = mix;
+      out.metadata[name + ".solver"] = format_solver_counts(solvers);
+      out.metadata[name + ".max_residual"] = format_residual(max_res);
+      out.metadata[name + ".max_rel_residual"] = format_residual(max_rel);
       char buf[64];
-      std::snprintf(buf, sizeof buf, "%.3e", max_res);
-      out.metadata[name + ".max_residual"] = buf;
-      std::snprintf(buf, sizeof buf, "%.3e", max_rel);
-      out.metadata[name + ".max_rel_residual"] = buf;
       // One graph (the large cases): every pair's relative residual ||L v - lambda v|| / ||L||.
       if (all_graphs.size() == 1 && G == 1 && !results[s].rel_residuals.empty()) {
         std::string list;

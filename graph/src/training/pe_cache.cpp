@@ -50,7 +50,8 @@ PeCacheResult graph_encodings(const datasets::GraphDataset& ds, const std::vecto
   const pe::GraphRange range = pe::shard_range(ds.graphs.size(), o.shard, o.shards);
   const bool use_cache = o.use_cache && !sharded;
   const std::string dir = (o.cache_dir.empty() ? core::cache_dir() : o.cache_dir) + "/graph-pe";
-  r.cache_path = dir + "/" + pe_cache_key(ds, canonical) + ".safetensors";
+  // Shards never read or write the cache: no pass over every graph for its key.
+  if (use_cache) r.cache_path = dir + "/" + pe_cache_key(ds, canonical) + ".safetensors";
   if (use_cache && std::filesystem::exists(r.cache_path)) {
     try {
       r.file = core::load_safetensors(r.cache_path);

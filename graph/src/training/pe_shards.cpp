@@ -8,7 +8,9 @@
 #include <set>
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/parse.h"
 #include "pesuite/core/table_units.h"
+#include "pesuite/graph/pe_dataset.h"
 
 namespace pesuite::graph {
 
@@ -22,9 +24,7 @@ struct Shard {
   std::int64_t first = 0, end = 0;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+using core::ends_with;
 
 // Keys that differ between shards by nature; everything else must agree.
 bool per_shard_key(const std::string& key) {
@@ -83,48 +83,29 @@ std::vector<std::string> expand(const std::vector<std::string>& paths) {
   return files;
 }
 
-std::string format_residual(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3e", v);  // as compute_dataset writes it
-  return buf;
-}
-
-// Per-encoding metadata of the whole: solver counts summed ("dense=20,lanczos=3"), residuals
-// maximised; rel_residuals exist only for one-graph datasets, so one shard holds them.
+// Per-encoding metadata of the whole: solver counts summed, residuals maximised (written by
+// pe_dataset.h's functions, as compute_dataset writes them); rel_residuals exist only for
+// one-graph datasets, so one shard holds them.
 void merge_per_shard_keys(const std::vector<Shard>& shards, core::Metadata& out) {
-  std::map<std::string, std::map<std::string, long long>> solvers;
+  std::map<std::string, pe::SolverCounts> solvers;
   std::map<std::string, double> maxima;
   for (const auto& s : shards)
     for (const auto& [key, value] : s.file.metadata) {
       if (ends_with(key, ".solver")) {
-        auto& mix = solvers[key];
-        std::size_t at = 0;
-        while (at < value.size()) {
-          const std::size_t comma = std::min(value.find(',', at), value.size());
-          const std::string item = value.substr(at, comma - at);
-          const std::size_t eq = item.find('=');
-          char* end = nullptr;
-          const long long c = eq == std::string::npos ? -1 : std::strtoll(item.c_str() + eq + 1, &end, 10);
-          if (c < 0 || *end != '\0') throw core::InputError(core::where(s.path) + ": metadata '" + key + "' = '" + value + "': expected solver=count,...");
-          mix[item.substr(0, eq)] += c;
-          at = comma + 1;
-        }
+        const auto counts = pe::parse_solver_counts(value);
+        if (!counts) throw core::InputError(core::where(s.path) + ": metadata '" + key + "' = '" + value + "': expected solver=count,...");
+        for (const auto& [solver, c] : *counts) solvers[key][solver] += c;
       } else if (ends_with(key, ".max_residual") || ends_with(key, ".max_rel_residual")) {
-        char* end = nullptr;
-        const double v = std::strtod(value.c_str(), &end);
-        if (value.empty() || *end != '\0') throw core::InputError(core::where(s.path) + ": metadata '" + key + "' = '" + value + "' is not a number");
-        auto [it, fresh] = maxima.emplace(key, v);
-        if (!fresh) it->second = std::max(it->second, v);
+        const auto v = core::parse_double(value);
+        if (!v) throw core::InputError(core::where(s.path) + ": metadata '" + key + "' = '" + value + "' is not a number");
+        auto [it, fresh] = maxima.emplace(key, *v);
+        if (!fresh) it->second = std::max(it->second, *v);
       } else if (ends_with(key, ".rel_residuals")) {
         out[key] = value;
       }
     }
-  for (const auto& [key, mix] : solvers) {
-    std::string text;
-    for (const auto& [solver, c] : mix) text += (text.empty() ? "" : ",") + solver + "=" + std::to_string(c);
-    out[key] = text;
-  }
-  for (const auto& [key, v] : maxima) out[key] = format_residual(v);
+  for (const auto& [key, counts] : solvers) out[key] = pe::format_solver_counts(counts);
+  for (const auto& [key, v] : maxima) out[key] = pe::format_residual(v);
 }
 
 }  // namespace
@@ -139,20 +120,20 @@ core::TensorFile merge_pe_shards(const std::vector<std::string>& paths) {
   for (const auto& [k, v] : ref.file.metadata)
     if (!per_shard_key(k)) common[k] = v;
   for (const auto& s : shards) {
-    std::size_t seen = 0;
-    for (const auto& [k, v] : s.file.metadata) {
-      if (per_shard_key(k)) continue;
-      const auto it = common.find(k);
-      if (it == common.end())
-        throw core::InputError(core::where(s.path) + ": metadata '" + k + "' is not in " + ref.path + " (shards of different runs?)");
-      if (it->second != v)
-        throw core::InputError(core::where(s.path) + ": metadata '" + k + "' = '" + v + "', but " + ref.path + " has '" + it->second +
-                               "' (shards of different runs?)");
-      ++seen;
-    }
-    if (seen != common.size()) {
+    core::Metadata mine;
+    for (const auto& [k, v] : s.file.metadata)
+      if (!per_shard_key(k)) mine[k] = v;
+    if (mine != common) {  // name the first key that differs, from either side
+      for (const auto& [k, v] : mine) {
+        const auto it = common.find(k);
+        if (it == common.end())
+          throw core::InputError(core::where(s.path) + ": metadata '" + k + "' is not in " + ref.path + " (shards of different runs?)");
+        if (it->second != v)
+          throw core::InputError(core::where(s.path) + ": metadata '" + k + "' = '" + v + "', but " + ref.path + " has '" + it->second +
+                                 "' (shards of different runs?)");
+      }
       for (const auto& [k, v] : common)
-        if (!s.file.metadata.count(k)) throw core::InputError(core::where(s.path) + ": metadata '" + k + "' is missing (" + ref.path + " has it)");
+        if (!mine.count(k)) throw core::InputError(core::where(s.path) + ": metadata '" + k + "' is missing (" + ref.path + " has it)");
     }
     if (s.count != ref.count)
       throw core::InputError(core::where(s.path) + ": shard " + meta(s, "shard") + ", but " + ref.path + " is shard " + meta(ref, "shard"));

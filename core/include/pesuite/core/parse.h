@@ -29,6 +29,11 @@ inline std::optional<double> parse_double(const std::string& s) {
   return std::nullopt;
 }
 
+// Whether s ends with suffix (std::string::ends_with is C++20; the project builds as C++17).
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // 1/true/yes and 0/false/no.
 inline std::optional<bool> parse_bool(const std::string& s) {
   if (s == "1" || s == "true" || s == "yes") return true;

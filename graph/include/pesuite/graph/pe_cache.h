@@ -28,7 +28,7 @@ struct PeCacheOptions {
 
 struct PeCacheResult {
   core::TensorFile file;  // node_ptr (int64) + one float32 tensor per encoding output, metadata
-  std::string cache_path;
+  std::string cache_path;  // "" when the cache is not used (use_cache false, or a shard)
   bool from_cache = false;
   double seconds = 0;
 };

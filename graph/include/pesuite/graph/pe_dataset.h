@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,14 @@ struct GraphRange {
 
 // Shard i of n: contiguous ranges whose sizes differ by at most one (the first G % n get one more).
 GraphRange shard_range(std::size_t graphs, int shard, int shards);
+
+// The per-encoding metadata values that compute_dataset writes and the shard merge (pe_shards.h)
+// adds up, written and read in one place so a merged file is byte-identical to a one-process file:
+// "<name>.solver" = "dense=20,lanczos=3" (graphs per solver), "<name>.max_residual" = "%.3e".
+using SolverCounts = std::map<std::string, long long>;
+std::string format_solver_counts(const SolverCounts& counts);
+std::optional<SolverCounts> parse_solver_counts(const std::string& text);  // nullopt: not name=count,...
+std::string format_residual(double value);
 
 // progress(done, total) is called from worker threads now and then (may be empty). Only the graphs
 // of `range` are computed; node_ptr then starts at 0 with the range's first graph.
