@@ -10,7 +10,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libopencv-dev libboost-graph-dev libspectra-dev libeigen3-dev libtbb-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpugixml-dev
-  libmatio-dev libpng-dev zlib1g-dev libzip-dev libfmt-dev
+  libmatio-dev libpng-dev zlib1g-dev libzip-dev libfmt-dev libgloo-dev
   python3 python3-numpy python3-scipy python3-torch
   dataset-fashion-mnist openclipart-png mypaint-data-extras
 )

@@ -14,6 +14,7 @@
 #include "pesuite/core/build_info.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
+#include "pesuite/core/rank.h"
 
 namespace pesuite::core {
 namespace fs = std::filesystem;
@@ -27,7 +28,7 @@ std::string timestamp_for_path() {
   return buf;
 }
 
-MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)) {
+MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)), writes_(dist::is_writer()) {
   const std::string path = dir_ + "/metrics.jsonl";
   // Every complete line is a row; a torn last line (a crash mid-append) is dropped with a note, and
   // the next append cuts it off the file.
@@ -50,7 +51,7 @@ MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)) {
 
 void MetricsLog::append(const nlohmann::ordered_json& row) {
   rows_.push_back(row);
-  if (dir_.empty()) return;
+  if (dir_.empty() || !writes_) return;
   append_line(dir_ + "/metrics.jsonl", row.dump());
   write_csv();
 }
@@ -91,7 +92,7 @@ void MetricsLog::truncate_after(const std::string& key, double value) {
                                return r.contains(key) && r[key].is_number() && r[key].get<double>() > value;
                              }),
               rows_.end());
-  if (rows_.size() != before && !dir_.empty()) rewrite();
+  if (rows_.size() != before && !dir_.empty() && writes_) rewrite();
 }
 
 std::pair<std::vector<double>, std::vector<double>> MetricsLog::series(const std::string& x, const std::string& y) const {
@@ -108,6 +109,8 @@ RunDir::RunDir(std::string path) : path_(std::move(path)), metrics_(path_) {}
 
 RunDir RunDir::create(const std::string& root, const std::string& experiment, std::uint64_t seed, const Config& config,
                       const std::string& device) {
+  // Several processes (distributed.h): rank 0 makes the folder, the others write nothing into it.
+  if (!dist::is_writer()) return RunDir(dist::share_from_rank0("run_dir", ""));
   const std::string base = root + "/" + experiment + "/" + timestamp_for_path() + "-s" + std::to_string(seed);
   make_dirs(root + "/" + experiment);
   // mkdir is atomic: processes sharing a runs folder (tables run with --claim) never get the same one.
@@ -125,6 +128,7 @@ RunDir RunDir::create(const std::string& root, const std::string& experiment, st
   env["experiment"] = experiment;
   env["started"] = timestamp_for_path();
   write_file_atomic(path + "/env.json", env.dump(2) + "\n");
+  if (dist::is_distributed()) dist::share_from_rank0("run_dir", path);
   return RunDir(path);
 }
 
@@ -135,6 +139,10 @@ RunDir RunDir::open(const std::string& path) {
 }
 
 void RunDir::log(const std::string& line, bool echo) {
+  if (!dist::is_writer()) {  // ranks > 0 of a distributed run: their own output only
+    if (echo) std::cout << line << std::endl;
+    return;
+  }
   const std::string dropped = append_line(path_ + "/log.txt", line);
   if (!dropped.empty()) append_line(path_ + "/log.txt", "(" + describe_torn_line("log.txt", dropped) + ")");
   if (echo) std::cout << line << std::endl;

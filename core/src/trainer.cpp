@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "pesuite/core/distributed.h"
+#include "pesuite/core/error.h"
 #include "pesuite/core/progress.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/optim.h"
@@ -12,7 +14,7 @@ namespace pesuite::core {
 Trainer::Trainer(torch::nn::Module& model, torch::optim::AdamW& optimizer, LrSchedule& schedule, TrainerOptions options)
     : model_(model), optimizer_(optimizer), schedule_(schedule), options_(std::move(options)),
       data_rng_(options_.data_seed) {
-  if (!options_.ckpt_dir.empty()) make_dirs(options_.ckpt_dir);
+  if (!options_.ckpt_dir.empty() && dist::World::get().writer()) make_dirs(options_.ckpt_dir);
 }
 
 void Trainer::resume(const std::string& checkpoint_path) {
@@ -28,16 +30,22 @@ void Trainer::apply_lr() {
 void Trainer::save(const std::string& file_name) {
   if (options_.ckpt_dir.empty()) return;
   const std::string path = options_.ckpt_dir + "/" + file_name;
+  last_checkpoint_ = path;
+  if (!dist::World::get().writer()) return;  // rank 0 writes; its checkpoint is every rank's
   save_checkpoint(path, model_, optimizer_, schedule_, state_, data_rng_);
   last_checkpoint_ = path;
 }
 
 TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
+  auto& world = dist::World::get();
+  // Several processes: rank 0's weights everywhere, then gradients all-reduced during backward.
+  if (world.distributed() && !sync_) sync_ = std::make_unique<dist::GradientSync>(world, model_);
   return loop(
       [&] {
         optimizer_.zero_grad();
         torch::Tensor loss = loss_fn(state_.step, data_rng_);
-        const double value = loss.item<double>();
+        // The ranks' mean: all of them see the same value, so all stop together on a non-finite one.
+        const double value = world.mean(loss.item<double>());
         if (!std::isfinite(value)) return value;  // before the step: the weights stay as they were
         backward_and_step(loss);
         return value;
@@ -46,6 +54,9 @@ TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
 }
 
 TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_step) {
+  if (dist::World::get().distributed())
+    throw InputError("train.cuda_graphs: graphed steps run in one process only for now (world size " +
+                     std::to_string(dist::World::get().size()) + "); set train.cuda_graphs=false");
   auto* fused = dynamic_cast<core::FusedAdamW*>(&optimizer_);
   if (fused == nullptr) throw std::logic_error("Trainer::fit_graphed needs a core::FusedAdamW optimiser");
   fused->set_graph_safe(true);
@@ -79,7 +90,10 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
 }
 
 void Trainer::backward_and_step(const torch::Tensor& loss) {
-  loss.backward();
+  if (sync_) sync_->begin();
+  // A rank whose share of the batch is empty has no graph: its gradients count as zeros.
+  if (!sync_ || loss.requires_grad()) loss.backward();
+  if (sync_) sync_->end();
   if (options_.clip_grad_norm > 0) core::clip_grad_norm(model_.parameters(), options_.clip_grad_norm);
   optimizer_.step();
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "pesuite/core/distributed.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/torch_compat.h"
 
@@ -143,32 +144,65 @@ torch::Tensor from_dense(const torch::Tensor& dense, const DenseLayout& d) {
 
 // ---- NodeNorm ---------------------------------------------------------------------------------
 
-NodeNormImpl::NodeNormImpl(const NodeNormOptions& o) {
-  if (o.kind() == "batch")
+NodeNormImpl::NodeNormImpl(const NodeNormOptions& o) : sync(o.kind() == "syncbatch") {
+  if (o.kind() == "batch" || o.kind() == "syncbatch")
     bn = register_module("bn", torch::nn::BatchNorm1d(o.dim()));
   else if (o.kind() == "layer")
     ln = register_module("ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
   else if (o.kind() != "none")
-    throw core::InputError("norm '" + o.kind() + "' is unknown (valid: batch, layer, none)");
+    throw core::InputError("norm '" + o.kind() + "' is unknown (valid: batch, syncbatch, layer, none)");
 }
 
 torch::Tensor NodeNormImpl::forward(const torch::Tensor& x, const torch::Tensor& row_mask) {
-  if (bn) return batch_norm_rows(bn, x, row_mask);
+  if (bn) return batch_norm_rows(bn, x, row_mask, sync);
   if (ln) return ln(x);
   return x;
 }
 
+namespace {
+
+// The sum of x over the ranks of a distributed run, whose gradient is likewise summed over ranks
+// (as torch's SyncBatchNorm does for its statistics); x itself in a single process.
+struct SumOverRanks : torch::autograd::Function<SumOverRanks> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) {
+    std::vector<torch::Tensor> t{x.detach().contiguous().clone()};
+    core::dist::World::get().all_reduce_sum(t);
+    return t[0];
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list grad) {
+    std::vector<torch::Tensor> t{grad[0].contiguous().clone()};
+    core::dist::World::get().all_reduce_sum(t);
+    return {t[0]};
+  }
+};
+
+torch::Tensor sum_over_ranks(const torch::Tensor& x) {
+  return core::dist::World::get().distributed() ? SumOverRanks::apply(x) : x;
+}
+
+}  // namespace
+
 // Training mode with a mask: the same normalisation (biased variance) and running-stat update
 // (unbiased variance, momentum) as BatchNorm1d on the real rows alone, computed from the mask on
 // the device (no host sync, fixed shapes), so a padded batch trains exactly like the unpadded one.
-torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x, const torch::Tensor& row_mask) {
-  if (!row_mask.defined() || !bn->is_training()) return bn(x);
+// sync: the statistics are those of every rank's rows together (two all-reduces per call).
+torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x, const torch::Tensor& row_mask, bool sync) {
+  if (!bn->is_training() || (!row_mask.defined() && !sync)) return bn(x);
+  if (!row_mask.defined()) return batch_norm_rows(bn, x, torch::ones({x.size(0)}, x.options()), sync);
   const auto& o = bn->options;
   auto m = row_mask.to(x.scalar_type()).view({-1, 1});
   auto n = m.sum();
-  auto mean = (x * m).sum(0) / n;
+  auto sum = (x * m).sum(0);
+  if (sync) {  // one all-reduce for the rows' sum and count
+    auto both = sum_over_ranks(torch::cat({sum, n.view({1})}));
+    sum = both.slice(0, 0, x.size(1));
+    n = both[x.size(1)].detach();
+  }
+  auto mean = sum / n;
   auto centred = x - mean;
-  auto var = (centred * centred * m).sum(0) / n;
+  auto squares = (centred * centred * m).sum(0);
+  if (sync) squares = sum_over_ranks(squares);
+  auto var = squares / n;
   auto y = centred * torch::rsqrt(var + o.eps());
   if (o.affine()) y = y * bn->weight + bn->bias;
   if (o.track_running_stats()) {

@@ -50,7 +50,7 @@ GraphModelImpl::GraphModelImpl(GraphModelOptions o) : options_(std::move(o)), pa
   const GraphModelInfo& arch = graph_model(op.model());
   const pe::PeSpec pe_spec = pe::parse_pe_spec(op.pe());
   need_one_of("pool", op.pool(), {"sum", "mean", "none"});
-  need_one_of("norm", op.norm(), {"batch", "layer"});
+  need_one_of("norm", op.norm(), {"batch", "syncbatch", "layer"});
   const auto H = op.hidden();
   if (op.in_dim() < 1 || op.out_dim() < 1 || H < 1 || op.layers() < 0 || op.edge_dim() < 0)
     throw core::InputError("graph model: in_dim, out_dim and hidden must be >= 1, layers and edge_dim >= 0 (got in_dim " +

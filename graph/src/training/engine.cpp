@@ -19,6 +19,7 @@
 #include "pesuite/core/trainer.h"
 #include "pesuite/graph/static_batch.h"
 #include "pesuite/core/atomic_file.h"
+#include "pesuite/core/distributed.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/optim.h"
 #include "pesuite/core/runtime.h"
@@ -54,7 +55,7 @@ hidden = 64
 layers = 4
 heads = 4
 pool = "auto"           # auto (mean; none for node tasks) | sum | mean | none
-norm = "batch"
+norm = "batch"          # batch | syncbatch (over the ranks of a data-parallel run) | layer
 dropout = 0.0
 attn_dropout = 0.0
 pe_in_dim = 0           # columns of the encoding the encoder reads (0 = all the spec computes)
@@ -446,10 +447,24 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, core::RunDir&
     for (auto i = lo; i < hi; ++i) items.push_back(fold.train[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]);
     return items;
   };
+  // Several processes (core/distributed.h): each rank takes its share of the step's items.
+  auto& world = core::dist::World::get();
   auto loss_fn = [&](std::int64_t step, std::mt19937_64&) {
-    if (node_task) return loss_of(e, forward_items(model, e, fold.train), fold.train, scale);
-    const auto items = items_of_step(step);
-    return loss_of(e, forward_items(model, e, items), items, scale);
+    const auto all = node_task ? fold.train : items_of_step(step);
+    const auto share = world.batch_share(static_cast<std::int64_t>(all.size()));
+    if (share.empty()) {
+      // Synchronised batch norms need every rank in every forward pass.
+      if (cfg.get_string("model.norm") == "syncbatch")
+        throw core::InputError("model.norm=syncbatch: step " + std::to_string(step) + " has " + std::to_string(all.size()) +
+                               " items for " + std::to_string(world.size()) +
+                               " ranks, and every rank needs at least one (raise train.batch_size or use fewer ranks)");
+      return torch::zeros({}, torch::TensorOptions().device(e.device));
+    }
+    const std::vector<std::int64_t> items(all.begin() + share.begin, all.begin() + share.end);
+    // A node task runs the whole graph on every rank and takes its share of the labelled nodes.
+    const auto out = node_task ? forward_items(model, e, fold.train).slice(0, share.begin, share.end) : forward_items(model, e, items);
+    const auto loss = loss_of(e, out, items, scale);
+    return share.loss_scale == 1.0 ? loss : loss * share.loss_scale;
   };
   // cuda_graphs: the same batches, padded to bucket shapes (static_batch.h) and copied into one set
   // of device tensors per shape, which that shape's captured step reads.
@@ -481,7 +496,13 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, core::RunDir&
     st.extra["loss_sum"] = 0.0;
     bool go_on = true;
     if (st.epoch % eval_every == 0 || st.step == total) {
-      const auto v = evaluate(model, e, val_items, scale);
+      auto v = evaluate(model, e, val_items, scale);
+      if (world.distributed()) {  // rank 0's figures decide for every rank (no rank may stop alone)
+        std::vector<double> agreed{v.at("loss"), v.at(e.metric)};
+        world.broadcast(agreed);
+        v["loss"] = agreed[0];
+        v[e.metric] = agreed[1];
+      }
       row["val_loss"] = v.at("loss");
       row[vm] = v.at(e.metric);
       if (track_test) row[tm] = evaluate(model, e, fold.test, scale).at(e.metric);
@@ -514,6 +535,7 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, core::RunDir&
   const core::TrainState& st = trainer.state();
   if (st.step < total && !st.extra.value("stopped_early", false)) return std::nullopt;  // interrupted
 
+  world.barrier();  // rank 0's best.safetensors is complete before any rank reads it
   // Test with the selected weights.
   const std::string best = ckpt_dir + "/best.safetensors";
   if (cfg.get_string("eval.select") == "best" && std::filesystem::exists(best)) load_weights(model, best);
@@ -574,7 +596,8 @@ GraphTrainResult run_engine(Engine& e, core::RunDir& run) {
     if (!r) {
       res.interrupted = true;
       run.log("stopped at train.stop_at_step = " + std::to_string(e.cfg.get_int("train.stop_at_step")) + " (fold " +
-                  std::to_string(fi) + "); continue with --resume " + run.path());
+                  std::to_string(fi) + "); continue with --resume " + run.path(),
+              false);  // the CLI says it (an echo here would break `--json` output)
       break;
     }
     run.metrics().append(fold_row(*r));
@@ -606,13 +629,13 @@ GraphTrainResult run_engine(Engine& e, core::RunDir& run) {
   for (const auto& [k, s] : res.summary) out["test_" + k] = {{"mean", s.mean}, {"std", s.std}, {"n", s.n}};
   out["seconds"] = res.seconds;
   out["pe_seconds"] = res.pe_seconds;
-  core::write_file_atomic(run.file("results.json"), out.dump(2) + "\n");
+  if (core::dist::is_writer()) core::write_file_atomic(run.file("results.json"), out.dump(2) + "\n");
   const auto& s = res.summary.at(e.metric);
   run.log("test " + e.metric + " " + fmt(s.mean) + " ± " + fmt(s.std) + " over " + std::to_string(s.n) +
               (e.cv ? " folds" : " run") + " (" + fmt(res.seconds, 1) + " s)",
           false);
 #ifdef PESUITE_HAVE_OPENCV
-  try {
+  if (core::dist::is_writer()) try {
     auto [xs, ys] = (e.cv ? core::MetricsLog(run.path() + "/fold0") : run.metrics()).series("epoch", "train_loss");
     core::line_plot(run.plots_dir() + "/train_loss.png", {{"train_loss", xs, ys}}, {"training loss (fold 0)", "epoch", "loss"});
   } catch (const std::exception&) {

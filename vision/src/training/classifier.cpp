@@ -465,9 +465,18 @@ struct StepLoss {
       x = m.images;
       targets = m.targets;
     }
+    // Several processes (core/distributed.h): this rank's share of the batch, drawn, flipped and
+    // mixed as one process would, so the ranks' batches together are the single-process batch.
+    const auto share = core::dist::World::get().batch_share(x.size(0));
+    if (share.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+    if (share.loss_scale != 1.0) {
+      x = x.slice(0, share.begin, share.end);
+      targets = targets.slice(0, share.begin, share.end);
+    }
     auto logits = forward_logits(model, x.to(device), device, bf16);
     targets = targets.to(device);
-    return loss_name == "ce" ? soft_cross_entropy(logits, targets) : multilabel_bce(logits, targets);
+    auto loss = loss_name == "ce" ? soft_cross_entropy(logits, targets) : multilabel_bce(logits, targets);
+    return share.loss_scale == 1.0 ? loss : loss * share.loss_scale;
   }
 };
 
@@ -492,6 +501,7 @@ void finish_classification(const core::Config& cfg, ViT& model, ImageData& test,
   if (result.skipped_images) row["skipped_images"] = result.skipped_images;
   run.metrics().append(row);
   run.log("test " + row.dump(), false);
+  if (!core::dist::is_writer()) return;  // rank 0 writes the run's files
   if (test.multi_label) write_per_class_ap(run.path() + "/per_class_ap.csv", test.class_names, result.metrics_at_size);
 #ifdef PESUITE_HAVE_OPENCV
   auto [xs, ys] = run.metrics().series("step", "train_loss");

@@ -393,6 +393,10 @@ void evaluate_after_training(Clip& model, const ClipTokenizer& tokenizer, const 
 }  // namespace
 
 ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
+  // Its steps do not take a share of the batch yet: N ranks would each train on the whole batch.
+  if (core::dist::World::get().size() > 1)
+    throw core::InputError("clip train runs in one process only for now (world size " +
+                           std::to_string(core::dist::World::get().size()) + "); data-parallel training covers `vision train` and `graph train`");
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   const bool bf16 = clip_use_bf16(cfg, device);

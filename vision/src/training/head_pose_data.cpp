@@ -260,7 +260,7 @@ void normalise_into(const torch::Tensor& hwc, const std::array<float, 3>& mean, 
 }  // namespace
 
 std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream,
-                                                                       const ViewAugment& augment) const {
+                                                                       const ViewAugment& augment, std::int64_t first) const {
   const auto b = static_cast<std::int64_t>(indices.size()), s = options_.img_size;
   HeadPoseBatch weak, strong;
   weak.images = torch::empty({b, 3, s, s});
@@ -272,7 +272,7 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
   const bool want_strong = augment.brightness > 0 || augment.contrast > 0 || augment.noise > 0 || augment.cutout > 0;
   at::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t j = lo; j < hi; ++j) {
-      ViewRng rng(options_.seed, stream, static_cast<std::uint64_t>(j));
+      ViewRng rng(options_.seed, stream, static_cast<std::uint64_t>(first + j));
       const auto& it = items[static_cast<std::size_t>(indices[j])];
       const double k = rng.uniform(options_.k_range[0], options_.k_range[1]);
       const auto box = datasets::loose_box(it.landmark_box, datasets::LooseCrop::hopenet_train(k));
@@ -305,8 +305,9 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
   return {weak, strong};
 }
 
-HeadPoseBatch HeadPoseData::train_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream, const ViewAugment& augment) const {
-  return weak_strong_batch(indices, stream, augment).second;
+HeadPoseBatch HeadPoseData::train_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream, const ViewAugment& augment,
+                                        std::int64_t first) const {
+  return weak_strong_batch(indices, stream, augment, first).second;
 }
 
 HeadPoseBatch HeadPoseData::test_batch(std::int64_t begin, std::int64_t end) const {

@@ -444,6 +444,10 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   const bool bf16 = use_bf16(cfg, device);
   const auto sets = test_sets(cfg);
   const bool semi = cfg.get_bool("semi.enabled");
+  // The pseudo-label threshold adapts to each batch's confidences: not yet shared between ranks.
+  if (semi && core::dist::World::get().size() > 1)
+    throw core::InputError("config semi.enabled: semi-supervised head pose runs in one process only for now (world size " +
+                           std::to_string(core::dist::World::get().size()) + ")");
   const double fraction = cfg.get_double("data.labelled_fraction");
   if (!(fraction > 0 && fraction <= 1)) throw core::InputError("config data.labelled_fraction: must be in (0, 1]");
   const auto batch = cfg.get_int("train.batch_size");
@@ -503,10 +507,15 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
 
   auto loss_of = [&](std::int64_t step) {
     // Streams: 2 step (labelled views), 2 step + 1 (unlabelled views).
-    const auto idx = pool_batch(labelled, step, batch, seed, 1);
-    HeadPoseBatch b = train->train_batch(idx, static_cast<std::uint64_t>(2 * step));
+    const auto all = pool_batch(labelled, step, batch, seed, 1);
+    // Several processes (core/distributed.h): this rank renders and trains on its share only.
+    const auto share = core::dist::World::get().batch_share(static_cast<std::int64_t>(all.size()));
+    if (share.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+    const std::vector<std::int64_t> idx(all.begin() + share.begin, all.begin() + share.end);
+    HeadPoseBatch b = train->train_batch(idx, static_cast<std::uint64_t>(2 * step), {}, share.begin);
     auto raw = forward_raw(model, b.images.to(device), device, bf16);
     auto loss = model->loss(raw, b.targets.to(device)).total;
+    if (share.loss_scale != 1.0) loss = loss * share.loss_scale;
     if (!semi || step < semi_start) return loss;
     const double progress = static_cast<double>(step - semi_start) / static_cast<double>(std::max<std::int64_t>(1, total - semi_start));
     return loss + pseudo_step.loss(unlabelled, step, progress, threshold, kept_share);

@@ -41,13 +41,16 @@ class MetricsLog {
   void rewrite() const;
   void write_csv() const;
   std::string dir_;
+  bool writes_ = true;  // false on ranks > 0 of a distributed run (rank.h): rows kept in memory only
   std::vector<nlohmann::ordered_json> rows_;
   std::string dropped_tail_;
 };
 
 class RunDir {
  public:
-  // Creates a new folder runs/<experiment>/<date>-s<seed>[-N] with config.toml and env.json.
+  // Creates a new folder runs/<experiment>/<date>-s<seed>[-N] with config.toml and env.json. In a
+  // distributed run rank 0 creates it and the other ranks get its path; they never write into it
+  // (log() only echoes, metrics stay in memory).
   static RunDir create(const std::string& root, const std::string& experiment, std::uint64_t seed,
                        const Config& config, const std::string& device);
   // Opens an existing run folder (to resume or evaluate); InputError when it is not one.

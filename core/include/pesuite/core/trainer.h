@@ -11,6 +11,11 @@
 //
 // Batches must be a function of the step (and of data_rng, which is checkpointed): then a run of
 // 2N steps equals, bitwise on CPU, N steps + resume + N steps.
+//
+// With several processes (distributed.h: torchrun / Slurm variables or `pesuite --nproc`), fit()
+// starts from rank 0's weights, averages the step's loss over ranks and all-reduces gradients during
+// backward; only rank 0 writes checkpoints. The loss function then computes the loss of this rank's
+// share of the batch (World::batch_share), scaled by the share's loss_scale.
 #include <torch/torch.h>
 
 #include <functional>
@@ -23,6 +28,7 @@
 #include "pesuite/core/checkpoint.h"
 #include "pesuite/core/lr_schedule.h"
 #include "pesuite/core/cuda_graph.h"
+#include "pesuite/core/distributed.h"
 
 namespace pesuite::core {
 
@@ -82,6 +88,7 @@ class Trainer {
   TrainState state_;
   std::mt19937_64 data_rng_;
   std::string last_checkpoint_;
+  std::unique_ptr<dist::GradientSync> sync_;      // world size > 1 (distributed.h)
   std::unique_ptr<core::StepGraphs> graphs_;       // fit_graphed
   std::map<std::string, torch::Tensor> graph_losses_;  // fit_graphed: each shape's loss output
 };

@@ -55,7 +55,7 @@ struct GraphModelOptions {
   TORCH_ARG(std::int64_t, layers) = 4;
   TORCH_ARG(std::int64_t, heads) = 4;       // gps attention heads
   TORCH_ARG(std::string, pool) = "mean";    // sum | mean | none (node-level task)
-  TORCH_ARG(std::string, norm) = "batch";   // batch | layer
+  TORCH_ARG(std::string, norm) = "batch";   // batch | syncbatch | layer
   TORCH_ARG(double, dropout) = 0.0;
   TORCH_ARG(double, attn_dropout) = 0.0;
   // Columns of the encoding's main tensor the encoder reads (0 = all the spec computes), and how

@@ -65,7 +65,7 @@ torch::Tensor from_dense(const torch::Tensor& dense, const DenseLayout& d);  // 
 struct NodeNormOptions {
   NodeNormOptions(std::int64_t dim, std::string kind = "batch") : dim_(dim), kind_(std::move(kind)) {}
   TORCH_ARG(std::int64_t, dim);
-  TORCH_ARG(std::string, kind);  // batch | layer | none
+  TORCH_ARG(std::string, kind);  // batch | syncbatch (statistics over every rank: core/distributed.h) | layer | none
 };
 class NodeNormImpl : public torch::nn::Module {
  public:
@@ -75,12 +75,14 @@ class NodeNormImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& row_mask = {});
   torch::nn::BatchNorm1d bn{nullptr};
   torch::nn::LayerNorm ln{nullptr};
+  bool sync = false;  // syncbatch
 };
 TORCH_MODULE(NodeNorm);
 
 // bn(x), with the statistics of training mode taken over the rows where row_mask is 1 (a padded
 // batch's GraphBatch::node_mask / edge_mask; undefined = all rows).
-torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x, const torch::Tensor& row_mask);
+// sync: statistics over the rows of every rank of a distributed run (SyncBatchNorm).
+torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x, const torch::Tensor& row_mask, bool sync = false);
 
 // GINEConv (Hu et al. 2020, as PyG): nn((1 + eps) x_i + sum_{j -> i} ReLU(x_j + W e_ji)),
 // nn = Linear(dim, dim), ReLU, Linear(dim, dim) (GraphGPS's gin_nn). W maps edge_dim -> dim
@@ -116,7 +118,7 @@ std::vector<torch::Tensor> project_edges(const std::vector<GINEConv>& convs, con
 struct GNNLayerOptions {
   explicit GNNLayerOptions(std::int64_t dim) : dim_(dim) {}
   TORCH_ARG(std::int64_t, dim);
-  TORCH_ARG(std::string, norm) = "batch";  // batch | layer | none
+  TORCH_ARG(std::string, norm) = "batch";  // batch | syncbatch | layer | none
   TORCH_ARG(double, dropout) = 0.0;
   TORCH_ARG(bool, residual) = true;
 };
@@ -161,7 +163,7 @@ struct GPSLayerOptions {
   GPSLayerOptions(std::int64_t dim, std::int64_t heads) : dim_(dim), heads_(heads) {}
   TORCH_ARG(std::int64_t, dim);
   TORCH_ARG(std::int64_t, heads);
-  TORCH_ARG(std::string, norm) = "batch";  // batch | layer | none
+  TORCH_ARG(std::string, norm) = "batch";  // batch | syncbatch | layer | none
   TORCH_ARG(double, dropout) = 0.0;
   TORCH_ARG(double, attn_dropout) = 0.0;
 };

@@ -79,13 +79,16 @@ class HeadPoseData {
 
   // The whole image of item i (rendered or decoded; kept when the cache allows).
   datasets::RgbImage image(std::int64_t i) const;
-  // Training views of items `indices`, view j drawn from the stream (seed, stream, j): a loose crop
-  // with k in k_range, resize + random square, flip (p = 0.5 when options.flip), then `augment`.
-  HeadPoseBatch train_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream, const ViewAugment& augment = {}) const;
+  // Training views of items `indices`, view j drawn from the stream (seed, stream, first + j): a
+  // loose crop with k in k_range, resize + random square, flip (p = 0.5 when options.flip), then
+  // `augment`. `first`: the position of indices[0] in its batch, so that a rank's share of a batch
+  // (core/distributed.h) gets the views the whole batch would have.
+  HeadPoseBatch train_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream, const ViewAugment& augment = {},
+                            std::int64_t first = 0) const;
   // Weak and strong views of the same crops (same geometry and flip), for pseudo-labels: `weak`
   // with no photometric change, `strong` with `augment`.
   std::pair<HeadPoseBatch, HeadPoseBatch> weak_strong_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream,
-                                                            const ViewAugment& augment) const;
+                                                            const ViewAugment& augment, std::int64_t first = 0) const;
   // Test views of items [begin, end): the record's box, shorter side to img_size, centre square.
   HeadPoseBatch test_batch(std::int64_t begin, std::int64_t end) const;
   // A test view of any image and box (the `vision headpose` command).

@@ -1,0 +1,395 @@
+#include "pesuite/core/distributed.h"
+
+// c10d's Gloo process group is compiled into LibTorch (Debian's 1.13 and pip's 2.x); its header
+// needs Gloo's own headers (Debian: libgloo-dev) and this switch.
+#if __has_include(<gloo/algorithm.h>)
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#define PESUITE_HAVE_GLOO 1
+#endif
+// NCCL for CUDA tensors where the LibTorch is a CUDA one and nccl.h was found (core/CMakeLists.txt).
+#ifdef PESUITE_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+
+#include "pesuite/core/error.h"
+#include "pesuite/core/parse.h"
+#include "pesuite/core/rank.h"
+
+namespace pesuite::core::dist {
+
+namespace {
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : nullptr;
+}
+
+int env_int(const char* name, int fallback, int lo, int hi) {
+  const char* v = env(name);
+  if (v == nullptr) return fallback;
+  const auto parsed = parse_int(v);
+  if (!parsed) throw InputError(std::string("environment variable ") + name + "='" + v + "': not an integer");
+  const std::int64_t x = *parsed;
+  if (x < lo || x > hi)
+    throw InputError(std::string("environment variable ") + name + "=" + v + ": must be in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
+  return static_cast<int>(x);
+}
+
+}  // namespace
+
+Launch launch_from_environment() {
+  Launch l;
+  const int max_ranks = 1 << 20;
+  if (env("WORLD_SIZE") != nullptr || env("RANK") != nullptr) {
+    l.launched = true;
+    l.source = "torchrun-style variables";
+    l.world_size = env_int("WORLD_SIZE", 1, 1, max_ranks);
+    l.rank = env_int("RANK", 0, 0, max_ranks);
+    l.local_rank = env_int("LOCAL_RANK", l.rank, 0, max_ranks);
+  } else if (env("SLURM_NTASKS") != nullptr && env("SLURM_PROCID") != nullptr) {
+    l.launched = true;
+    l.source = "Slurm";
+    l.world_size = env_int("SLURM_NTASKS", 1, 1, max_ranks);
+    l.rank = env_int("SLURM_PROCID", 0, 0, max_ranks);
+    l.local_rank = env_int("SLURM_LOCALID", 0, 0, max_ranks);
+  }
+  if (l.rank >= l.world_size)
+    throw InputError("rank " + std::to_string(l.rank) + " is outside a world of " + std::to_string(l.world_size) + " (" + l.source + ")");
+  if (const char* a = env("MASTER_ADDR")) l.master_addr = a;
+  l.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
+  l.timeout = std::chrono::seconds(env_int("PESUITE_DIST_TIMEOUT_S", 300, 1, 7 * 24 * 3600));
+  return l;
+}
+
+BatchShare batch_share(std::int64_t size, int rank, int world_size) {
+  BatchShare s;
+  const auto n = std::max<std::int64_t>(0, size);
+  // Contiguous shares whose sizes differ by at most one, the larger ones first.
+  const std::int64_t base = n / world_size, extra = n % world_size;
+  s.begin = rank * base + std::min<std::int64_t>(rank, extra);
+  s.end = s.begin + base + (rank < extra ? 1 : 0);
+  s.loss_scale = n == 0 ? 0.0 : static_cast<double>(s.end - s.begin) * world_size / static_cast<double>(n);
+  return s;
+}
+
+struct World::Group {
+  c10::intrusive_ptr<c10d::Store> store;
+#ifdef PESUITE_HAVE_GLOO
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // CPU tensors (and CUDA ones when there is no NCCL)
+#endif
+#ifdef PESUITE_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // CUDA tensors
+#endif
+  // Runs `op` on the process group for tensors like t: NCCL for CUDA tensors when it is there.
+  template <class Op>
+  c10::intrusive_ptr<c10d::Work> run(const torch::Tensor& t, Op op) {
+#ifdef PESUITE_WITH_NCCL
+    if (nccl && (t.is_cuda() || !has_gloo())) return op(*nccl);
+#endif
+#ifdef PESUITE_HAVE_GLOO
+    return op(*gloo);
+#else
+    (void)t, (void)op;
+    throw std::logic_error("no process group");
+#endif
+  }
+  bool has_gloo() const {
+#ifdef PESUITE_HAVE_GLOO
+    return static_cast<bool>(gloo);
+#else
+    return false;
+#endif
+  }
+  // Small tensors of World's own (a loss to average, flags): where the process group takes them.
+  torch::Device scalar_device() const { return has_gloo() ? torch::Device(torch::kCPU) : torch::Device(torch::kCUDA); }
+};
+
+class World::Pending {
+ public:
+  c10::intrusive_ptr<c10d::Work> work;
+  std::vector<torch::Tensor> tensors;
+};
+
+World& World::get() {
+  static World world(launch_from_environment());
+  return world;
+}
+
+World::World(const Launch& launch) : launch_(launch), group_(std::make_unique<Group>()) {
+  if (!launch_.launched) return;
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(launch_.timeout);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(launch_.master_port);
+    so.isServer = rank() == 0;
+    so.numWorkers = static_cast<std::size_t>(size());
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    group_->store = c10::make_intrusive<c10d::TCPStore>(launch_.master_addr, so);
+#ifdef PESUITE_HAVE_GLOO
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    // Loopback for a one-machine world, else the interface that reaches the master address.
+    const bool local = launch_.master_addr == "127.0.0.1" || launch_.master_addr == "localhost";
+    options->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                     : c10d::ProcessGroupGloo::createDefaultDevice());
+    group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", group_->store),
+                                                              rank(), size(), options);
+#endif
+#ifdef PESUITE_WITH_NCCL
+    if (torch::cuda::is_available()) {
+      // One GPU per process, chosen by LOCAL_RANK: "cuda" (no index) then means this GPU everywhere.
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(local_rank() % torch::cuda::device_count()));
+      setenv("NCCL_NVLS_ENABLE", "0", 0);  // NVLink multicast off unless asked for (the GPU machines here)
+      auto nopts = c10d::ProcessGroupNCCL::Options::create();
+      nopts->timeout = timeout;
+      group_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", group_->store),
+                                                                rank(), size(), nopts);
+    }
+#endif
+  } catch (const std::exception& e) {
+    fail("rendezvous at " + launch_.master_addr + ":" + std::to_string(launch_.master_port) + " (" + launch_.source + ")", e);
+  }
+#if !defined(PESUITE_HAVE_GLOO)
+  bool have_nccl = false;
+#ifdef PESUITE_WITH_NCCL
+  have_nccl = static_cast<bool>(group_->nccl);
+#endif
+  if (!have_nccl)
+    throw InputError("world size " + std::to_string(size()) + " (" + launch_.source +
+                     "): this build has no process group (Gloo's headers were missing: install libgloo-dev and rebuild; "
+                     "or NCCL on a CUDA machine)");
+#endif
+}
+
+World::~World() = default;
+
+void World::fail(const std::string& what, const std::exception& e) const {
+  std::string why = e.what();
+  if (auto nl = why.find('\n'); nl != std::string::npos) why = why.substr(0, nl);  // c10 appends backtraces
+  throw DistributedError("rank " + std::to_string(rank()) + " of " + std::to_string(size()) + ": " + what +
+                         " failed (another rank may have died or hung; timeout " + std::to_string(launch_.timeout.count()) +
+                         " s): " + why);
+}
+
+std::shared_ptr<World::Pending> World::all_reduce_sum_async(torch::Tensor& flat) {
+  auto p = std::make_shared<Pending>();
+  p->tensors = {flat};
+  try {
+    p->work = group_->run(flat, [&](auto& pg) { return pg.allreduce(p->tensors); });
+  } catch (const std::exception& e) {
+    fail("all-reduce", e);
+  }
+  return p;
+}
+
+void World::wait(Pending& pending) {
+  try {
+    if (pending.work) pending.work->wait();
+  } catch (const std::exception& e) {
+    fail("all-reduce", e);
+  }
+}
+
+void World::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (!distributed()) return;
+  for (auto& t : tensors) {
+    auto p = all_reduce_sum_async(t);
+    wait(*p);
+  }
+}
+
+void World::broadcast(std::vector<torch::Tensor>& tensors, int root) {
+  if (!distributed()) return;
+  try {
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> one{t};
+      c10d::BroadcastOptions o;
+      o.rootRank = root;
+      group_->run(t, [&](auto& pg) { return pg.broadcast(one, o); })->wait();
+    }
+  } catch (const std::exception& e) {
+    fail("broadcast", e);
+  }
+}
+
+void World::barrier() {
+  if (!distributed()) return;
+  std::vector<torch::Tensor> one{torch::zeros({1}, torch::TensorOptions().device(group_->scalar_device()))};
+  all_reduce_sum(one);  // a barrier every backend has, on the tensors it takes
+}
+
+double World::mean(double value) {
+  if (!distributed()) return value;
+  std::vector<torch::Tensor> t{torch::tensor({value}, torch::kFloat64).to(group_->scalar_device())};
+  all_reduce_sum(t);
+  return t[0].item<double>() / size();
+}
+
+void World::broadcast(std::vector<double>& values) {
+  if (!distributed() || values.empty()) return;
+  std::vector<torch::Tensor> t{torch::tensor(values, torch::kFloat64).to(group_->scalar_device())};
+  broadcast(t, 0);
+  const auto back = t[0].cpu();
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = back[static_cast<std::int64_t>(i)].item<double>();
+}
+
+std::string World::share_from_rank0(const std::string& key, const std::string& value) {
+  if (!distributed()) return value;
+  const std::string k = "pesuite/" + std::to_string(shared_keys_++) + "/" + key;
+  try {
+    if (rank() == 0) {
+      group_->store->set(k, std::vector<std::uint8_t>(value.begin(), value.end()));
+      return value;
+    }
+    const auto bytes = group_->store->get(k);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    fail("sharing '" + key + "' through the store", e);
+  }
+}
+
+// ---- GradientSync ----
+
+struct GradientSync::Bucket {
+  std::vector<std::size_t> params;
+  std::vector<std::int64_t> offsets;
+  std::vector<bool> arrived;
+  torch::Tensor flat;
+  std::size_t ready = 0;
+  std::shared_ptr<World::Pending> pending;
+};
+
+GradientSync::GradientSync(World& world, torch::nn::Module& model, std::int64_t bucket_bytes) : world_(world) {
+  for (auto& p : model.parameters())
+    if (p.requires_grad()) params_.push_back(p);
+  // Rank 0's weights everywhere (and its buffers: batch-norm statistics), so the ranks start equal.
+  std::vector<torch::Tensor> state;
+  for (auto& p : params_) state.push_back(p.detach());
+  for (auto& b : model.buffers()) state.push_back(b);
+  {
+    torch::NoGradGuard no_grad;
+    world_.broadcast(state, 0);
+  }
+  // Buckets in reverse registration order (gradients arrive roughly last layer first), one dtype
+  // and device each, up to bucket_bytes.
+  bucket_of_.assign(params_.size(), 0);
+  slot_of_.assign(params_.size(), 0);
+  for (std::size_t k = params_.size(); k-- > 0;) {
+    const auto& p = params_[k];
+    const std::int64_t bytes = p.numel() * static_cast<std::int64_t>(p.element_size());
+    Bucket* b = buckets_.empty() ? nullptr : buckets_.back().get();
+    const bool fits = b != nullptr && params_[b->params.front()].scalar_type() == p.scalar_type() &&
+                      params_[b->params.front()].device() == p.device() &&
+                      (b->offsets.back() + params_[b->params.back()].numel()) * static_cast<std::int64_t>(p.element_size()) + bytes <= bucket_bytes;
+    if (!fits) {
+      buckets_.push_back(std::make_unique<Bucket>());
+      b = buckets_.back().get();
+    }
+    const std::int64_t offset = b->params.empty() ? 0 : b->offsets.back() + params_[b->params.back()].numel();
+    bucket_of_[k] = buckets_.size() - 1;
+    slot_of_[k] = b->params.size();
+    b->params.push_back(k);
+    b->offsets.push_back(offset);
+  }
+  for (auto& b : buckets_) {
+    const auto& last = params_[b->params.back()];
+    b->flat = torch::zeros({b->offsets.back() + last.numel()}, last.options());
+    b->arrived.assign(b->params.size(), false);
+  }
+  for (std::size_t k = 0; k < params_.size(); ++k)
+    hook_ids_.push_back(params_[k].register_hook([this, k](torch::Tensor grad) {
+      on_grad(k, grad);
+      return grad;
+    }));
+}
+
+GradientSync::~GradientSync() {
+  for (std::size_t k = 0; k < params_.size() && k < hook_ids_.size(); ++k) params_[k].remove_hook(hook_ids_[k]);
+}
+
+void GradientSync::begin() {
+  for (auto& b : buckets_) {
+    b->ready = 0;
+    std::fill(b->arrived.begin(), b->arrived.end(), false);
+    b->pending.reset();
+  }
+  next_launch_ = 0;
+  active_ = true;
+}
+
+void GradientSync::on_grad(std::size_t param, const torch::Tensor& grad) {
+  if (!active_) return;  // a backward pass outside training (e.g. an analysis): not ours to sync
+  Bucket& b = *buckets_[bucket_of_[param]];
+  const auto slot = slot_of_[param];
+  const auto& p = params_[param];
+  {
+    torch::NoGradGuard no_grad;
+    auto dst = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
+    if (b.arrived[slot]) dst.add_(grad.detach());  // a second gradient for the same parameter
+    else dst.copy_(grad.detach());
+  }
+  if (!b.arrived[slot]) {
+    b.arrived[slot] = true;
+    ++b.ready;
+  }
+  launch_ready();
+}
+
+void GradientSync::launch_ready() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_]->ready == buckets_[next_launch_]->params.size()) {
+    Bucket& b = *buckets_[next_launch_++];
+    b.pending = world_.all_reduce_sum_async(b.flat);
+  }
+}
+
+void GradientSync::end() {
+  if (!active_) return;
+  active_ = false;
+  // Parameters without a gradient this step count as zeros; the rest launch in bucket order.
+  for (auto& bp : buckets_) {
+    Bucket& b = *bp;
+    for (std::size_t s = 0; s < b.params.size(); ++s)
+      if (!b.arrived[s]) {
+        b.flat.narrow(0, b.offsets[s], params_[b.params[s]].numel()).zero_();
+        b.arrived[s] = true;
+        ++b.ready;
+      }
+  }
+  launch_ready();
+  torch::NoGradGuard no_grad;
+  for (auto& bp : buckets_) {
+    Bucket& b = *bp;
+    world_.wait(*b.pending);
+    b.flat.div_(world_.size());
+    for (std::size_t s = 0; s < b.params.size(); ++s) {
+      auto& p = params_[b.params[s]];
+      auto avg = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(avg);
+      else p.mutable_grad() = avg.clone();
+    }
+  }
+}
+
+}  // namespace pesuite::core::dist
+
+namespace pesuite::core::dist {
+
+bool is_distributed() { return World::get().distributed(); }
+bool is_writer() { return World::get().writer(); }
+std::string share_from_rank0(const std::string& key, const std::string& value) { return World::get().share_from_rank0(key, value); }
+
+}  // namespace pesuite::core::dist
