@@ -19,6 +19,7 @@
 #endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -116,6 +117,8 @@ struct World::Group {
   }
   // Small tensors of World's own (a loss to average, flags): where the process group takes them.
   torch::Device scalar_device() const { return has_gloo() ? torch::Device(torch::kCPU) : torch::Device(torch::kCUDA); }
+  // A CPU tensor where only NCCL is there (pip's LibTorch ships no Gloo headers): through the GPU.
+  bool needs_staging(const torch::Tensor& t) const { return !t.is_cuda() && !has_gloo(); }
 };
 
 class World::Pending {
@@ -177,6 +180,27 @@ World::World(const Launch& launch) : launch_(launch), group_(std::make_unique<Gr
 
 World::~World() = default;
 
+void World::shutdown() {
+#if defined(PESUITE_WITH_NCCL) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+  // As torch.distributed.destroy_process_group(): NCCL's communicators go before the process does.
+  if (group_ && group_->nccl) {
+    try {
+      group_->nccl->shutdown();
+    } catch (const std::exception&) {
+    }
+    group_->nccl.reset();
+  }
+#endif
+}
+
+bool World::has_cpu_group() {
+#ifdef PESUITE_HAVE_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
 void World::fail(const std::string& what, const std::exception& e) const {
   std::string why = e.what();
   if (auto nl = why.find('\n'); nl != std::string::npos) why = why.substr(0, nl);  // c10 appends backtraces
@@ -187,9 +211,14 @@ void World::fail(const std::string& what, const std::exception& e) const {
 
 std::shared_ptr<World::Pending> World::all_reduce_sum_async(torch::Tensor& flat) {
   auto p = std::make_shared<Pending>();
-  p->tensors = {flat};
+  p->tensors = {group_->needs_staging(flat) ? flat.to(torch::kCUDA) : flat};
   try {
-    p->work = group_->run(flat, [&](auto& pg) { return pg.allreduce(p->tensors); });
+    p->work = group_->run(p->tensors[0], [&](auto& pg) { return pg.allreduce(p->tensors); });
+    if (!p->tensors[0].is_same(flat)) {  // staged: finish now and copy back
+      p->work->wait();
+      p->work.reset();
+      flat.copy_(p->tensors[0]);
+    }
   } catch (const std::exception& e) {
     fail("all-reduce", e);
   }
@@ -216,10 +245,11 @@ void World::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   if (!distributed()) return;
   try {
     for (auto& t : tensors) {
-      std::vector<at::Tensor> one{t};
+      std::vector<at::Tensor> one{group_->needs_staging(t) ? t.to(torch::kCUDA) : t};
       c10d::BroadcastOptions o;
       o.rootRank = root;
-      group_->run(t, [&](auto& pg) { return pg.broadcast(one, o); })->wait();
+      group_->run(one[0], [&](auto& pg) { return pg.broadcast(one, o); })->wait();
+      if (!one[0].is_same(t)) t.copy_(one[0]);
     }
   } catch (const std::exception& e) {
     fail("broadcast", e);

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    pesuite::core::dist::World::get().shutdown();
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

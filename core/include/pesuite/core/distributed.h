@@ -92,6 +92,12 @@ class World {
   void barrier();
   double mean(double value);                      // over ranks
   void broadcast(std::vector<double>& values);    // rank 0's values everywhere
+  // Ends the process group's communicators (torch's destroy_process_group); the CLI calls it last.
+  void shutdown();
+  // Whether this build has Gloo, the process group for CPU tensors (without it, CPU tensors go
+  // through the GPU with NCCL, and several ranks need several GPUs).
+  static bool has_cpu_group();
+
   // Rank 0's `value` on every rank (through the store): e.g. the run folder rank 0 created.
   std::string share_from_rank0(const std::string& key, const std::string& value);
 
