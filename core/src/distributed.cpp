@@ -18,6 +18,7 @@
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/autograd/function.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
 
@@ -263,7 +264,7 @@ void World::barrier() {
 }
 
 double World::mean(double value) {
-  if (!distributed()) return value;
+  if (!distributed() || size() == 1) return value;
   std::vector<torch::Tensor> t{torch::tensor({value}, torch::kFloat64).to(group_->scalar_device())};
   all_reduce_sum(t);
   return t[0].item<double>() / size();
@@ -293,6 +294,22 @@ std::string World::share_from_rank0(const std::string& key, const std::string& v
 }
 
 // ---- GradientSync ----
+// As torch's DDP with gradient_as_bucket_view: every parameter's .grad is a view into its bucket's
+// flat buffer, so autograd accumulates straight into the buffer and nothing is copied; a hook after
+// each parameter's AccumulateGrad counts arrivals and launches a bucket once it is complete.
+
+namespace {
+
+struct AfterAccumulate : torch::autograd::FunctionPostHook {
+  explicit AfterAccumulate(std::weak_ptr<std::function<void()>> fn) : fn_(std::move(fn)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) override {
+    if (auto f = fn_.lock()) (*f)();  // a no-op once the GradientSync is gone
+    return outputs;
+  }
+  std::weak_ptr<std::function<void()>> fn_;
+};
+
+}  // namespace
 
 struct GradientSync::Bucket {
   std::vector<std::size_t> params;
@@ -340,37 +357,45 @@ GradientSync::GradientSync(World& world, torch::nn::Module& model, std::int64_t 
     b->flat = torch::zeros({b->offsets.back() + last.numel()}, last.options());
     b->arrived.assign(b->params.size(), false);
   }
-  for (std::size_t k = 0; k < params_.size(); ++k)
-    hook_ids_.push_back(params_[k].register_hook([this, k](torch::Tensor grad) {
-      on_grad(k, grad);
-      return grad;
-    }));
+  views_.resize(params_.size());
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    const Bucket& b = *buckets_[bucket_of_[k]];
+    views_[k] = b.flat.narrow(0, b.offsets[slot_of_[k]], params_[k].numel()).view(params_[k].sizes());
+    // The accumulator must outlive each forward pass (the parameter holds it weakly), as in DDP.
+    auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
+    auto fn = std::make_shared<std::function<void()>>([this, k] { on_ready(k); });
+    hook_keys_.push_back(acc->add_post_hook(std::make_unique<AfterAccumulate>(fn)));
+    accumulators_.push_back(std::move(acc));
+    callbacks_.push_back(std::move(fn));
+  }
 }
 
 GradientSync::~GradientSync() {
-  for (std::size_t k = 0; k < params_.size() && k < hook_ids_.size(); ++k) params_[k].remove_hook(hook_ids_[k]);
+  for (std::size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hook_keys_[k]);
 }
 
 void GradientSync::begin() {
+  torch::NoGradGuard no_grad;
   for (auto& b : buckets_) {
+    b->flat.zero_();
     b->ready = 0;
     std::fill(b->arrived.begin(), b->arrived.end(), false);
     b->pending.reset();
   }
+  for (std::size_t k = 0; k < params_.size(); ++k) params_[k].mutable_grad() = views_[k];  // zero_grad may have dropped them
   next_launch_ = 0;
   active_ = true;
 }
 
-void GradientSync::on_grad(std::size_t param, const torch::Tensor& grad) {
+void GradientSync::on_ready(std::size_t param) {
   if (!active_) return;  // a backward pass outside training (e.g. an analysis): not ours to sync
   Bucket& b = *buckets_[bucket_of_[param]];
   const auto slot = slot_of_[param];
-  const auto& p = params_[param];
-  {
+  auto& p = params_[param];
+  if (!p.grad().is_same(views_[param])) {  // something replaced .grad: take its values into the bucket
     torch::NoGradGuard no_grad;
-    auto dst = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
-    if (b.arrived[slot]) dst.add_(grad.detach());  // a second gradient for the same parameter
-    else dst.copy_(grad.detach());
+    views_[param].copy_(p.grad());
+    p.mutable_grad() = views_[param];
   }
   if (!b.arrived[slot]) {
     b.arrived[slot] = true;
@@ -389,28 +414,16 @@ void GradientSync::launch_ready() {
 void GradientSync::end() {
   if (!active_) return;
   active_ = false;
-  // Parameters without a gradient this step count as zeros; the rest launch in bucket order.
+  // Parameters without a gradient this step keep their zeros; then every bucket is launched.
   for (auto& bp : buckets_) {
-    Bucket& b = *bp;
-    for (std::size_t s = 0; s < b.params.size(); ++s)
-      if (!b.arrived[s]) {
-        b.flat.narrow(0, b.offsets[s], params_[b.params[s]].numel()).zero_();
-        b.arrived[s] = true;
-        ++b.ready;
-      }
+    std::fill(bp->arrived.begin(), bp->arrived.end(), true);
+    bp->ready = bp->params.size();
   }
   launch_ready();
   torch::NoGradGuard no_grad;
   for (auto& bp : buckets_) {
-    Bucket& b = *bp;
-    world_.wait(*b.pending);
-    b.flat.div_(world_.size());
-    for (std::size_t s = 0; s < b.params.size(); ++s) {
-      auto& p = params_[b.params[s]];
-      auto avg = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
-      if (p.grad().defined()) p.mutable_grad().copy_(avg);
-      else p.mutable_grad() = avg.clone();
-    }
+    world_.wait(*bp->pending);
+    if (world_.size() > 1) bp->flat.div_(world_.size());  // the gradients (views into flat) are the mean
   }
 }
 

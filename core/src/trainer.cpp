@@ -42,7 +42,9 @@ TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
   if (world.distributed() && !sync_) sync_ = std::make_unique<dist::GradientSync>(world, model_);
   return loop(
       [&] {
-        optimizer_.zero_grad();
+        // With several ranks the gradients are views into GradientSync's buckets: it zeroes them.
+        if (sync_) sync_->begin();
+        else optimizer_.zero_grad();
         torch::Tensor loss = loss_fn(state_.step, data_rng_);
         // The ranks' mean: all of them see the same value, so all stop together on a non-finite one.
         const double value = world.mean(loss.item<double>());
@@ -90,7 +92,6 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
 }
 
 void Trainer::backward_and_step(const torch::Tensor& loss) {
-  if (sync_) sync_->begin();
   // A rank whose share of the batch is empty has no graph: its gradients count as zeros.
   if (!sync_ || loss.requires_grad()) loss.backward();
   if (sync_) sync_->end();

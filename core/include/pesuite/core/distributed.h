@@ -28,6 +28,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -117,8 +118,9 @@ class World {
 
 // Gradient all-reduce in buckets, launched from autograd hooks as each bucket's gradients arrive
 // (in a fixed bucket order, as every rank must issue collectives in the same order), so the
-// communication overlaps the rest of the backward pass. Parameters that get no gradient on a step
-// count as zeros. Construction broadcasts rank 0's parameters and buffers.
+// communication overlaps the rest of the backward pass. As torch's DDP with gradient_as_bucket_view:
+// each parameter's .grad is a view into its bucket, so nothing is copied. Parameters that get no
+// gradient on a step count as zeros. Construction broadcasts rank 0's parameters and buffers.
 //
 //   GradientSync sync(world, model);                 // once, after any resume
 //   sync.begin(); loss.backward(); sync.end();       // every step; end() leaves averaged .grad()
@@ -128,19 +130,21 @@ class GradientSync {
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
-  void begin();
-  void end();
+  void begin();  // zeroes the buckets and points every .grad at its view
+  void end();    // launches what is left, waits, divides by the world size
   std::size_t buckets() const { return buckets_.size(); }
 
  private:
   struct Bucket;
-  void on_grad(std::size_t param, const torch::Tensor& grad);
+  void on_ready(std::size_t param);
   void launch_ready();
   World& world_;
-  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> params_, views_;
   std::vector<std::size_t> bucket_of_, slot_of_;  // per parameter
   std::vector<std::unique_ptr<Bucket>> buckets_;
-  std::vector<unsigned> hook_ids_;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<std::shared_ptr<std::function<void()>>> callbacks_;
+  std::vector<std::uintptr_t> hook_keys_;
   std::size_t next_launch_ = 0;
   bool active_ = false;
 };
