@@ -230,6 +230,19 @@ TEST(Distributed, HeadPoseTrainTwoRanksMatchOneProcess) {
   EXPECT_NE(semi.err.find("semi.enabled"), std::string::npos) << semi.err;
 }
 
+// A world of one rank goes through the whole path (rendezvous, broadcast, bucket views, one-rank
+// all-reduces) and, on the CPU, trains bit for bit as the plain run.
+TEST(Distributed, AWorldOfOneIsThePlainRun) {
+  REQUIRE_CPU_GROUP();
+  TempDir dir;
+  const auto plain = json_of(run_cli("--threads 1 vision train --json" + vision_args(dir, "plain")));
+  const auto one = json_of(run_cli("--threads 1 --nproc 1 vision train --json" + vision_args(dir, "one")));
+  ASSERT_TRUE(plain.contains("run") && one.contains("run"));
+  EXPECT_GT(pesuite::test::expect_same_checkpoint_state(plain["run"].get<std::string>() + "/ckpt/last.safetensors",
+                                                        one["run"].get<std::string>() + "/ckpt/last.safetensors"),
+            20);
+}
+
 TEST(Distributed, AKilledRankFailsTheRunWithItsName) {
   REQUIRE_CPU_GROUP();
   TempDir dir;
