@@ -393,7 +393,7 @@ std::optional<GraphFoldResult> run_fold(Engine& e, std::size_t fi, core::RunDir&
   const auto& cfg = e.cfg;
   const std::string fold_dir = e.cv ? run.path() + "/fold" + std::to_string(fi) : run.path();
   const std::string ckpt_dir = e.cv ? run.ckpt_dir() + "/fold" + std::to_string(fi) : run.ckpt_dir();
-  core::make_dirs(fold_dir);
+  if (core::dist::is_writer()) core::make_dirs(fold_dir);  // rank 0 alone writes the run folder
   core::MetricsLog local(fold_dir);
   core::MetricsLog& log = e.cv ? local : run.metrics();
 
