@@ -98,6 +98,47 @@ std::string vision_args(const TempDir& dir, const std::string& runs) {
          " --set train.cutmix=0 --set eval.sizes=[28] --runs " + dir / runs;
 }
 
+// `pesuite <args>` with `env` ("VAR=value ...") in front, its stdout and stderr read together.
+class Background {
+ public:
+  Background(const std::string& env, const std::string& args) {
+    const char* cli = std::getenv("PESUITE_CLI");
+    if (cli != nullptr) pipe_ = ::popen((env + " " + cli + " " + args + " 2>&1").c_str(), "r");
+  }
+  ~Background() {
+    if (pipe_ != nullptr) ::pclose(pipe_);
+  }
+  bool started() const { return pipe_ != nullptr; }
+  // Reads until the launcher names rank 1's pid (-1 if it never does).
+  pid_t rank1_pid() {
+    const std::regex pid_line("rank 1: pid ([0-9]+)");
+    for (std::string line; read_line(line);) {
+      std::smatch m;
+      if (std::regex_search(line, m, pid_line)) return static_cast<pid_t>(std::stol(m[1]));
+    }
+    return -1;
+  }
+  // Reads to the end; the exit status as waitpid gives it.
+  int finish() {
+    for (std::string line; read_line(line);) {
+    }
+    const int status = ::pclose(pipe_);
+    pipe_ = nullptr;
+    return status;
+  }
+  std::string output;
+
+ private:
+  bool read_line(std::string& line) {
+    char buf[4096];
+    if (std::fgets(buf, sizeof buf, pipe_) == nullptr) return false;
+    line = buf;
+    output += line;
+    return true;
+  }
+  FILE* pipe_ = nullptr;
+};
+
 }  // namespace
 
 // 2 CPU ranks need Gloo's process group; pip's LibTorch (the GPU machine's) ships no Gloo headers.
@@ -246,67 +287,41 @@ TEST(Distributed, AWorldOfOneIsThePlainRun) {
 TEST(Distributed, AKilledRankFailsTheRunWithItsName) {
   REQUIRE_CPU_GROUP();
   TempDir dir;
-  const char* cli = std::getenv("PESUITE_CLI");
-  ASSERT_NE(cli, nullptr);
   // Long enough to be killed mid-run; rank 1's pid is on the launcher's stderr.
-  const std::string cmd = std::string("PESUITE_DIST_TIMEOUT_S=60 ") + cli + " --threads 1 --nproc 2 graph train" +
-                          graph_args(dir, "runs") + " --set train.epochs=500 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string output;
-  char line[4096];
-  pid_t rank1 = -1;
-  while (rank1 < 0 && std::fgets(line, sizeof line, p) != nullptr) {
-    output += line;
-    std::smatch m;
-    std::string l = line;
-    if (std::regex_search(l, m, std::regex("rank 1: pid ([0-9]+)"))) rank1 = static_cast<pid_t>(std::stol(m[1]));
-  }
-  ASSERT_GT(rank1, 0) << output;
+  Background run("PESUITE_DIST_TIMEOUT_S=60", "--threads 1 --nproc 2 graph train" + graph_args(dir, "runs") + " --set train.epochs=500");
+  ASSERT_TRUE(run.started());
+  const pid_t rank1 = run.rank1_pid();
+  ASSERT_GT(rank1, 0) << run.output;
   std::this_thread::sleep_for(std::chrono::seconds(4));  // into training
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
-  while (std::fgets(line, sizeof line, p) != nullptr) output += line;
-  const int status = ::pclose(p);
+  const int status = run.finish();
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << output;
-  EXPECT_NE(output.find("rank 1 (pid " + std::to_string(rank1) + ") was killed by signal 9"), std::string::npos) << output;
-  EXPECT_NE(output.find("rank 0 of 2:"), std::string::npos) << output;  // rank 0 saw its peer go
-  EXPECT_LT(took, 60.0) << output;                                       // within the timeout, not a hang
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << run.output;
+  EXPECT_NE(run.output.find("rank 1 (pid " + std::to_string(rank1) + ") was killed by signal 9"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("rank 0 of 2:"), std::string::npos) << run.output;  // rank 0 saw its peer go
+  EXPECT_LT(took, 60.0) << run.output;                                       // within the timeout, not a hang
   std::cout << "[ killed  ] the run ended " << took << " s after rank 1 was killed\n";
 }
 
 TEST(Distributed, AHungRankIsReportedAfterTheTimeout) {
   REQUIRE_CPU_GROUP();
   TempDir dir;
-  const char* cli = std::getenv("PESUITE_CLI");
-  ASSERT_NE(cli, nullptr);
-  const std::string cmd = std::string("PESUITE_DIST_TIMEOUT_S=5 ") + cli + " --threads 1 --nproc 2 graph train" +
-                          graph_args(dir, "runs") + " --set train.epochs=500 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string output;
-  char line[4096];
-  pid_t rank1 = -1;
-  while (rank1 < 0 && std::fgets(line, sizeof line, p) != nullptr) {
-    output += line;
-    std::smatch m;
-    std::string l = line;
-    if (std::regex_search(l, m, std::regex("rank 1: pid ([0-9]+)"))) rank1 = static_cast<pid_t>(std::stol(m[1]));
-  }
-  ASSERT_GT(rank1, 0) << output;
+  Background run("PESUITE_DIST_TIMEOUT_S=5", "--threads 1 --nproc 2 graph train" + graph_args(dir, "runs") + " --set train.epochs=500");
+  ASSERT_TRUE(run.started());
+  const pid_t rank1 = run.rank1_pid();
+  ASSERT_GT(rank1, 0) << run.output;
   std::this_thread::sleep_for(std::chrono::seconds(4));
   ASSERT_EQ(::kill(rank1, SIGSTOP), 0);  // alive, but answers nothing
   const auto hung = std::chrono::steady_clock::now();
-  while (std::fgets(line, sizeof line, p) != nullptr) output += line;
-  const int status = ::pclose(p);
+  const int status = run.finish();
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - hung).count();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << output;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << run.output;
   // Rank 0's collective timed out (5 s) and it failed first; the stopped rank was then killed.
-  EXPECT_NE(output.find("error: --nproc 2: rank 0"), std::string::npos) << output;
-  EXPECT_NE(output.find("timeout 5 s"), std::string::npos) << output;
-  EXPECT_NE(output.find("rank 1 was killed by signal 9"), std::string::npos) << output;
-  EXPECT_LT(took, 5 + 15 + 5 + 15.0) << output;
+  EXPECT_NE(run.output.find("error: --nproc 2: rank 0"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("timeout 5 s"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("rank 1 was killed by signal 9"), std::string::npos) << run.output;
+  EXPECT_LT(took, 5 + 15 + 5 + 15.0) << run.output;
 }
 
 TEST(Distributed, BadLaunchesExit2) {
@@ -319,15 +334,10 @@ TEST(Distributed, BadLaunchesExit2) {
   EXPECT_NE(r.err.find("only `vision train` and `graph train`"), std::string::npos) << r.err;
   r = run_cli("--nproc 2 clip train --set device=cpu");
   EXPECT_EQ(r.exit_code, 2);
-  const char* cli = std::getenv("PESUITE_CLI");
-  ASSERT_NE(cli, nullptr);
-  const std::string cmd = std::string("WORLD_SIZE=2 RANK=5 ") + cli + " graph train" + graph_args(dir, "runs") + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = ::pclose(p);
-  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
-  EXPECT_NE(out.find("rank 5 is outside a world of 2"), std::string::npos) << out;
+  Background bad_rank("WORLD_SIZE=2 RANK=5", "graph train" + graph_args(dir, "runs"));
+  ASSERT_TRUE(bad_rank.started());
+  const int status = bad_rank.finish();
+  EXPECT_EQ(WEXITSTATUS(status), 2) << bad_rank.output;
+  EXPECT_NE(bad_rank.output.find("rank 5 is outside a world of 2"), std::string::npos) << bad_rank.output;
   EXPECT_FALSE(fs::exists(dir / "runs"));
 }
