@@ -300,6 +300,9 @@ std::string World::share_from_rank0(const std::string& key, const std::string& v
 
 namespace {
 
+// A view's start in its bucket: the next multiple of 16 elements (64 bytes of float32).
+std::int64_t bucket_aligned(std::int64_t n) { return (n + 15) / 16 * 16; }
+
 struct AfterAccumulate : torch::autograd::FunctionPostHook {
   explicit AfterAccumulate(std::weak_ptr<std::function<void()>> fn) : fn_(std::move(fn)) {}
   torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) override {
@@ -341,12 +344,15 @@ GradientSync::GradientSync(World& world, torch::nn::Module& model, std::int64_t 
     Bucket* b = buckets_.empty() ? nullptr : buckets_.back().get();
     const bool fits = b != nullptr && params_[b->params.front()].scalar_type() == p.scalar_type() &&
                       params_[b->params.front()].device() == p.device() &&
-                      (b->offsets.back() + params_[b->params.back()].numel()) * static_cast<std::int64_t>(p.element_size()) + bytes <= bucket_bytes;
+                      bucket_aligned(b->offsets.back() + params_[b->params.back()].numel()) * static_cast<std::int64_t>(p.element_size()) + bytes <=
+                          bucket_bytes;
     if (!fits) {
       buckets_.push_back(std::make_unique<Bucket>());
       b = buckets_.back().get();
     }
-    const std::int64_t offset = b->params.empty() ? 0 : b->offsets.back() + params_[b->params.back()].numel();
+    // Each view starts on a 64-byte boundary, as a tensor of its own would (CUDA's multi-tensor
+    // kernels, e.g. the gradient norm, take their vectorised path only for aligned tensors).
+    const std::int64_t offset = b->params.empty() ? 0 : bucket_aligned(b->offsets.back() + params_[b->params.back()].numel());
     bucket_of_[k] = buckets_.size() - 1;
     slot_of_[k] = b->params.size();
     b->params.push_back(k);
