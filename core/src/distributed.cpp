@@ -303,13 +303,14 @@ namespace {
 // A view's start in its bucket: the next multiple of 16 elements (64 bytes of float32).
 std::int64_t bucket_aligned(std::int64_t n) { return (n + 15) / 16 * 16; }
 
+// Removed again by ~GradientSync (del_post_hook), so it never outlives what it calls.
 struct AfterAccumulate : torch::autograd::FunctionPostHook {
-  explicit AfterAccumulate(std::weak_ptr<std::function<void()>> fn) : fn_(std::move(fn)) {}
+  explicit AfterAccumulate(std::function<void()> fn) : fn_(std::move(fn)) {}
   torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) override {
-    if (auto f = fn_.lock()) (*f)();  // a no-op once the GradientSync is gone
+    fn_();
     return outputs;
   }
-  std::weak_ptr<std::function<void()>> fn_;
+  std::function<void()> fn_;
 };
 
 }  // namespace
@@ -342,25 +343,24 @@ GradientSync::GradientSync(World& world, torch::nn::Module& model, std::int64_t 
     const auto& p = params_[k];
     const std::int64_t bytes = p.numel() * static_cast<std::int64_t>(p.element_size());
     Bucket* b = buckets_.empty() ? nullptr : buckets_.back().get();
+    // Each view starts on a 64-byte boundary, as a tensor of its own would (CUDA's multi-tensor
+    // kernels, e.g. the gradient norm, take their vectorised path only for aligned tensors).
+    auto next_offset = [&](const Bucket& in) { return in.params.empty() ? 0 : bucket_aligned(used(in)); };
     const bool fits = b != nullptr && params_[b->params.front()].scalar_type() == p.scalar_type() &&
                       params_[b->params.front()].device() == p.device() &&
-                      bucket_aligned(b->offsets.back() + params_[b->params.back()].numel()) * static_cast<std::int64_t>(p.element_size()) + bytes <=
-                          bucket_bytes;
+                      next_offset(*b) * static_cast<std::int64_t>(p.element_size()) + bytes <= bucket_bytes;
     if (!fits) {
       buckets_.push_back(std::make_unique<Bucket>());
       b = buckets_.back().get();
     }
-    // Each view starts on a 64-byte boundary, as a tensor of its own would (CUDA's multi-tensor
-    // kernels, e.g. the gradient norm, take their vectorised path only for aligned tensors).
-    const std::int64_t offset = b->params.empty() ? 0 : bucket_aligned(b->offsets.back() + params_[b->params.back()].numel());
+    const std::int64_t offset = next_offset(*b);
     bucket_of_[k] = buckets_.size() - 1;
     slot_of_[k] = b->params.size();
     b->params.push_back(k);
     b->offsets.push_back(offset);
   }
   for (auto& b : buckets_) {
-    const auto& last = params_[b->params.back()];
-    b->flat = torch::zeros({b->offsets.back() + last.numel()}, last.options());
+    b->flat = torch::zeros({used(*b)}, params_[b->params.back()].options());
     b->arrived.assign(b->params.size(), false);
   }
   views_.resize(params_.size());
@@ -369,12 +369,12 @@ GradientSync::GradientSync(World& world, torch::nn::Module& model, std::int64_t 
     views_[k] = b.flat.narrow(0, b.offsets[slot_of_[k]], params_[k].numel()).view(params_[k].sizes());
     // The accumulator must outlive each forward pass (the parameter holds it weakly), as in DDP.
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
-    auto fn = std::make_shared<std::function<void()>>([this, k] { on_ready(k); });
-    hook_keys_.push_back(acc->add_post_hook(std::make_unique<AfterAccumulate>(fn)));
+    hook_keys_.push_back(acc->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { on_ready(k); })));
     accumulators_.push_back(std::move(acc));
-    callbacks_.push_back(std::move(fn));
   }
 }
+
+std::int64_t GradientSync::used(const Bucket& b) const { return b.offsets.back() + params_[b.params.back()].numel(); }
 
 GradientSync::~GradientSync() {
   for (std::size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hook_keys_[k]);

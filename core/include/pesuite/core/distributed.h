@@ -137,13 +137,13 @@ class GradientSync {
  private:
   struct Bucket;
   void on_ready(std::size_t param);
+  std::int64_t used(const Bucket& b) const;  // elements up to the end of its last parameter
   void launch_ready();
   World& world_;
   std::vector<torch::Tensor> params_, views_;
   std::vector<std::size_t> bucket_of_, slot_of_;  // per parameter
   std::vector<std::unique_ptr<Bucket>> buckets_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
-  std::vector<std::shared_ptr<std::function<void()>>> callbacks_;
   std::vector<std::uintptr_t> hook_keys_;
   std::size_t next_launch_ = 0;
   bool active_ = false;
