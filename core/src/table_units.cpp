@@ -5,6 +5,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <limits>
 #include <iostream>
 #include <unistd.h>
 
@@ -56,7 +57,12 @@ std::optional<UnitValues> load_unit(const std::string& path, const std::string& 
   }
   UnitValues v;
   try {
-    v.metrics = j["metrics"].get<std::map<std::string, std::vector<double>>>();
+    // JSON has no NaN: nlohmann writes a non-finite value (a diverged loss, an undefined metric)
+    // as null; it reads back as NaN, which the tables print as "-".
+    for (const auto& [name, values] : j["metrics"].items()) {
+      auto& out = v.metrics[name];
+      for (const auto& x : values) out.push_back(x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>());
+    }
     if (j.contains("notes")) v.notes = j["notes"].get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": malformed metrics or notes (" + e.what() + ")");

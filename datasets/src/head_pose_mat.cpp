@@ -9,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -37,25 +38,31 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-// The .mat files of a folder with their images beside them, sorted by name. A .mat without its
-// .jpg, or a .jpg without its .mat, is an InputError naming the missing file.
-std::vector<std::pair<std::string, std::string>> mat_jpg_pairs(const fs::path& dir) {
-  std::set<std::string> mats, jpgs;
+// The .mat files of a folder with their images beside them, sorted by name. The image is the
+// release's NAME.jpg, or NAME.png where there is no .jpg (a copy converted to PNG reads in a build
+// without OpenCV, e.g. the GPU machine's). A .mat without an image, or an image without its .mat,
+// is an InputError naming the missing file.
+std::vector<std::pair<std::string, std::string>> mat_image_pairs(const fs::path& dir) {
+  std::set<std::string> mats;
+  std::map<std::string, std::string> images;  // stem -> extension (.jpg wins over .png)
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
     const auto ext = e.path().extension().string();
-    if (ext == ".mat") mats.insert(e.path().stem().string());
-    else if (ext == ".jpg") jpgs.insert(e.path().stem().string());
+    const auto stem = e.path().stem().string();
+    if (ext == ".mat") mats.insert(stem);
+    else if (ext == ".jpg") images[stem] = ext;
+    else if (ext == ".png") images.emplace(stem, ext);
   }
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& stem : mats) {
-    if (!jpgs.count(stem))
+    const auto image = images.find(stem);
+    if (image == images.end())
       throw core::InputError((dir / (stem + ".jpg")).string() + ": missing (the image beside " + stem + ".mat)");
-    pairs.push_back({(dir / (stem + ".mat")).string(), (dir / (stem + ".jpg")).string()});
+    pairs.push_back({(dir / (stem + ".mat")).string(), (dir / (stem + image->second)).string()});
   }
-  for (const auto& stem : jpgs)
+  for (const auto& [stem, ext] : images)
     if (!mats.count(stem))
-      throw core::InputError((dir / (stem + ".mat")).string() + ": missing (the annotation beside " + stem + ".jpg)");
+      throw core::InputError((dir / (stem + ".mat")).string() + ": missing (the annotation beside " + stem + ext + ")");
   return pairs;
 }
 
@@ -174,16 +181,16 @@ HeadPoseDataset load_300wlp(const DatasetSpec& spec) {
                                    "(expected the 300W-LP release layout)");
   }
   struct Item {
-    std::string mat, jpg, folder, stem;
+    std::string mat, image, folder, stem;
   };
   std::vector<Item> items;
   for (const auto& f : folders)
-    for (auto& [mat, jpg] : mat_jpg_pairs(root / f)) items.push_back({mat, jpg, f, fs::path(mat).stem().string()});
+    for (auto& [mat, image] : mat_image_pairs(root / f)) items.push_back({mat, image, f, fs::path(mat).stem().string()});
 
   auto read = [&](std::size_t i) {
     const Item& it = items[i];
     HeadPoseRecord r = read_pose_mat(it.mat, {68});
-    r.file = it.jpg;
+    r.file = it.image;
     r.id = it.folder + "/" + it.stem;
     r.mirrored = it.folder.size() > 5 && it.folder.compare(it.folder.size() - 5, 5, "_Flip") == 0;
     // _Flip files mirror x but keep the order of the points (REFERENCES.md): reorder to the face's.
@@ -217,7 +224,7 @@ HeadPoseDataset load_aflw2000(const DatasetSpec& spec) {
   set.filter_degrees = head_pose_filter(spec);
   const LooseCrop crop = crop_of(spec);
   const std::string missing = spec.get("missing");
-  const auto pairs = mat_jpg_pairs(root);
+  const auto pairs = mat_image_pairs(root);
   if (pairs.empty()) throw core::InputError(spec.path + ": no .mat files (expected AFLW2000's imageNNNNN.jpg + imageNNNNN.mat)");
   auto read = [&](std::size_t i) {
     HeadPoseRecord r = read_pose_mat(pairs[i].first, {21, 68});

@@ -67,7 +67,7 @@ UnitResult run_image_classification(const core::Config& cfg, const std::string& 
   for (const auto& [size, value] : result.accuracy_at_size) u.metrics["acc@" + std::to_string(size)] = {value};
   for (const auto& [size, m] : result.metrics_at_size) {
     if (result.metric == "mAP") u.metrics["map@" + std::to_string(size)] = {m.map};  // also acc@ (the data's metric)
-    u.metrics["top5@" + std::to_string(size)] = {m.top5};
+    else u.metrics["top5@" + std::to_string(size)] = {m.top5};                        // undefined for multi-label data
     u.metrics["loss@" + std::to_string(size)] = {m.loss};
   }
   u.metrics["train_s"] = {result.train_seconds};

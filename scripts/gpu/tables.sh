@@ -15,7 +15,8 @@
 #     TABLE    e.g. tu:6+4 = 6 CUDA workers and 4 CPU workers (default 1+0);
 #              default tables: cpvt-fmnist cpvt-ablation csl tu counting ogb-mol
 #   env: SEEDS (seeds per row; default the table's), UNITS_IN (an earlier call's OUT/units: its
-#        saved runs are reused)
+#        saved runs are reused), THREADS (CPU threads per worker, default 1: tables whose data
+#        pipeline is CPU work, e.g. headpose's renders and crops, want several)
 # OUT gets <table>.log, <table>-results.md / -results.csv (plus plots) and units/<table>/*.json
 # (the saved runs, to carry into the next call); run folders stay in /tmp.
 set -u
@@ -47,10 +48,10 @@ for spec in $tables; do
   if [ -n "${UNITS_IN:-}" ] && [ -d "$UNITS_IN/$t" ]; then cp "$UNITS_IN/$t"/*.json "$work/$t/units/" 2>/dev/null; fi
   echo "${args[*]}" >"$work/$t.args"
   for i in $(seq "$gpu"); do
-    env "${envs[@]}" timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cuda --claim >"$out/$t.gpu$i.log" 2>&1 &
+    env "${envs[@]}" timeout "$limit" "$bin" --threads "${THREADS:-1}" "${args[@]}" --device cuda --claim >"$out/$t.gpu$i.log" 2>&1 &
   done
   for i in $(seq "$cpu"); do
-    env "${envs[@]}" timeout "$limit" "$bin" --threads 1 "${args[@]}" --device cpu --claim >"$out/$t.cpu$i.log" 2>&1 &
+    env "${envs[@]}" timeout "$limit" "$bin" --threads "${THREADS:-1}" "${args[@]}" --device cpu --claim >"$out/$t.cpu$i.log" 2>&1 &
   done
 done
 wait
@@ -58,7 +59,9 @@ echo "workers done after $(( $(date +%s) - start )) s"
 for spec in $tables; do
   t=${spec%%:*}
   read -r -a args <"$work/$t.args"
-  "$bin" "${args[@]}" --assemble >"$out/$t.log" 2>&1
+  envs=()
+  [ "$t" = cpvt-scenes ] && envs=(PESUITE_CACHE=$data/pesuite-cache)  # as its workers: rows without a bank are skipped
+  env "${envs[@]}" "$bin" "${args[@]}" --assemble >"$out/$t.log" 2>&1
   mkdir -p "$out/units/$t"
   cp "$work/$t"/units/*.json "$out/units/$t/" 2>/dev/null
   for f in "$work/$t"/results.md "$work/$t"/results.csv "$work/$t"/*.png; do

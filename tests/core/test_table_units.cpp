@@ -1,7 +1,9 @@
 // Table units: resume, shards, claims and assembly give the same table as one uninterrupted run.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
@@ -153,4 +155,28 @@ TEST(TableUnits, ResumeReadsUnitsOfTheOlderQuotingStyle) {
   EXPECT_EQ(computed, 1);  // reused, not run again
   unit(pesuite::core::unit_fingerprint(pesuite::core::Config::from_toml_string("[model]\npe = \"none\"\n", "u.toml")));
   EXPECT_EQ(computed, 2);
+}
+
+// A metric can be undefined (NaN: a diverged loss, top-5 of multi-label data). JSON has no NaN, the
+// unit file holds null, and a resumed table reads it back as NaN instead of refusing the file.
+TEST(TableUnits, UndefinedMetricsRoundTripAsNaN) {
+  test::TempDir dir;
+  auto compute = [] {
+    pesuite::core::UnitValues out;
+    out.metrics["m"] = {std::numeric_limits<double>::quiet_NaN(), 2.5};
+    return out;
+  };
+  {
+    pesuite::core::UnitRunner first(options_in(dir.str()));
+    first.run("u0", "cfg", compute);
+  }
+  EXPECT_NE(pesuite::core::read_file(dir.str() + "/units/u0.json").find("null"), std::string::npos);
+  auto o = options_in(dir.str());
+  o.resume = true;
+  pesuite::core::UnitRunner again(o);
+  const auto v = again.run("u0", "cfg", [] { ADD_FAILURE() << "the saved unit must be reused"; return pesuite::core::UnitValues{}; });
+  ASSERT_TRUE(v);
+  ASSERT_EQ(v->metrics.at("m").size(), 2u);
+  EXPECT_TRUE(std::isnan(v->metrics.at("m")[0]));
+  EXPECT_EQ(v->metrics.at("m")[1], 2.5);
 }

@@ -262,6 +262,15 @@ TEST(HeadPose300WLP, BadInputNamesFileAndField) {
   one({pose_para(0, 0, 0), pt2d(68, 1, 1)});
   touch(root + "/IBUG/IBUG_y_1_0.jpg");
   expect_input_error(load, {root + "/IBUG/IBUG_y_1_0.mat", "missing"});
+  // A copy converted to PNG: NAME.png stands for NAME.jpg; where both are there the release's .jpg
+  // is read; a PNG without its .mat is named like a JPEG without one.
+  one({pose_para(0, 0, 0), pt2d(68, 1, 1)});
+  fs::rename(root + "/IBUG/IBUG_x_1_0.jpg", root + "/IBUG/IBUG_x_1_0.png");
+  EXPECT_EQ(load_300wlp(parse_spec("300wlp:" + root)).records.at(0).file, root + "/IBUG/IBUG_x_1_0.png");
+  touch(root + "/IBUG/IBUG_x_1_0.jpg");
+  EXPECT_EQ(load_300wlp(parse_spec("300wlp:" + root)).records.at(0).file, root + "/IBUG/IBUG_x_1_0.jpg");
+  touch(root + "/IBUG/IBUG_z_1_0.png");
+  expect_input_error(load, {root + "/IBUG/IBUG_z_1_0.mat", "missing", "beside IBUG_z_1_0.png"});
   // The layout and the keys.
   expect_input_error([&] { load_300wlp(parse_spec("300wlp:" + (dir / "nowhere"))); }, {"nowhere", "not a directory"});
   fs::create_directories(dir / "empty");

@@ -1,6 +1,8 @@
 #pragma once
 // Head-pose datasets in their release formats: 300W-LP and AFLW2000(-3D) (JPEG + MATLAB .mat with
 // Pose_Para and pt2d, read through libmatio) and BIWI Kinect Head Pose (PNG + pose text file).
+// A 300W-LP / AFLW2000 copy whose images were converted to NAME.png reads too (the .jpg wins where
+// both are there): builds without OpenCV decode PNG only (scripts/gpu/headpose-samples.sh).
 // One record per image: the file, yaw / pitch / roll in degrees, the landmarks and the face box
 // (Hopenet's loose crop around the landmarks, or around BIWI's detector box).
 //
