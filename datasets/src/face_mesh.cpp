@@ -1,19 +1,17 @@
 // Loading PRNet's mean face: vertices (.npy), UV cells, texture colours, the UV-grid triangles,
 // vertex normals and the 68 landmark vertices.
 #include "pesuite/datasets/face_mesh.h"
+#include "pesuite/datasets/text_source.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "pesuite/datasets/npy.h"
 #include "pesuite/datasets/spec.h"
 #include "pesuite/datasets/png.h"
 #include "pesuite/core/error.h"
-#include "pesuite/core/parse.h"
 
 
 namespace pesuite::datasets {
@@ -25,19 +23,16 @@ constexpr int kGrid = 256;
 
 // Whitespace-separated numbers that must be whole (the files store them as "1.285e+03").
 std::vector<std::int64_t> read_integers(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw core::InputError(path + ": missing or unreadable");
+  if (!fs::is_regular_file(path)) throw core::InputError(path + ": missing or unreadable");
+  const TextFile text = read_text_file(path);
+  LineCursor lines(text.name, text.data);
   std::vector<std::int64_t> out;
-  int line_no = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    std::istringstream ss(line);
-    for (std::string tok; ss >> tok;) {
-      const auto d = core::parse_double(tok);
-      if (!d || *d != std::floor(*d)) throw core::InputError(core::where(path, line_no) + ": '" + tok + "' is not a whole number");
-      out.push_back(static_cast<std::int64_t>(*d));
+  while (lines.next())
+    for (auto field : lines.fields(' ')) {
+      const double d = lines.to_double(field);
+      if (d != std::floor(d)) lines.fail("'" + std::string(field) + "' is not a whole number");
+      out.push_back(static_cast<std::int64_t>(d));
     }
-  }
   return out;
 }
 

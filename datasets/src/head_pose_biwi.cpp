@@ -11,6 +11,7 @@
 
 #include "head_pose_internal.h"
 #include "pesuite/datasets/head_pose.h"
+#include "pesuite/datasets/text_source.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/parse.h"
 
@@ -42,19 +43,12 @@ std::pair<std::int64_t, std::int64_t> png_size(const std::string& path) {
 }  // namespace
 
 void read_biwi_pose(const std::string& path, Matrix3& rotation, std::array<double, 3>& centre) {
-  std::ifstream in(path);
-  if (!in) throw core::InputError(path + ": missing or unreadable (BIWI pose file)");
+  if (!fs::is_regular_file(path)) throw core::InputError(path + ": missing or unreadable (BIWI pose file)");
+  const TextFile text = read_text_file(path);
+  LineCursor lines(text.name, text.data);
   std::vector<double> v;
-  int line_no = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    std::istringstream ss(line);
-    for (std::string tok; ss >> tok;) {
-      const auto d = core::parse_double(tok);
-      if (!d) throw core::InputError(core::where(path, line_no) + ": '" + tok + "' is not a number (BIWI pose: 3x3 rotation, then the head centre)");
-      v.push_back(*d);
-    }
-  }
+  while (lines.next())
+    for (double d : lines.doubles(' ')) v.push_back(d);  // "file:line: 'x' is not a number"
   if (v.size() != 12)
     throw core::InputError(path + ": pose: expected 12 numbers (3x3 rotation, then the head centre), got " + std::to_string(v.size()));
   for (int i = 0; i < 3; ++i)
@@ -64,11 +58,7 @@ void read_biwi_pose(const std::string& path, Matrix3& rotation, std::array<doubl
 
 HeadPoseDataset load_biwi(const DatasetSpec& spec) {
   const fs::path root = spec.path;
-  if (!fs::is_directory(root)) throw core::InputError(spec.path + ": not a directory (biwi: takes the folder of the subject folders 01..24)");
-  HeadPoseDataset set;
-  set.source = spec.text;
-  set.format = "biwi";
-  set.filter_degrees = head_pose_filter(spec);
+  HeadPoseDataset set = head_pose_set(spec, "biwi", "the folder of the subject folders 01..24");
   const double k = spec.get_double("k");
   std::set<std::int64_t> wanted;
   if (spec.has("subjects"))

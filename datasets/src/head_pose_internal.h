@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "pesuite/datasets/head_pose.h"
 
@@ -10,6 +11,9 @@ namespace pesuite::datasets {
 
 // The filter= key in degrees; 0 when empty (no filter). InputError for a non-positive number.
 double head_pose_filter(const DatasetSpec& spec);
+// An empty set of `format` read from the folder spec.path, with its source and filter= key:
+// InputError "<path>: not a directory (<format>: takes <takes>)" when the folder is not there.
+HeadPoseDataset head_pose_set(const DatasetSpec& spec, const std::string& format, const std::string& takes);
 // Any |angle| above filter (filter 0: never).
 bool outside_filter(const EulerAngles& a, double filter);
 // Reads records 0..n-1 with read(i) in parallel blocks, in order: each is skipped (keep false),

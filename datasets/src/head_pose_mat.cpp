@@ -89,6 +89,15 @@ double head_pose_filter(const DatasetSpec& spec) {
   return f;
 }
 
+HeadPoseDataset head_pose_set(const DatasetSpec& spec, const std::string& format, const std::string& takes) {
+  if (!fs::is_directory(spec.path)) throw core::InputError(spec.path + ": not a directory (" + format + ": takes " + takes + ")");
+  HeadPoseDataset set;
+  set.source = spec.text;
+  set.format = format;
+  set.filter_degrees = head_pose_filter(spec);
+  return set;
+}
+
 bool outside_filter(const EulerAngles& a, double filter) {
   return filter > 0 && (std::abs(a.yaw) > filter || std::abs(a.pitch) > filter || std::abs(a.roll) > filter);
 }
@@ -156,11 +165,7 @@ HeadPoseRecord read_pose_mat(const std::string& mat_path, const std::vector<std:
 
 HeadPoseDataset load_300wlp(const DatasetSpec& spec) {
   const fs::path root = spec.path;
-  if (!fs::is_directory(root)) throw core::InputError(spec.path + ": not a directory (300wlp: takes the 300W_LP root folder)");
-  HeadPoseDataset set;
-  set.source = spec.text;
-  set.format = "300wlp";
-  set.filter_degrees = head_pose_filter(spec);
+  HeadPoseDataset set = head_pose_set(spec, "300wlp", "the 300W_LP root folder");
   const LooseCrop crop = crop_of(spec);
   const std::string split = spec.get("split");
   const double val_fraction = spec.get_double("val_fraction");
@@ -217,11 +222,7 @@ HeadPoseDataset load_300wlp(const DatasetSpec& spec) {
 
 HeadPoseDataset load_aflw2000(const DatasetSpec& spec) {
   const fs::path root = spec.path;
-  if (!fs::is_directory(root)) throw core::InputError(spec.path + ": not a directory (aflw2000: takes the AFLW2000 folder)");
-  HeadPoseDataset set;
-  set.source = spec.text;
-  set.format = "aflw2000";
-  set.filter_degrees = head_pose_filter(spec);
+  HeadPoseDataset set = head_pose_set(spec, "aflw2000", "the AFLW2000 folder");
   const LooseCrop crop = crop_of(spec);
   const std::string missing = spec.get("missing");
   const auto pairs = mat_image_pairs(root);
