@@ -334,6 +334,11 @@ TEST(Distributed, BadLaunchesExit2) {
   EXPECT_NE(r.err.find("only `vision train` and `graph train`"), std::string::npos) << r.err;
   r = run_cli("--nproc 2 clip train --set device=cpu");
   EXPECT_EQ(r.exit_code, 2);
+  // The launcher reads the ranks' timeout as they do (core/launch.h): a malformed one stops it.
+  Background bad_timeout("PESUITE_DIST_TIMEOUT_S=5s", "--nproc 2 graph train" + graph_args(dir, "runs"));
+  ASSERT_TRUE(bad_timeout.started());
+  EXPECT_EQ(WEXITSTATUS(bad_timeout.finish()), 2) << bad_timeout.output;
+  EXPECT_NE(bad_timeout.output.find("PESUITE_DIST_TIMEOUT_S='5s': not an integer"), std::string::npos) << bad_timeout.output;
   Background bad_rank("WORLD_SIZE=2 RANK=5", "graph train" + graph_args(dir, "runs"));
   ASSERT_TRUE(bad_rank.started());
   const int status = bad_rank.finish();
