@@ -52,6 +52,17 @@ struct BatchShare {
 };
 BatchShare batch_share(std::int64_t size, int rank, int world_size);
 
+class World;
+// Every rank's share of a global batch, in rank order: [total, ...] from this rank's rows
+// [share.end - share.begin, ...] (shares as batch_share gives them), on every rank. Differentiable:
+// backward gives each rank the sum over ranks of the gradient of its own rows (the full gradient
+// all-reduced, then its slice), so when every rank computes the same loss from the gathered rows
+// (e.g. CLIP's in-batch negatives), GradientSync's mean over ranks is the single-process gradient.
+// Without a process group it returns `local`.
+//
+//   auto img = dist::gather_shares(world, model->encode_image(x_share), share, batch);   // [batch, E]
+torch::Tensor gather_shares(World& world, const torch::Tensor& local, const BatchShare& share, std::int64_t total);
+
 class World {
  public:
   // The process's world, set up on first use (world size 1: no process group, every call local).
