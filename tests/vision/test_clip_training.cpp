@@ -357,8 +357,14 @@ TEST(ClipSegmentation, CocoMasksAlignAndBaselinesHaveTheirClosedForms) {
   EXPECT_EQ(j["samples"], 88);
   EXPECT_EQ(j["images"], 16);
   EXPECT_DOUBLE_EQ(j["uniform"]["pixel_accuracy"].get<double>(), r.uniform.pixel_accuracy);
-  EXPECT_DOUBLE_EQ(j["decomposition"]["mean_iou"].get<double>(), r.decomposition.mean_iou);
-  EXPECT_DOUBLE_EQ(j["rollout"]["mean_ap"].get<double>(), r.rollout.mean_ap);
+  // The maps to float rounding: another BLAS thread count in the command changes their last bits
+  // (measured: 3e-7 in the rollout's mAP); 1e-4 is a few pixels of the 90,112 at the threshold.
+  for (const char* name : {"decomposition", "rollout"}) {
+    const auto& lib = std::string(name) == "rollout" ? r.rollout : r.decomposition;
+    EXPECT_NEAR(j[name]["pixel_accuracy"].get<double>(), lib.pixel_accuracy, 1e-4) << name;
+    EXPECT_NEAR(j[name]["mean_iou"].get<double>(), lib.mean_iou, 1e-4) << name;
+    EXPECT_NEAR(j[name]["mean_ap"].get<double>(), lib.mean_ap, 1e-4) << name;
+  }
   const auto bad = run_cli("clip segment --device cpu --vocab " + vocab_file() + " --ckpt " + dir / "clip.safetensors" + " --data 'coco:" +
                            dir / "missing.json" + "' --out " + dir / "bad");
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
