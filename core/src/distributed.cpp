@@ -27,55 +27,9 @@
 #include <iostream>
 
 #include "pesuite/core/error.h"
-#include "pesuite/core/parse.h"
 #include "pesuite/core/rank.h"
 
 namespace pesuite::core::dist {
-
-namespace {
-
-const char* env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : nullptr;
-}
-
-int env_int(const char* name, int fallback, int lo, int hi) {
-  const char* v = env(name);
-  if (v == nullptr) return fallback;
-  const auto parsed = parse_int(v);
-  if (!parsed) throw InputError(std::string("environment variable ") + name + "='" + v + "': not an integer");
-  const std::int64_t x = *parsed;
-  if (x < lo || x > hi)
-    throw InputError(std::string("environment variable ") + name + "=" + v + ": must be in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "]");
-  return static_cast<int>(x);
-}
-
-}  // namespace
-
-Launch launch_from_environment() {
-  Launch l;
-  const int max_ranks = 1 << 20;
-  if (env("WORLD_SIZE") != nullptr || env("RANK") != nullptr) {
-    l.launched = true;
-    l.source = "torchrun-style variables";
-    l.world_size = env_int("WORLD_SIZE", 1, 1, max_ranks);
-    l.rank = env_int("RANK", 0, 0, max_ranks);
-    l.local_rank = env_int("LOCAL_RANK", l.rank, 0, max_ranks);
-  } else if (env("SLURM_NTASKS") != nullptr && env("SLURM_PROCID") != nullptr) {
-    l.launched = true;
-    l.source = "Slurm";
-    l.world_size = env_int("SLURM_NTASKS", 1, 1, max_ranks);
-    l.rank = env_int("SLURM_PROCID", 0, 0, max_ranks);
-    l.local_rank = env_int("SLURM_LOCALID", 0, 0, max_ranks);
-  }
-  if (l.rank >= l.world_size)
-    throw InputError("rank " + std::to_string(l.rank) + " is outside a world of " + std::to_string(l.world_size) + " (" + l.source + ")");
-  if (const char* a = env("MASTER_ADDR")) l.master_addr = a;
-  l.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
-  l.timeout = std::chrono::seconds(env_int("PESUITE_DIST_TIMEOUT_S", 300, 1, 7 * 24 * 3600));
-  return l;
-}
 
 BatchShare batch_share(std::int64_t size, int rank, int world_size) {
   BatchShare s;
@@ -291,6 +245,46 @@ std::string World::share_from_rank0(const std::string& key, const std::string& v
   } catch (const std::exception& e) {
     fail("sharing '" + key + "' through the store", e);
   }
+}
+
+// ---- gather_shares ----
+namespace {
+
+// Each rank writes its rows into zeros of the global shape and the ranks sum: an all-gather of
+// unequal shares through the one collective every backend has (adding zeros is exact).
+torch::Tensor sum_into_global(World& world, const torch::Tensor& rows, std::int64_t begin, std::int64_t total) {
+  auto sizes = rows.sizes().vec();
+  sizes[0] = total;
+  std::vector<torch::Tensor> t{torch::zeros(sizes, rows.options())};
+  t[0].narrow(0, begin, rows.size(0)).copy_(rows);
+  world.all_reduce_sum(t);
+  return t[0];
+}
+
+struct GatherShares : torch::autograd::Function<GatherShares> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& local, World* world, std::int64_t begin,
+                               std::int64_t total) {
+    ctx->saved_data["world"] = reinterpret_cast<std::int64_t>(world);
+    ctx->saved_data["begin"] = begin;
+    ctx->saved_data["rows"] = local.size(0);
+    return sum_into_global(*world, local.detach(), begin, total);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grad) {
+    auto* world = reinterpret_cast<World*>(ctx->saved_data["world"].toInt());
+    std::vector<torch::Tensor> g{grad[0].contiguous().clone()};
+    world->all_reduce_sum(g);  // every rank's gradient of every row, summed
+    return {g[0].narrow(0, ctx->saved_data["begin"].toInt(), ctx->saved_data["rows"].toInt()), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor gather_shares(World& world, const torch::Tensor& local, const BatchShare& share, std::int64_t total) {
+  if (local.size(0) != share.end - share.begin)
+    throw std::logic_error("gather_shares: " + std::to_string(local.size(0)) + " rows for a share of " + std::to_string(share.end - share.begin));
+  if (!world.distributed()) return local;
+  return GatherShares::apply(local, &world, share.begin, total);
 }
 
 // ---- GradientSync ----

@@ -143,10 +143,11 @@ ImageDataset load(const DatasetSpec& spec, std::vector<std::vector<Rle>>* masks)
 
 ImageDataset load_coco(const DatasetSpec& spec) { return load(spec, nullptr); }
 
-std::vector<std::vector<Rle>> load_coco_masks(const DatasetSpec& spec) {
+std::vector<std::vector<Rle>> load_coco_masks(const DatasetSpec& spec, ImageDataset* records) {
   if (spec.format != "coco") throw core::InputError("load_coco_masks: '" + spec.text + "' is not a coco: spec");
   std::vector<std::vector<Rle>> masks;
-  load(spec, &masks);
+  auto set = load(spec, &masks);
+  if (records) *records = std::move(set);
   return masks;
 }
 

@@ -211,6 +211,23 @@ Rle rle_union(const std::vector<Rle>& masks) {
   return rle_encode(m, h, w);
 }
 
+std::vector<std::uint8_t> resize_mask_nearest(const std::vector<std::uint8_t>& mask, std::int64_t height, std::int64_t width,
+                                              std::int64_t out_height, std::int64_t out_width) {
+  if (height <= 0 || width <= 0 || out_height <= 0 || out_width <= 0 || static_cast<std::int64_t>(mask.size()) != height * width)
+    throw core::InputError("resize_mask_nearest: a " + size_str(height, width) + " mask of " + std::to_string(mask.size()) +
+                           " bytes cannot be resized to " + size_str(out_height, out_width));
+  // Integer arithmetic: floor((2 Y + 1) h / (2 H)) is floor((Y + 0.5) h / H) exactly.
+  std::vector<std::int64_t> sx(static_cast<std::size_t>(out_width));
+  for (std::int64_t x = 0; x < out_width; ++x) sx[static_cast<std::size_t>(x)] = (2 * x + 1) * width / (2 * out_width);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(out_height * out_width));
+  for (std::int64_t y = 0; y < out_height; ++y) {
+    const std::int64_t row = (2 * y + 1) * height / (2 * out_height) * width;
+    for (std::int64_t x = 0; x < out_width; ++x)
+      out[static_cast<std::size_t>(y * out_width + x)] = mask[static_cast<std::size_t>(row + sx[static_cast<std::size_t>(x)])];
+  }
+  return out;
+}
+
 Rle rle_from_annotation(const nlohmann::json& seg, std::int64_t h, std::int64_t w, const std::string& place) {
   if (seg.is_null()) return {};
   if (seg.is_array()) {

@@ -119,6 +119,22 @@ TEST(CocoMask, LoaderReadsMasksOfEveryFormAlignedWithBoxes) {
   EXPECT_THROW(load_coco_masks(parse_spec("voc:" + dir.str())), core::InputError);
 }
 
+// Nearest neighbour with aligned pixel centres (PIL's NEAREST): output pixel X takes input
+// floor((X + 0.5) w / W).
+TEST(CocoMask, ResizeNearestTakesThePixelUnderEachCentre) {
+  const std::vector<std::uint8_t> row{1, 0, 2};
+  EXPECT_EQ(resize_mask_nearest(row, 1, 3, 1, 2), (std::vector<std::uint8_t>{1, 2}));              // centres 0.75, 2.25
+  EXPECT_EQ(resize_mask_nearest({1, 0}, 1, 2, 1, 4), (std::vector<std::uint8_t>{1, 1, 0, 0}));     // each pixel twice
+  EXPECT_EQ(resize_mask_nearest({1, 0}, 2, 1, 4, 1), (std::vector<std::uint8_t>{1, 1, 0, 0}));     // rows as columns
+  EXPECT_EQ(resize_mask_nearest(row, 1, 3, 1, 3), row);                                            // the same size: itself
+  // Halving a mask of 2 x 2 blocks keeps one pixel of each block: a quarter of the pixels.
+  const Rle r = rle_from_polygon({2, 4, 12, 4, 12, 10, 2, 10}, 20, 16);  // 10 x 6 pixels
+  const auto half = resize_mask_nearest(rle_decode(r), 20, 16, 10, 8);
+  EXPECT_EQ(std::count(half.begin(), half.end(), 1), rle_area(r) / 4);
+  EXPECT_THROW(resize_mask_nearest(row, 2, 3, 1, 1), core::InputError);
+  EXPECT_THROW(resize_mask_nearest(row, 1, 3, 0, 1), core::InputError);
+}
+
 TEST(CocoMask, CocoTinySample) {
   const auto json = test::sample_data("coco-tiny/instances_train2017_small.json");
   PESUITE_SKIP_WITHOUT_SAMPLE(json, "coco-tiny/instances_train2017_small.json");

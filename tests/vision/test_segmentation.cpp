@@ -116,4 +116,30 @@ TEST(Segmentation, DecompositionHeatmapByHand) {
   EXPECT_THROW(decomposition_heatmap(d, embeds, torch::tensor({2}, torch::kInt64), layout), pesuite::core::InputError);
   EXPECT_THROW(decomposition_heatmap(d, embeds, classes, heads::TokenLayout::grid(3, 3, 1)), pesuite::core::InputError);
   EXPECT_EQ(zero_shot_classify(torch::tensor({0.2, 0.9}, torch::kFloat64).view({1, 2}), embeds).item<std::int64_t>(), 1);
+  // (image, class) pairs: image 0 with class 0, then with class 1 (direction (-.5, .5): map = .5 m).
+  auto pairs = decomposition_heatmaps(d, embeds, torch::tensor({0, 0}, torch::kInt64), torch::tensor({0, 1}, torch::kInt64), layout);
+  EXPECT_LT(max_diff(pairs, torch::tensor({-0.5, -1.0, -1.5, -2.0, 0.5, 1.0, 1.5, 2.0}, torch::kFloat64).view({2, 2, 2})), 1e-15);
+  EXPECT_THROW(decomposition_heatmaps(d, embeds, torch::tensor({1}, torch::kInt64), classes, layout), pesuite::core::InputError);
+  EXPECT_THROW(decomposition_heatmaps(d, embeds, torch::tensor({0, 0}, torch::kInt64), classes, layout), pesuite::core::InputError);
+}
+
+// Ignored pixels (COCO's crowd regions) count for neither class; the threshold stays the whole
+// map's mean. Map (.9, .1, .8, .2), mean .5: predicted (1, 0, 1, 0); mask (1, 0, 0, 1); pixel 2
+// ignored. Scored: predicted (1, 0, 0) against (1, 0, 1): 2 of 3 correct, IoU 1/2 for both classes;
+// AP over (1 - map, background) and (map, foreground) of the 3 pixels: scores .9, .9 (both
+// positive), .8, .2 (positive), .1, .1: 2/3 x 1 + 1/3 x 3/4 = 11/12.
+TEST(Segmentation, IgnoredPixelsAreScoredAsNeither) {
+  SegmentationMeter m;
+  m.add(t2({0.9, 0.1, 0.8, 0.2}, 2, 2), t2({1, 0, 0, 1}, 2, 2), -1.0, t2({0, 0, 1, 0}, 2, 2));
+  EXPECT_EQ(m.correct, 2);
+  EXPECT_EQ(m.labeled, 3);
+  EXPECT_NEAR(m.mean_iou(), 0.5, 1e-12);
+  EXPECT_NEAR(m.mean_ap(), 11.0 / 12.0, 1e-12);
+  SegmentationMeter all;  // nothing ignored: the plain scoring
+  all.add(t2({0.9, 0.1, 0.8, 0.2}, 2, 2), t2({1, 0, 0, 1}, 2, 2), -1.0, t2({0, 0, 0, 0}, 2, 2));
+  SegmentationMeter plain;
+  plain.add(t2({0.9, 0.1, 0.8, 0.2}, 2, 2), t2({1, 0, 0, 1}, 2, 2));
+  EXPECT_EQ(all.correct, plain.correct);
+  EXPECT_EQ(all.mean_ap(), plain.mean_ap());
+  EXPECT_THROW(m.add(t2({0.9, 0.1, 0.8, 0.2}, 2, 2), t2({1, 0, 0, 1}, 2, 2), -1.0, torch::zeros({3})), pesuite::core::InputError);
 }

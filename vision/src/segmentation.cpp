@@ -36,6 +36,15 @@ torch::Tensor zero_shot_classify(const torch::Tensor& outputs, const torch::Tens
 torch::Tensor decomposition_heatmap(const heads::Decomposition& d, const torch::Tensor& class_embeds,
                                     const torch::Tensor& classes, const heads::TokenLayout& layout,
                                     const std::vector<std::int64_t>& layers) {
+  if (!classes.defined() || classes.dim() != 1 || (d.tokens.defined() && classes.size(0) != d.tokens.size(0)))
+    throw core::InputError("decomposition_heatmap: classes must be [" + (d.tokens.defined() ? std::to_string(d.tokens.size(0)) : std::string("B")) +
+                           "], got " + shape_str(classes));
+  return decomposition_heatmaps(d, class_embeds, torch::arange(classes.size(0), torch::kInt64), classes, layout, layers);
+}
+
+torch::Tensor decomposition_heatmaps(const heads::Decomposition& d, const torch::Tensor& class_embeds, const torch::Tensor& images,
+                                     const torch::Tensor& classes, const heads::TokenLayout& layout,
+                                     const std::vector<std::int64_t>& layers) {
   if (!d.tokens.defined())
     throw core::InputError("decomposition_heatmap: the decomposition has no per-token terms (DecomposeOptions().spatial(true))");
   const auto B = d.tokens.size(0), L = d.tokens.size(1), M = d.tokens.size(2), E = d.tokens.size(4);
@@ -43,11 +52,14 @@ torch::Tensor decomposition_heatmap(const heads::Decomposition& d, const torch::
   if (!class_embeds.defined() || class_embeds.dim() != 2 || class_embeds.size(1) != E || class_embeds.size(0) == 0)
     throw core::InputError("decomposition_heatmap: class embeddings must be [K >= 1, " + std::to_string(E) + "], got " +
                      shape_str(class_embeds));
-  if (!classes.defined() || classes.dim() != 1 || classes.size(0) != B)
-    throw core::InputError("decomposition_heatmap: classes must be [" + std::to_string(B) + "], got " + shape_str(classes));
-  auto cls = classes.to(torch::kCPU, torch::kInt64);
-  if (B > 0 && (cls.min().item<std::int64_t>() < 0 || cls.max().item<std::int64_t>() >= class_embeds.size(0)))
+  if (!classes.defined() || classes.dim() != 1 || !images.defined() || images.dim() != 1 || images.size(0) != classes.size(0))
+    throw core::InputError("decomposition_heatmap: images and classes must be [P] each, got " + shape_str(images) + " and " + shape_str(classes));
+  const auto P = classes.size(0);
+  auto cls = classes.to(torch::kCPU, torch::kInt64), img = images.to(torch::kCPU, torch::kInt64);
+  if (P > 0 && (cls.min().item<std::int64_t>() < 0 || cls.max().item<std::int64_t>() >= class_embeds.size(0)))
     throw core::InputError("decomposition_heatmap: a class index is outside [0, " + std::to_string(class_embeds.size(0)) + ")");
+  if (P > 0 && (img.min().item<std::int64_t>() < 0 || img.max().item<std::int64_t>() >= B))
+    throw core::InputError("decomposition_heatmap: an image index is outside the batch [0, " + std::to_string(B) + ")");
   torch::Tensor sel = d.tokens;
   if (!layers.empty()) {
     for (auto l : layers)
@@ -56,9 +68,10 @@ torch::Tensor decomposition_heatmap(const heads::Decomposition& d, const torch::
     sel = d.tokens.index_select(1, torch::tensor(layers, torch::kInt64).to(d.tokens.device()));
   }
   auto per_token = sel.sum(std::vector<std::int64_t>{1, 3}).narrow(1, layout.prefix, M - layout.prefix);  // [B, hw, E]
+  per_token = per_token.index_select(0, img.to(per_token.device()));                                     // [P, hw, E]
   auto ce = class_embeds.to(per_token.options());
-  auto direction = ce.index_select(0, cls.to(ce.device())) - ce.mean(0, true);  // [B, E]
-  return torch::einsum("bme,be->bm", {per_token, direction}).view({B, layout.height, layout.width});
+  auto direction = ce.index_select(0, cls.to(ce.device())) - ce.mean(0, true);  // [P, E]
+  return torch::einsum("bme,be->bm", {per_token, direction}).view({P, layout.height, layout.width});
 }
 
 torch::Tensor attention_rollout(const std::vector<torch::Tensor>& probs, const heads::TokenLayout& layout, double residual) {
@@ -131,16 +144,24 @@ double step_average_precision(const torch::Tensor& scores, const torch::Tensor& 
   return ap;
 }
 
-void SegmentationMeter::add(const torch::Tensor& heatmap, const torch::Tensor& mask, double threshold) {
+void SegmentationMeter::add(const torch::Tensor& heatmap, const torch::Tensor& mask, double threshold, const torch::Tensor& ignore) {
   if (!heatmap.defined() || heatmap.dim() != 2 || !mask.defined() || mask.sizes() != heatmap.sizes())
     throw core::InputError("SegmentationMeter: heatmap and mask must both be [H, W], got " + shape_str(heatmap) + " and " +
                      shape_str(mask));
+  if (ignore.defined() && ignore.sizes() != heatmap.sizes())
+    throw core::InputError("SegmentationMeter: the ignored pixels must be " + shape_str(heatmap) + ", got " + shape_str(ignore));
   auto h = heatmap.to(torch::kCPU, torch::kFloat64);
   auto fg = mask.to(torch::kCPU).ne(0);
   // The paper thresholds at the map's mean: with a NaN map (a constant one normalised) every
   // comparison is false, so everything is background.
   const double thr = threshold >= 0 ? threshold : h.mean().item<double>();
   auto pred = h.gt(thr);
+  if (ignore.defined()) {  // the scored pixels only (the threshold above is the whole map's)
+    const auto keep = ignore.to(torch::kCPU).eq(0).reshape(-1);
+    h = h.reshape(-1).masked_select(keep);
+    fg = fg.reshape(-1).masked_select(keep);
+    pred = pred.reshape(-1).masked_select(keep);
+  }
   correct += pred.eq(fg).sum().item<std::int64_t>();
   labeled += fg.numel();
   for (int c = 0; c < 2; ++c) {

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/runtime.h"
+#include "pesuite/datasets/spec.h"
 #include "pesuite/vision/clip_analysis.h"
 #include "pesuite/vision/clip_training.h"
 
@@ -210,26 +211,30 @@ void add_clip_textspan(CLI::App* clip) {
 }
 
 void add_clip_segment(CLI::App* clip) {
-  auto* seg = clip->add_subcommand("segment", "Zero-shot segmentation against the scenes' masks, with attention rollout and a uniform map");
+  auto* seg = clip->add_subcommand("segment", "Zero-shot segmentation against the scenes' or COCO's masks, with attention rollout and a uniform map");
   static CkptOptions seg_o;
   static std::string seg_layers, seg_out;
   static std::int64_t seg_pngs = 16;
   static bool seg_json = false;
   add_ckpt_options(*seg, seg_o, false);
+  seg->get_option("--data")->description("Scenes (scenes:?...; default: the config's data.test) or COCO instances (coco:<annotations.json>?...)");
   seg->add_option("--layers", seg_layers, "Attention layers summed into the maps (-4:, 0:3, ...; default: all)");
   seg->add_option("--out", seg_out, "Folder for the heatmap PNGs (image | mask | decomposition | rollout)")->required();
-  seg->add_option("--pngs", seg_pngs, "How many scenes get a PNG")->capture_default_str();
+  seg->add_option("--pngs", seg_pngs, "How many samples (scenes; COCO: image and category) get a PNG")->capture_default_str();
   seg->add_flag("--json", seg_json, "Print the result as JSON");
   seg->callback([]() {
     auto l = load(seg_o);
     const auto tok = vision::clip_tokenizer(l.cfg);
     const auto spec = data_spec(seg_o, l.cfg);
-    const auto data = vision::load_clip_scenes(spec);
+    const bool coco = datasets::parse_spec(spec).format == "coco";
+    // COCO: the images at the model's size, one sample per (image, category present); scenes: one per scene.
+    const auto data = coco ? vision::load_coco_segmentation(spec, l.clip.model->options.image_size())
+                           : vision::scene_segmentation_samples(vision::load_clip_scenes(spec));
     const auto weights = vision::zero_shot_weights(l.clip.model, tok, data.classes, l.cfg.get_strings("eval.templates"));
     std::vector<std::int64_t> layers;
     if (!seg_layers.empty()) layers = vision::parse_layer_range(seg_layers, l.clip.model->options.vision_layers());
     const auto r = vision::clip_segmentation(l.clip.model, weights, data, layers, std::min<std::int64_t>(l.batch, 64), l.device, seg_out, seg_pngs);
-    nlohmann::ordered_json out{{"data", spec}, {"images", r.images}};
+    nlohmann::ordered_json out{{"data", spec}, {"images", r.images}, {"samples", r.samples}};
     for (const auto& [name, s] : {std::pair<const char*, vision::SegmentationScores>{"decomposition", r.decomposition},
                                   {"rollout", r.rollout}, {"uniform", r.uniform}}) {
       out[name] = {{"pixel_accuracy", s.pixel_accuracy}, {"mean_iou", s.mean_iou}, {"mean_ap", s.mean_ap}};
@@ -238,6 +243,7 @@ void add_clip_segment(CLI::App* clip) {
                   << pct(s.mean_ap) << "\n";
     }
     if (seg_json) std::cout << out.dump(2) << "\n";
+    else if (coco) std::cout << r.images << " images, " << r.samples << " (image, category) masks; wrote " << r.pngs.size() << " PNGs to " << seg_out << "\n";
     else std::cout << r.images << " scenes; wrote " << r.pngs.size() << " PNGs to " << seg_out << "\n";
   });
 }

@@ -28,6 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "pesuite/core/launch.h"
+#include "pesuite/core/parse.h"
+
 namespace pesuite::cli {
 namespace {
 
@@ -84,61 +87,65 @@ std::string describe(int status) {
 
 bool failed(int status) { return !(WIFEXITED(status) && WEXITSTATUS(status) == 0); }
 
-int env_seconds(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const long x = std::strtol(v, &end, 10);
-  return end != v && *end == '\0' && x > 0 ? static_cast<int>(x) : fallback;
+// The global options before the command (--threads N, --nproc N / --nproc=N, other --flags):
+// where the command starts, and where --nproc is (its value and how many words it takes).
+struct GlobalOptions {
+  std::size_t command = 0;  // args.size() when there is none
+  std::size_t nproc_at = 0, nproc_words = 0;  // nproc_words 0: no --nproc
+  std::string nproc_value;
+};
+
+GlobalOptions global_options(const std::vector<std::string>& args) {
+  GlobalOptions g;
+  std::size_t i = 1;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--nproc" || a.rfind("--nproc=", 0) == 0) {
+      if (g.nproc_words > 0) {  // the first one counts; a second is left to the command line's parser
+        if (a == "--nproc") ++i;
+        continue;
+      }
+      g.nproc_at = i;
+      if (a != "--nproc") {
+        g.nproc_value = a.substr(8);
+        g.nproc_words = 1;
+      } else {
+        if (i + 1 >= args.size()) throw NprocError("--nproc needs a number of processes");
+        g.nproc_value = args[++i];
+        g.nproc_words = 2;
+      }
+    } else if (a == "--threads") {
+      ++i;
+    } else if (a.rfind("-", 0) != 0) {
+      break;  // the command: options after it are its own
+    }
+  }
+  g.command = i;
+  return g;
 }
 
 }  // namespace
 
 std::optional<int> take_nproc_option(std::vector<std::string>& args) {
-  // Global options come before the command: --threads N, --nproc N / --nproc=N.
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string value;
-    std::size_t used = 0;
-    if (a == "--nproc") {
-      if (i + 1 >= args.size()) throw NprocError("--nproc needs a number of processes");
-      value = args[i + 1];
-      used = 2;
-    } else if (a.rfind("--nproc=", 0) == 0) {
-      value = a.substr(8);
-      used = 1;
-    } else if (a == "--threads") {
-      ++i;
-      continue;
-    } else if (a.rfind("--", 0) == 0) {
-      continue;
-    } else {
-      return std::nullopt;  // the command: --nproc after it is not ours
-    }
-    char* end = nullptr;
-    const long n = std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || n < 1 || n > 1024)
-      throw NprocError("--nproc " + value + ": must be a whole number of processes in [1, 1024]");
-    args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i + used));
-    return static_cast<int>(n);
-  }
-  return std::nullopt;
+  const auto g = global_options(args);
+  if (g.nproc_words == 0) return std::nullopt;
+  const auto n = core::parse_int(g.nproc_value);
+  if (!n || *n < 1 || *n > 1024) throw NprocError("--nproc " + g.nproc_value + ": must be a whole number of processes in [1, 1024]");
+  const auto at = args.begin() + static_cast<std::ptrdiff_t>(g.nproc_at);
+  args.erase(at, at + static_cast<std::ptrdiff_t>(g.nproc_words));
+  return static_cast<int>(*n);
 }
 
 bool runs_distributed(const std::vector<std::string>& args) {
-  std::vector<std::string> words;
-  for (std::size_t i = 1; i < args.size() && words.size() < 2; ++i) {
-    if (args[i] == "--threads") {
-      ++i;
-      continue;
-    }
-    if (args[i].rfind("-", 0) == 0) continue;
-    words.push_back(args[i]);
-  }
-  return words.size() == 2 && (words[0] == "vision" || words[0] == "graph") && words[1] == "train";
+  const auto g = global_options(args);
+  std::size_t sub = g.command + 1;  // the subcommand: the next word after the command
+  while (sub < args.size() && args[sub].rfind("-", 0) == 0) ++sub;
+  if (sub >= args.size()) return false;
+  return (args[g.command] == "vision" || args[g.command] == "graph" || args[g.command] == "clip") && args[sub] == "train";
 }
 
 int run_nproc(int nproc, const std::vector<std::string>& args) {
+  const auto timeout_s = core::dist::timeout_from_environment().count();  // the ranks' own (InputError when malformed)
   const char* addr_env = std::getenv("MASTER_ADDR");
   const std::string addr = addr_env != nullptr && *addr_env != '\0' ? addr_env : "127.0.0.1";
   const char* port_env = std::getenv("MASTER_PORT");
@@ -153,7 +160,6 @@ int run_nproc(int nproc, const std::vector<std::string>& args) {
     std::cerr << "error: --nproc: cannot create the log folder " << logs << " (" << ec.message() << ")\n";
     return 2;
   }
-  const int timeout_s = env_seconds("PESUITE_DIST_TIMEOUT_S", 300);
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -177,6 +177,14 @@ std::string data_root(const core::Config& cfg) {
   return datasets::data_root(root);
 }
 
+MixOptions mix_options(const core::Config& cfg) {
+  return MixOptions()
+      .mixup_alpha(cfg.get_double("train.mixup"))
+      .cutmix_alpha(cfg.get_double("train.cutmix"))
+      .prob(cfg.get_double("train.mix_prob"))
+      .switch_prob(cfg.get_double("train.mix_switch_prob"));
+}
+
 ImageDataOptions data_options(const core::Config& cfg, std::int64_t img_size, bool train) {
   ImageDataOptions o;
   o.mean = cfg.get_doubles("data.mean");
@@ -197,6 +205,7 @@ ImageDataOptions data_options(const core::Config& cfg, std::int64_t img_size, bo
   o.workers = static_cast<int>(cfg.get_int("data.workers"));
   o.prefetch = static_cast<int>(std::max<std::int64_t>(1, cfg.get_int("data.prefetch")));
   o.skip_bad = cfg.get_bool("data.skip_bad");
+  o.mixes_rows = train && mix_options(cfg).enabled();
   return o;
 }
 
@@ -469,7 +478,7 @@ struct StepLoss {
     // mixed as one process would, so the ranks' batches together are the single-process batch.
     const auto share = core::dist::World::get().batch_share(x.size(0));
     if (share.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
-    if (share.loss_scale != 1.0) {
+    if (share.end - share.begin != x.size(0)) {  // (equal shares have loss_scale 1 but are still shares)
       x = x.slice(0, share.begin, share.end);
       targets = targets.slice(0, share.begin, share.end);
     }
@@ -529,11 +538,7 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
   check_resize(cfg, *test);
   const auto loss_name = loss_kind(cfg, train->multi_label);
   const auto num_classes = train->classes;
-  const MixOptions mix = MixOptions()
-                             .mixup_alpha(cfg.get_double("train.mixup"))
-                             .cutmix_alpha(cfg.get_double("train.cutmix"))
-                             .prob(cfg.get_double("train.mix_prob"))
-                             .switch_prob(cfg.get_double("train.mix_switch_prob"));
+  const MixOptions mix = mix_options(cfg);
   core::seed_all(seed);
   ViT model = build_model(cfg, num_classes);
   check_model_fits(cfg, model, *train);

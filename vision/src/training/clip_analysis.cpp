@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 
 #include "pesuite/core/atomic_file.h"
@@ -269,13 +270,13 @@ void write_panels(const std::string& path, const torch::Tensor& image, const tor
   auto stdev = torch::tensor(std::vector<float>(kClipStd.begin(), kClipStd.end())).view({3, 1, 1});
   auto rgb = (image * stdev + mean).clamp(0, 1).mul(255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
   auto px = rgb.accessor<std::uint8_t, 3>();
-  auto m = mask.accessor<bool, 2>();
+  auto m = mask.accessor<std::uint8_t, 2>();
   std::vector<torch::TensorAccessor<float, 2>> a;
   for (const auto& t : maps) a.push_back(t.accessor<float, 2>());
   for (int y = 0; y < S; ++y)
     for (int x = 0; x < S; ++x) {
       for (int c = 0; c < 3; ++c) out.at(y, x)[c] = px[y][x][c];
-      const std::uint8_t g = m[y][x] ? 255 : 0;
+      const std::uint8_t g = m[y][x] == 1 ? 255 : m[y][x] == 2 ? 128 : 0;  // foreground white, not scored grey
       for (int c = 0; c < 3; ++c) out.at(y, S + 2 + x)[c] = g;
       for (std::size_t k = 0; k < a.size(); ++k) {
         const auto col = colour_map(a[k][y][x]);
@@ -289,50 +290,91 @@ SegmentationScores scores(const SegmentationMeter& m) { return {m.pixel_accuracy
 
 }  // namespace
 
+SegmentationSamples scene_segmentation_samples(const ClipScenes& data) {
+  SegmentationSamples out;
+  out.spec = data.spec;
+  out.images = data.images;
+  out.masks = data.instances.gt(0).to(torch::kUInt8);
+  out.image_of.resize(static_cast<std::size_t>(data.size()));
+  std::iota(out.image_of.begin(), out.image_of.end(), 0);
+  out.class_of.assign(out.image_of.size(), -1);
+  out.classes = data.classes;
+  return out;
+}
+
 ClipSegmentationReport clip_segmentation(Clip& model, const torch::Tensor& class_weights, const ClipScenes& data,
                                          const std::vector<std::int64_t>& layers, std::int64_t batch, const torch::Device& device,
                                          const std::string& png_dir, std::int64_t pngs) {
+  return clip_segmentation(model, class_weights, scene_segmentation_samples(data), layers, batch, device, png_dir, pngs);
+}
+
+ClipSegmentationReport clip_segmentation(Clip& model, const torch::Tensor& class_weights, const SegmentationSamples& data,
+                                         const std::vector<std::int64_t>& layers, std::int64_t batch, const torch::Device& device,
+                                         const std::string& png_dir, std::int64_t pngs) {
   model->eval();
-  const auto N = data.size(), S = data.images.size(2);
-  if (N == 0) throw core::InputError("segmentation: no images");
+  const auto N = data.images.defined() ? data.images.size(0) : 0, M = data.size();
+  if (N == 0 || M == 0) throw core::InputError("segmentation: no images");
+  if (static_cast<std::int64_t>(data.class_of.size()) != M || !data.masks.defined() || data.masks.size(0) != M ||
+      !std::is_sorted(data.image_of.begin(), data.image_of.end()) || data.image_of.front() < 0 || data.image_of.back() >= N)
+    throw std::logic_error("clip_segmentation: samples must be ordered by image, one class and mask each");
+  const auto S = data.images.size(2);
   if (!png_dir.empty() && pngs > 0) fs::create_directories(png_dir);
   const auto layout = model->visual->layout_for(data.images.size(2), data.images.size(3));
   const auto w = class_weights.to(torch::kCPU, torch::kFloat32);
   SegmentationMeter dec, roll, uni;
   ClipSegmentationReport report;
+  std::int64_t k = 0;  // the next sample (samples are ordered by image)
   for (std::int64_t i = 0; i < N; i += batch) {
     torch::NoGradGuard no_grad;
     const auto j = std::min(i + batch, N);
+    const auto k0 = k;
+    while (k < M && data.image_of[static_cast<std::size_t>(k)] < j) ++k;
+    if (k == k0) continue;  // no sample on these images
     auto x = data.images.slice(0, i, j).to(device);
     auto s = clip_residual_stream(model->visual, x);
     auto d = heads::decompose(s, clip_readout(model->visual, s.residual.size(1)), heads::DecomposeOptions().spatial(true));
-    auto out = d.output.to(torch::kCPU, torch::kFloat32);
-    auto classes = zero_shot_classify(out, w);
+    auto predicted = zero_shot_classify(d.output.to(torch::kCPU, torch::kFloat32), w);
+    std::vector<std::int64_t> img, cls;
+    for (auto q = k0; q < k; ++q) {
+      const auto b = data.image_of[static_cast<std::size_t>(q)] - i, c = data.class_of[static_cast<std::size_t>(q)];
+      img.push_back(b);
+      cls.push_back(c >= 0 ? c : predicted[b].item<std::int64_t>());
+    }
+    const auto img_t = torch::tensor(img, torch::kInt64);
     std::vector<torch::Tensor> probs;
     for (const auto& a : s.attention) probs.push_back(a.probs);
-    auto dmap = normalize_heatmap(upsample_heatmap(decomposition_heatmap(d, w.to(d.tokens.device()), classes.to(d.tokens.device()), layout, layers), S, S))
+    const auto td = d.tokens.device();
+    auto dmap = normalize_heatmap(upsample_heatmap(decomposition_heatmaps(d, w.to(td), img_t.to(td), torch::tensor(cls, torch::kInt64).to(td), layout, layers), S, S))
                     .to(torch::kCPU, torch::kFloat32);
-    auto rmap = normalize_heatmap(upsample_heatmap(attention_rollout(probs, layout), S, S)).to(torch::kCPU, torch::kFloat32);
-    auto umap = normalize_heatmap(torch::ones({j - i, S, S}));
-    auto masks = data.instances.slice(0, i, j).gt(0);
-    for (std::int64_t b = 0; b < j - i; ++b) {
-      dec.add(dmap[b], masks[b]);
-      roll.add(rmap[b], masks[b]);
-      uni.add(umap[b], masks[b]);
-      if (!png_dir.empty() && i + b < pngs) {
+    auto rmap = normalize_heatmap(upsample_heatmap(attention_rollout(probs, layout), S, S)).to(torch::kCPU, torch::kFloat32).index_select(0, img_t);
+    auto umap = normalize_heatmap(torch::ones({k - k0, S, S}));
+    auto masks = data.masks.slice(0, k0, k);
+    for (std::int64_t q = 0; q < k - k0; ++q) {
+      const auto fg = masks[q].eq(1), ignore = masks[q].eq(2);
+      dec.add(dmap[q], fg, -1.0, ignore);
+      roll.add(rmap[q], fg, -1.0, ignore);
+      uni.add(umap[q], fg, -1.0, ignore);
+      if (!png_dir.empty() && k0 + q < pngs) {
         std::ostringstream name;
-        name << png_dir << "/scene" << std::setw(4) << std::setfill('0') << i + b << ".png";
-        write_panels(name.str(), data.images[i + b], masks[b], {dmap[b], rmap[b]});
+        name << png_dir << "/" << data.png_name << std::setw(4) << std::setfill('0') << k0 + q << ".png";
+        write_panels(name.str(), data.images[img[static_cast<std::size_t>(q)] + i], masks[q], {dmap[q], rmap[q]});
         report.pngs.push_back(name.str());
       }
     }
   }
   report.images = N;
+  report.samples = M;
   report.decomposition = scores(dec);
   report.rollout = scores(roll);
   report.uniform = scores(uni);
   return report;
 }
+
+#ifndef PESUITE_HAVE_OPENCV
+SegmentationSamples load_coco_segmentation(const std::string& spec, std::int64_t) {
+  throw core::InputError("dataset spec '" + spec + "': segmenting COCO images needs OpenCV (pesuite::imageio), which this build lacks");
+}
+#endif
 
 // ---- the analyses of a training run ---------------------------------------------------------------
 

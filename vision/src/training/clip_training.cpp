@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pesuite/core/distributed.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/optim.h"
 #include "pesuite/core/run_dir.h"
@@ -319,6 +320,9 @@ void check_fits(const Clip& model, const ClipScenes& data, const std::string& ke
 
 // The symmetric InfoNCE loss of one step. Its batch: the epoch's permutation of the training scenes
 // (seeded by seed and epoch), one caption per scene drawn with a generator seeded by (seed, step).
+// Several ranks (core/distributed.h): each encodes its share of the batch and the embeddings of all
+// shares are gathered (dist::gather_shares), so every rank computes the loss of the whole batch with
+// all its negatives; the gather's backward and GradientSync's mean give the single-process gradient.
 struct ContrastiveStep {
   Clip model;
   torch::Tensor images, tokens;  // [n, 3, S, S], [n, captions per scene, context]
@@ -342,9 +346,12 @@ struct ContrastiveStep {
     std::vector<std::int64_t> idx(perm.begin() + k * batch, perm.begin() + (k + 1) * batch), which(static_cast<std::size_t>(batch));
     std::mt19937_64 rng(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
     for (auto& w : which) w = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(k_captions));
-    auto ix = torch::tensor(idx);
+    auto& world = core::dist::World::get();
+    const auto share = world.batch_share(batch);  // the whole batch in one process
+    auto ix = torch::tensor(idx).slice(0, share.begin, share.end);
+    auto pick = torch::tensor(which).slice(0, share.begin, share.end);
     auto x = images.index_select(0, ix).to(device);
-    auto t = tokens.index_select(0, ix).gather(1, torch::tensor(which).view({-1, 1, 1}).expand({batch, 1, tokens.size(2)})).squeeze(1).to(device);
+    auto t = tokens.index_select(0, ix).gather(1, pick.view({-1, 1, 1}).expand({ix.size(0), 1, tokens.size(2)})).squeeze(1).to(device);
     torch::Tensor img, txt;
     if (bf16) {
       core::AutocastGuard amp(device, torch::kBFloat16);
@@ -356,8 +363,8 @@ struct ContrastiveStep {
     }
     img = img.to(torch::kFloat32);
     txt = txt.to(torch::kFloat32);
-    img = img / img.norm(2, 1, true);
-    txt = txt / txt.norm(2, 1, true);
+    img = core::dist::gather_shares(world, img / img.norm(2, 1, true), share, batch);
+    txt = core::dist::gather_shares(world, txt / txt.norm(2, 1, true), share, batch);
     auto logits = model->logit_scale.exp() * torch::matmul(img, txt.t());
     auto labels = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(device));
     namespace F = torch::nn::functional;
@@ -393,10 +400,6 @@ void evaluate_after_training(Clip& model, const ClipTokenizer& tokenizer, const 
 }  // namespace
 
 ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
-  // Its steps do not take a share of the batch yet: N ranks would each train on the whole batch.
-  if (core::dist::World::get().size() > 1)
-    throw core::InputError("clip train runs in one process only for now (world size " +
-                           std::to_string(core::dist::World::get().size()) + "); data-parallel training covers `vision train` and `graph train`");
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   const bool bf16 = clip_use_bf16(cfg, device);
@@ -413,6 +416,9 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
     throw core::InputError("config eval.templates: give at least one prompt template (e.g. \"a photo of a {}.\")");
   const auto batch = cfg.get_int("train.batch_size");
   if (batch < 2) throw core::InputError("config train.batch_size: a contrastive batch needs at least 2 pairs");
+  if (const auto world = core::dist::World::get().size(); batch < world)
+    throw core::InputError("config train.batch_size: " + std::to_string(batch) + " pairs cannot be shared by " + std::to_string(world) +
+                           " ranks (each encodes at least one)");
   core::seed_all(seed);
   Clip model = build_clip(cfg);
   const auto train = load_clip_scenes(specs[0]);
@@ -505,7 +511,8 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
     run.log("stopped at step " + std::to_string(st.step) + " of " + std::to_string(total) + "; continue with --resume " + run.path(), false);
     return r;
   }
-  evaluate_after_training(model, tokenizer, test, heldout.get(), cfg, device, bf16, run, r);
+  // Rank 0 evaluates and writes the analyses; the other ranks' work ends with training.
+  if (core::dist::is_writer()) evaluate_after_training(model, tokenizer, test, heldout.get(), cfg, device, bf16, run, r);
   return r;
 }
 

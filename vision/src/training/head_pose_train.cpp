@@ -266,29 +266,43 @@ struct PseudoLabelStep {
   double weight;
   ViewAugment strong;
 
+  // Several ranks: each renders and predicts its share of the unlabelled batch; the confidences
+  // of the whole batch are gathered (a few numbers), so every rank updates the threshold with the
+  // quantile of the global batch, as one process does, and keeps the faces one process would keep.
   torch::Tensor loss(const std::vector<std::int64_t>& unlabelled, std::int64_t step, double progress, AdaptiveThreshold& threshold,
                      double& kept_share) const {
-    const auto uidx = pool_batch(unlabelled, step, u_batch, seed, 2);
-    auto [weak, strong_views] = train.weak_strong_batch(uidx, static_cast<std::uint64_t>(2 * step + 1), strong);
-    torch::Tensor pseudo, keep;
+    const auto all = pool_batch(unlabelled, step, u_batch, seed, 2);
+    auto& world = core::dist::World::get();
+    const auto share = world.batch_share(static_cast<std::int64_t>(all.size()));
+    const std::vector<std::int64_t> uidx(all.begin() + share.begin, all.begin() + share.end);
+    torch::Tensor pseudo, keep, conf = torch::zeros({0}, torch::kFloat64);
+    HeadPoseBatch strong_views;
     {
       torch::NoGradGuard no_grad;
-      model->eval();
-      auto w = weak.images.to(device);
-      auto raw_w = forward_raw(model, w, device, bf16);
-      auto raw_m = forward_raw(model, w.flip({3}), device, bf16);
-      model->train();
-      auto conf = flip_agreement(model->rotation(raw_w), model->rotation(raw_m)).to(torch::kCPU, torch::kFloat64);
-      std::vector<double> c(conf.data_ptr<double>(), conf.data_ptr<double>() + conf.numel());
-      keep = conf >= threshold.update(c, progress);
-      kept_share = keep.to(torch::kFloat64).mean().item<double>();
-      pseudo = model->angles(raw_w).to(torch::kCPU);
+      if (!uidx.empty()) {
+        auto [weak, strong_batch] = train.weak_strong_batch(uidx, static_cast<std::uint64_t>(2 * step + 1), strong, share.begin);
+        strong_views = std::move(strong_batch);
+        model->eval();
+        auto w = weak.images.to(device);
+        auto raw_w = forward_raw(model, w, device, bf16);
+        auto raw_m = forward_raw(model, w.flip({3}), device, bf16);
+        model->train();
+        conf = flip_agreement(model->rotation(raw_w), model->rotation(raw_m)).to(torch::kCPU, torch::kFloat64);
+        pseudo = model->angles(raw_w).to(torch::kCPU);
+      }
+      const auto global = core::dist::gather_shares(world, conf, share, static_cast<std::int64_t>(all.size())).contiguous();
+      std::vector<double> c(global.data_ptr<double>(), global.data_ptr<double>() + global.numel());
+      const double thr = threshold.update(c, progress);
+      keep = conf >= thr;
+      kept_share = (global >= thr).to(torch::kFloat64).mean().item<double>();
     }
     if (keep.sum().item<std::int64_t>() == 0) return torch::zeros({}, torch::TensorOptions().device(device));
     auto kept = keep.nonzero().squeeze(1);
     auto raw_s = forward_raw(model, strong_views.images.index_select(0, kept).to(device), device, bf16);
     auto unsup = model->loss(raw_s, pseudo.index_select(0, kept).to(device)).total;
-    return weight * unsup * (static_cast<double>(kept.size(0)) / static_cast<double>(u_batch));
+    // Sum over this rank's kept faces / u_batch, times the world size for GradientSync's mean.
+    const double ranks = world.size() > 1 ? static_cast<double>(world.size()) : 1.0;
+    return weight * unsup * (static_cast<double>(kept.size(0)) / static_cast<double>(u_batch) * ranks);
   }
 };
 
@@ -444,10 +458,6 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   const bool bf16 = use_bf16(cfg, device);
   const auto sets = test_sets(cfg);
   const bool semi = cfg.get_bool("semi.enabled");
-  // The pseudo-label threshold adapts to each batch's confidences: not yet shared between ranks.
-  if (semi && core::dist::World::get().size() > 1)
-    throw core::InputError("config semi.enabled: semi-supervised head pose runs in one process only for now (world size " +
-                           std::to_string(core::dist::World::get().size()) + ")");
   const double fraction = cfg.get_double("data.labelled_fraction");
   if (!(fraction > 0 && fraction <= 1)) throw core::InputError("config data.labelled_fraction: must be in (0, 1]");
   const auto batch = cfg.get_int("train.batch_size");

@@ -5,10 +5,7 @@
 // world size and rendezvous come from the environment that torchrun and Slurm set, or from
 // `pesuite --nproc N`, which starts N ranks of itself on this machine (experiments/src/cli/nproc.cpp).
 //
-//   RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT   (torchrun, or set by hand)
-//   SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID                  (srun; MASTER_ADDR/PORT as above,
-//                                                                 127.0.0.1:29500 by default)
-//   PESUITE_DIST_TIMEOUT_S                                        (collective and rendezvous timeout, default 300)
+// The variables (RANK, WORLD_SIZE, ..., PESUITE_DIST_TIMEOUT_S) and their defaults: launch.h.
 //
 // The variables make a process group even at world size 1 (as torch's DDP: `pesuite --nproc 1`
 // runs the whole path). Call World::get() before moving a model to "cuda": it picks the GPU.
@@ -35,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "pesuite/core/launch.h"
 #include "pesuite/core/rank.h"
 
 namespace pesuite::core::dist {
@@ -45,20 +43,6 @@ class DistributedError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Where this process stands, from the environment. InputError (naming the variable) when a value
-// is malformed or inconsistent (rank outside the world, a port out of range).
-struct Launch {
-  int rank = 0;
-  int world_size = 1;
-  int local_rank = 0;
-  std::string master_addr = "127.0.0.1";
-  int master_port = 29500;
-  std::chrono::seconds timeout{300};
-  std::string source = "single process";  // "torchrun-style variables" | "Slurm" | "single process"
-  bool launched = false;  // the variables are set: a process group even at world size 1 (as torch's DDP)
-};
-Launch launch_from_environment();
-
 // This rank's contiguous share [begin, end) of a global batch of `size` items, and the factor
 // (end - begin) * world / size that makes the ranks' mean of per-share mean losses the global mean.
 struct BatchShare {
@@ -67,6 +51,17 @@ struct BatchShare {
   bool empty() const { return end <= begin; }
 };
 BatchShare batch_share(std::int64_t size, int rank, int world_size);
+
+class World;
+// Every rank's share of a global batch, in rank order: [total, ...] from this rank's rows
+// [share.end - share.begin, ...] (shares as batch_share gives them), on every rank. Differentiable:
+// backward gives each rank the sum over ranks of the gradient of its own rows (the full gradient
+// all-reduced, then its slice), so when every rank computes the same loss from the gathered rows
+// (e.g. CLIP's in-batch negatives), GradientSync's mean over ranks is the single-process gradient.
+// Without a process group it returns `local`.
+//
+//   auto img = dist::gather_shares(world, model->encode_image(x_share), share, batch);   // [batch, E]
+torch::Tensor gather_shares(World& world, const torch::Tensor& local, const BatchShare& share, std::int64_t total);
 
 class World {
  public:

@@ -12,6 +12,7 @@
 //   std::vector<std::uint8_t> m = rle_decode(u);               // row-major [height * width], 0 / 1
 //   std::string s = rle_to_string(u);                          // back to the compressed form
 //   auto masks = load_coco_masks(parse_spec("coco:instances_val2017.json"));   // masks[record][box]
+//   auto small = resize_mask_nearest(rle_decode(u), 40, 50, 20, 25);            // PIL's NEAREST
 //
 // Runs alternate background / foreground starting with background (a mask starting with
 // foreground has a first count of 0), over the pixels in column-major order (index x * height + y),
@@ -27,6 +28,8 @@
 #include "pesuite/datasets/spec.h"
 
 namespace pesuite::datasets {
+
+struct ImageDataset;  // image_record.h
 
 struct Rle {
   std::int64_t height = 0, width = 0;
@@ -51,6 +54,11 @@ std::int64_t rle_area(const Rle& rle);
 std::vector<std::uint8_t> rle_decode(const Rle& rle);
 // Row-major 0 / non-0 bytes -> RLE (rleEncode on the transposed mask).
 Rle rle_encode(const std::vector<std::uint8_t>& mask, std::int64_t height, std::int64_t width);
+// A row-major mask of height x width resized to out_height x out_width by nearest neighbour with
+// pixel centres aligned (PIL's NEAREST, torchvision's Resize(..., NEAREST) for segmentation
+// targets): output pixel (Y, X) takes input (floor((Y + 0.5) h / H), floor((X + 0.5) w / W)).
+std::vector<std::uint8_t> resize_mask_nearest(const std::vector<std::uint8_t>& mask, std::int64_t height, std::int64_t width,
+                                              std::int64_t out_height, std::int64_t out_width);
 
 // An annotation's "segmentation" (any of the three forms) for an image of height x width (the RLE
 // forms carry their own size, which must match when height and width are > 0). `place` names the
@@ -60,7 +68,8 @@ Rle rle_from_annotation(const nlohmann::json& segmentation, std::int64_t height,
 // The instance masks of a coco: spec's objects, aligned with load_coco's records and boxes (same
 // order, same crowd filter and limit): masks[r][b] belongs to records[r].boxes[b] (empty when the
 // annotation has no segmentation). Polygons need the image's width and height in the JSON.
-// InputError naming the file and the annotation for a malformed segmentation.
-std::vector<std::vector<Rle>> load_coco_masks(const DatasetSpec& spec);
+// InputError naming the file and the annotation for a malformed segmentation. With `records`,
+// load_coco's dataset comes back there too (one read of the file).
+std::vector<std::vector<Rle>> load_coco_masks(const DatasetSpec& spec, ImageDataset* records = nullptr);
 
 }  // namespace pesuite::datasets

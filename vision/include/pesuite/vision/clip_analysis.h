@@ -13,6 +13,9 @@
 //   write_text_span(spans, "out/textspan");
 //   ClipSegmentationReport s = clip_segmentation(model, weights, test, {}, 32, torch::kCPU, "out/heatmaps", 8);
 //   s.decomposition.pixel_accuracy;  s.rollout.mean_iou;  s.uniform.mean_ap;
+//   auto coco = load_coco_segmentation("coco:instances_val2017.json", 224);             // COCO's masks
+//   auto cw = zero_shot_weights(model, tokenizer, coco.classes, templates);
+//   clip_segmentation(model, cw, coco, {}, 32, torch::kCPU);
 //
 // Mean-ablation: the means are taken over the evaluated images themselves, as the paper does on
 // ImageNet's validation set. Every ablation is computed from the float32 decomposition, so
@@ -98,13 +101,42 @@ struct SegmentationScores {
 struct ClipSegmentationReport {
   SegmentationScores decomposition, rollout, uniform;
   std::int64_t images = 0;
+  std::int64_t samples = 0;  // (image, mask) pairs scored: one per scene; one per (image, class present) on COCO
   std::vector<std::string> pngs;
 };
-// Per image: its zero-shot class (the argmax of class_weights), the decomposition heatmap of
-// `layers` (empty = all) for that class, attention rollout and a uniform (constant) map, each
-// upsampled to the image and normalised; foreground = the union of the scene's object masks.
-// PNGs (when png_dir is not empty) of the first `pngs` images: image | mask | decomposition |
-// rollout, heatmaps in a blue-to-red colour map.
+// Images and the masks to score their maps against: sample k is image image_of[k] with the map of
+// class class_of[k] (-1: the image's zero-shot class, the argmax of the class weights) against
+// masks[k]: uint8 [S, S], 0 background, 1 foreground, 2 scored as neither (a COCO crowd region).
+// Samples are ordered by image.
+struct SegmentationSamples {
+  std::string spec, png_name = "scene";  // PNG files: <png_name><sample>.png
+  torch::Tensor images;                   // float [N, 3, S, S], normalised (kClipMean / kClipStd)
+  torch::Tensor masks;                    // uint8 [M, S, S]
+  std::vector<std::int64_t> image_of, class_of;
+  std::vector<std::string> classes;       // the class prompts' names
+  std::int64_t size() const { return static_cast<std::int64_t>(image_of.size()); }
+};
+// One sample per scene: its zero-shot class against the union of the scene's object masks.
+SegmentationSamples scene_segmentation_samples(const ClipScenes& data);
+// A coco: spec for a model of `size` px images: COCO's category names as the classes; one sample per
+// (image, category with a non-crowd instance in it), the map of that category against the union of
+// its instances. Images resized to size x size (area averaging when shrinking, as the streamed
+// test data), masks with them by nearest neighbour (datasets::resize_mask_nearest). Crowd regions
+// (kept by the spec's crowd=1, its default) of the category are scored as neither, as pycocotools
+// ignores them; with crowd=0 they are dropped and count as background. Instances without a
+// segmentation are left out. Needs OpenCV; InputError for a spec that is not coco:, a decoded image
+// whose size differs from the JSON's, or no image with an object.
+SegmentationSamples load_coco_segmentation(const std::string& spec, std::int64_t size);
+
+// Per image: the zero-shot class (argmax of class_weights); per sample, the decomposition heatmap
+// of `layers` (empty = all) for its class, attention rollout and a uniform (constant) map, each
+// upsampled to the image and normalised, scored against the sample's mask. PNGs (when png_dir is
+// not empty) of the first `pngs` samples: image | mask (grey: not scored) | decomposition | rollout,
+// heatmaps in a blue-to-red colour map.
+ClipSegmentationReport clip_segmentation(Clip& model, const torch::Tensor& class_weights, const SegmentationSamples& data,
+                                         const std::vector<std::int64_t>& layers, std::int64_t batch, const torch::Device& device,
+                                         const std::string& png_dir = "", std::int64_t pngs = 0);
+// The scenes' samples (scene_segmentation_samples).
 ClipSegmentationReport clip_segmentation(Clip& model, const torch::Tensor& class_weights, const ClipScenes& data,
                                          const std::vector<std::int64_t>& layers, std::int64_t batch, const torch::Device& device,
                                          const std::string& png_dir = "", std::int64_t pngs = 0);

@@ -36,6 +36,9 @@ struct ImageDataOptions {
   int workers = 0;                // decode threads, 0 = all cores (batches do not depend on it)
   int prefetch = 4;               // finished batches kept ready
   bool skip_bad = false;          // a missing / corrupt image is skipped and counted instead of an error
+  // Training with several ranks (core/distributed.h): rows of a batch are mixed with the flipped
+  // batch's (mixup / cutmix), so a rank decodes its share's partner rows too.
+  bool mixes_rows = false;
 };
 
 struct ImageBatch {

@@ -7,7 +7,9 @@
 // resumed (the first k batches of the epoch are passed over without decoding). Testing: resize the
 // shorter side to side / crop_pct, centre crop. Targets: the folder's class (imagefolder), or the
 // set of object classes of the image (voc, coco; VOC objects all marked difficult make their class
-// "ignore" (-1) for that image, as VOC's classification protocol does).
+// "ignore" (-1) for that image, as VOC's classification protocol does). Several ranks
+// (core/distributed.h): each decodes only its share of every training batch (plus the partner rows
+// when ImageDataOptions::mixes_rows; everything with skip_bad), the rest are placeholders.
 //
 //   auto data = open_streamed_image_data(datasets::parse_spec("voc:/data/VOC2012?split=train"),
 //                                        ImageRole::Train, options);   // needs OpenCV

@@ -43,6 +43,11 @@ torch::Tensor zero_shot_classify(const torch::Tensor& outputs, const torch::Tens
 torch::Tensor decomposition_heatmap(const heads::Decomposition& d, const torch::Tensor& class_embeds,
                                     const torch::Tensor& classes, const heads::TokenLayout& layout,
                                     const std::vector<std::int64_t>& layers = {});
+// The same for P (image, class) pairs: pair k is image images[k] of the batch with class
+// classes[k] (an image with several classes, e.g. COCO's, is summed over layers and heads once). [P, h, w].
+torch::Tensor decomposition_heatmaps(const heads::Decomposition& d, const torch::Tensor& class_embeds, const torch::Tensor& images,
+                                     const torch::Tensor& classes, const heads::TokenLayout& layout,
+                                     const std::vector<std::int64_t>& layers = {});
 
 // Attention rollout (Abnar and Zuidema 2020): per layer A = r I + (1 - r) mean_h(P), rows
 // renormalised, multiplied from the first layer up; the class token's row over the patches (or,
@@ -67,8 +72,10 @@ double step_average_precision(const torch::Tensor& scores, const torch::Tensor& 
 class SegmentationMeter {
  public:
   // heatmap: [H, W] normalised to [0, 1] (NaN counts as 0); mask: [H, W] (nonzero = foreground).
-  // Foreground prediction: heatmap > threshold, the heatmap's mean when threshold < 0.
-  void add(const torch::Tensor& heatmap, const torch::Tensor& mask, double threshold = -1.0);
+  // Foreground prediction: heatmap > threshold, the heatmap's mean (over every pixel) when
+  // threshold < 0. ignore: [H, W] bool or undefined; its true pixels are scored as neither class
+  // (left out of every count and of AP), as COCO's crowd regions.
+  void add(const torch::Tensor& heatmap, const torch::Tensor& mask, double threshold = -1.0, const torch::Tensor& ignore = {});
   double pixel_accuracy() const;  // correct / labelled pixels
   double mean_iou() const;        // mean over {background, foreground} of intersection / union
   double mean_ap() const;          // mean over images of step_average_precision (both channels)

@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "pesuite/core/distributed.h"
 #include "pesuite/core/error.h"
 #include "pesuite/datasets/formats.h"
 #include "pesuite/imageio/loader.h"
@@ -190,11 +191,31 @@ class StreamedImageData : public ImageData {
       const auto n = std::min<std::int64_t>(index * batch, static_cast<std::int64_t>(order.size()));
       for (std::int64_t i = 0; i < n; ++i) source_->passed_over[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
     }
+    pass_over_other_ranks_rows(train_->order(epoch), index, batch);
     train_->start_epoch(epoch);
     for (std::int64_t i = 0; i < index; ++i) train_->next();
     epoch_ = epoch;
     next_ = index;
     batch_ = batch;
+  }
+
+  // Several ranks: each decodes only the rows of its share of every batch from `index` on (and,
+  // when rows are mixed with the flipped batch, their partners); the others are placeholders that
+  // keep every batch's composition, so the ranks' shares are the single-process batch's rows. With
+  // skip_bad every rank decodes the whole batch: a bad image anywhere moves the shares.
+  void pass_over_other_ranks_rows(const std::vector<std::int64_t>& order, std::int64_t index, std::int64_t batch) {
+    const auto& world = core::dist::World::get();
+    if (world.size() <= 1 || opts_.skip_bad) return;
+    const auto n = static_cast<std::int64_t>(order.size());
+    for (std::int64_t start = index * batch; start < n; start += batch) {
+      const auto rows = std::min(batch, n - start);
+      const auto share = world.batch_share(rows);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const auto partner = rows - 1 - r;
+        const bool needed = (r >= share.begin && r < share.end) || (opts_.mixes_rows && partner >= share.begin && partner < share.end);
+        if (!needed) source_->passed_over[static_cast<std::size_t>(order[static_cast<std::size_t>(start + r)])] = 1;
+      }
+    }
   }
 
   // The batch's targets from the records; images whose file was bad (skip_bad) left out.
