@@ -7,11 +7,15 @@
 #include <cmath>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "datasets/scene_test_bank.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/safetensors.h"
+#include "pesuite/datasets/png.h"
 #include "pesuite/datasets/scene_bank.h"
+#include "pesuite/datasets/scenes.h"
 #include "pesuite/vision/pin_training.h"
 #include "test_util.h"
 
@@ -219,4 +223,48 @@ TEST(PinTraining, EveryMethodRunsAndTheLocaliserFileAnswersAlike) {
   EXPECT_THROW(load_localiser(trained_vlm().vlm_file), core::InputError);  // a VLM file, not a localiser
   auto bad = pin_config("prefix");
   EXPECT_THROW(run_pin(bad, dir / "runs"), core::InputError);
+}
+
+TEST(PinTraining, CommandLineAnswersAndRefusesBadInputWithExit2) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  using pesuite::test::run_cli;
+  TempDir dir;
+  const auto r = run_pin(pin_config("pin"), dir / "runs");
+  const auto heldout = load_clip_scenes(pin_dataset_specs(pin_config("pin"))[2]);
+  const auto q = localisation_queries(heldout).front();
+  // The scene as a PNG file (the generator's pixels), and a 4-channel one.
+  const auto gen = datasets::SceneGenerator(datasets::parse_spec(pin_dataset_specs(pin_config("pin"))[2]));
+  const auto scene = gen.render_scene(q.scene);
+  datasets::RgbImage rgb;
+  rgb.width = static_cast<int>(scene.image.size(1)), rgb.height = static_cast<int>(scene.image.size(0));
+  rgb.pixels.assign(scene.image.data_ptr<std::uint8_t>(), scene.image.data_ptr<std::uint8_t>() + scene.image.numel());
+  datasets::write_png_rgb(dir / "scene.png", rgb);
+  datasets::write_png_rgba(dir / "rgba.png", 2, 2, std::vector<std::uint8_t>(16, 200));
+  const std::string vocab = " --vocab " + vocab_file();
+
+  auto c = run_cli("vision pin --json --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + " --object " + q.object + " --out " +
+                   dir / "box.png" + vocab);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  // The same answer as the library gives for the scene's pixels.
+  auto loc = load_localiser(r.localiser_file);
+  const auto a = locate(loc, ClipTokenizer(vocab_file()), heldout.images[q.scene], q.object, torch::kCPU);
+  EXPECT_NE(c.out.find(nlohmann::json(a.text).dump()), std::string::npos) << c.out << "\nlibrary: " << a.text;
+  EXPECT_EQ(fs::exists(dir / "box.png"), a.box.has_value());
+
+  c = run_cli("vlm caption --ckpt " + trained_vlm().vlm_file + " --image " + dir / "scene.png" + vocab);
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  c = run_cli("vlm caption --json --ckpt " + trained_vlm().vlm_file + " --data '" + scenes("n=6&split=test&seed=3") + "'" + vocab);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_TRUE(nlohmann::json::parse(c.out)["perplexity"].is_number());
+
+  auto expect_exit2 = [&](const std::string& args, const std::string& piece) {
+    const auto b = run_cli(args);
+    EXPECT_EQ(b.exit_code, 2) << args << "\n" << b.err;
+    EXPECT_NE(b.err.find(piece), std::string::npos) << args << "\n" << b.err;
+  };
+  expect_exit2("vision pin --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + " --object zebra" + vocab, "object 'zebra'");
+  expect_exit2("vision pin --ckpt " + r.localiser_file + " --image " + dir / "rgba.png" + " --object " + q.object + vocab, "rgba.png: 4 channel");
+  expect_exit2("vision pin --ckpt " + trained_vlm().vlm_file + " --image " + dir / "scene.png" + " --object " + q.object + vocab, "not a localiser");
+  expect_exit2("vlm caption --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + vocab, "not a VLM file");
+  expect_exit2("vlm pin --set method=\\\"prefix\\\"", "config method");
 }

@@ -148,12 +148,12 @@ torch::Tensor PerceiverResamplerImpl::forward(const torch::Tensor& x) {
   return norm(lat);
 }
 
-GatedCrossAttentionImpl::GatedCrossAttentionImpl(std::int64_t dim, std::int64_t media_dim, std::int64_t heads, double mlp_ratio) {
+GatedCrossAttentionImpl::GatedCrossAttentionImpl(std::int64_t dim, std::int64_t media_dim, std::int64_t heads, double mlp_ratio, double gate_init) {
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   attn = register_module("attn", heads::MultiHeadAttention(no_bias_attention(dim, heads).kv_dim(media_dim)));
   ff = register_module("ff", VlmFeedForward(dim, mlp_ratio));
-  attn_gate = register_parameter("attn_gate", torch::zeros({1}));
-  ff_gate = register_parameter("ff_gate", torch::zeros({1}));
+  attn_gate = register_parameter("attn_gate", torch::full({1}, gate_init));
+  ff_gate = register_parameter("ff_gate", torch::full({1}, gate_init));
 }
 
 torch::Tensor GatedCrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& media, const torch::Tensor& media_bias,
@@ -216,7 +216,7 @@ VlmImpl::VlmImpl(const VlmOptions& o, const VlmVocab& v) : options(o), vocab_(v)
   xattn = register_module("xattn", torch::nn::ModuleList());
   layers = register_module("layers", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < o.lm_layers(); ++i) {
-    if (i % o.xattn_every() == 0) xattn->push_back(GatedCrossAttention(D, o.vision_width(), o.lm_heads(), o.mlp_ratio()));
+    if (i % o.xattn_every() == 0) xattn->push_back(GatedCrossAttention(D, o.vision_width(), o.lm_heads(), o.mlp_ratio(), o.gate_init()));
     layers->push_back(VlmDecoderLayer(D, o.lm_heads(), o.mlp_ratio(), rope));
   }
   ln_final = register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D})));

@@ -45,6 +45,7 @@ lm_width = 0
 lm_layers = 0
 lm_heads = 0
 lm_pe = ""             # rope | learned
+gate_init = 0.0        # tanh gates' initial parameter (0 = OpenFlamingo's, closed)
 
 [train]
 epochs = 10
@@ -87,6 +88,7 @@ Vlm build_vlm(const core::Config& cfg, const VlmVocab& vocab) {
     if (cfg.get_int("model.lm_layers")) o.lm_layers(cfg.get_int("model.lm_layers"));
     if (cfg.get_int("model.lm_heads")) o.lm_heads(cfg.get_int("model.lm_heads"));
     if (!cfg.get_string("model.lm_pe").empty()) o.lm_pe(cfg.get_string("model.lm_pe"));
+    o.gate_init(cfg.get_double("model.gate_init"));
   });
 }
 

@@ -57,7 +57,10 @@ struct VlmOptions {
   TORCH_ARG(std::string, lm_pe) = "rope";         // rope (RoPE 1D, Su et al.) | learned (an absolute table)
   TORCH_ARG(std::int64_t, xattn_every) = 1;       // a gated cross-attention block before every n-th decoder layer
   TORCH_ARG(double, mlp_ratio) = 4.0;
-
+  // Initial value of every tanh gate's parameter: 0 is OpenFlamingo's (the pretrained LM starts
+  // unchanged); a VLM trained from scratch here may start them open so that the image tower gets
+  // gradients from the first step. Initialisation only: not stored in files.
+  TORCH_ARG(double, gate_init) = 0.0;
 
  public:
   std::int64_t grid() const { return image_size() / patch_size(); }  // vision tokens per side
@@ -121,7 +124,7 @@ TORCH_MODULE(PerceiverResampler);
 // output of tokens before the first <image>.
 class GatedCrossAttentionImpl : public torch::nn::Module {
  public:
-  GatedCrossAttentionImpl(std::int64_t dim, std::int64_t media_dim, std::int64_t heads, double mlp_ratio);
+  GatedCrossAttentionImpl(std::int64_t dim, std::int64_t media_dim, std::int64_t heads, double mlp_ratio, double gate_init = 0.0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& media, const torch::Tensor& media_bias, const torch::Tensor& has_media);
   torch::nn::LayerNorm norm{nullptr};
   heads::MultiHeadAttention attn{nullptr};
