@@ -116,16 +116,17 @@ struct TableModel {
 
 // Every sequence that ends at its first stop token (length <= L) or has length L without one.
 void enumerate(TableModel& m, std::int64_t L, const std::vector<std::int64_t>& stop, std::vector<std::int64_t>& prefix, double score,
-               BeamResult& best) {
+               BeamResult& best, double length_penalty = 0) {
   const auto& lp = m.at(prefix);
   for (std::int64_t v = 0; v < m.V; ++v) {
     prefix.push_back(v);
     const double s = score + lp[static_cast<std::size_t>(v)];
     const bool stops = std::find(stop.begin(), stop.end(), v) != stop.end();
     if (stops || static_cast<std::int64_t>(prefix.size()) == L) {
-      if (best.tokens.empty() || s > best.log_prob) best = BeamResult{prefix, s, stops};
+      const double sc = s / std::pow(static_cast<double>(prefix.size()), length_penalty);
+      if (best.tokens.empty() || sc > best.score) best = BeamResult{prefix, s, sc, stops};
     } else {
-      enumerate(m, L, stop, prefix, s, best);
+      enumerate(m, L, stop, prefix, s, best, length_penalty);
     }
     prefix.pop_back();
   }
@@ -144,6 +145,24 @@ TEST(BeamSearch, WideEnoughBeamsFindTheBruteForceArgmax) {
     EXPECT_NEAR(r.log_prob, brute.log_prob, 1e-12);
     EXPECT_EQ(r.finished, brute.finished);
   }
+}
+
+TEST(BeamSearch, WithALengthPenaltyWideBeamsFindTheNormalisedArgmax) {
+  int longer = 0;
+  for (std::uint32_t seed = 0; seed < 20; ++seed) {
+    TableModel m{3, 50 + seed, {}};
+    const std::int64_t L = 5;
+    const std::vector<std::int64_t> stop{2};
+    BeamResult brute, plain;
+    std::vector<std::int64_t> prefix;
+    enumerate(m, L, stop, prefix, 0.0, brute, 1.0);
+    enumerate(m, L, stop, prefix, 0.0, plain, 0.0);
+    auto r = beam_search(m.fn(), BeamOptions().beams(243).max_new_tokens(L).stop_tokens(stop).length_penalty(1.0));
+    EXPECT_EQ(r.tokens, brute.tokens) << "seed " << seed;
+    EXPECT_NEAR(r.score, brute.log_prob / static_cast<double>(brute.tokens.size()), 1e-12);
+    longer += brute.tokens.size() > plain.tokens.size();
+  }
+  EXPECT_GT(longer, 0);  // the penalty changes the answer towards longer sequences somewhere
 }
 
 TEST(BeamSearch, OneBeamIsGreedyAndThreeBeamsCanBeatIt) {

@@ -105,49 +105,57 @@ IouSummary summarise_iou(const std::vector<double>& ious, const std::vector<doub
 
 BeamResult beam_search(const NextLogProbs& next, const BeamOptions& o) {
   if (o.beams_ < 1 || o.max_new_tokens_ < 1) throw core::InputError("beam search: beams and max_new_tokens must be positive");
+  if (o.length_penalty_ < 0) throw core::InputError("beam search: length_penalty must be >= 0");
   struct Hyp {
     std::vector<std::int64_t> tokens;
-    double score;
+    double log_prob;
   };
+  const double lp = o.length_penalty_;
+  auto score_of = [&](const Hyp& h) { return lp > 0 ? h.log_prob / std::pow(static_cast<double>(h.tokens.size()), lp) : h.log_prob; };
   auto is_stop = [&](std::int64_t t) { return std::find(o.stop_tokens_.begin(), o.stop_tokens_.end(), t) != o.stop_tokens_.end(); };
   std::vector<Hyp> live{{{}, 0.0}};
   std::optional<Hyp> best_finished;
+  auto offer = [&](Hyp h) {
+    if (!best_finished || score_of(h) > score_of(*best_finished)) best_finished = std::move(h);
+  };
   for (std::int64_t step = 0; step < o.max_new_tokens_ && !live.empty(); ++step) {
     std::vector<std::vector<std::int64_t>> prefixes;
     for (const auto& h : live) prefixes.push_back(h.tokens);
-    const auto lp = next(prefixes);
-    if (lp.size() != live.size()) throw core::InputError("beam search: the model returned " + std::to_string(lp.size()) + " rows for " +
-                                                         std::to_string(live.size()) + " prefixes");
+    const auto lps = next(prefixes);
+    if (lps.size() != live.size()) throw core::InputError("beam search: the model returned " + std::to_string(lps.size()) + " rows for " +
+                                                          std::to_string(live.size()) + " prefixes");
     struct Cand {
-      double score;
+      double log_prob;
       std::size_t beam;
       std::int64_t token;
     };
     std::vector<Cand> cands;
     for (std::size_t b = 0; b < live.size(); ++b)
-      for (std::size_t v = 0; v < lp[b].size(); ++v) cands.push_back({live[b].score + lp[b][v], b, static_cast<std::int64_t>(v)});
-    std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
+      for (std::size_t v = 0; v < lps[b].size(); ++v) cands.push_back({live[b].log_prob + lps[b][v], b, static_cast<std::int64_t>(v)});
+    std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) { return a.log_prob > b.log_prob; });
     std::vector<Hyp> kept;
     for (const auto& c : cands) {
       if (static_cast<std::int64_t>(kept.size()) == o.beams_) break;
       auto tokens = live[c.beam].tokens;
       tokens.push_back(c.token);
-      if (is_stop(c.token)) {
-        if (!best_finished || c.score > best_finished->score) best_finished = Hyp{std::move(tokens), c.score};
-      } else {
-        kept.push_back({std::move(tokens), c.score});
-      }
+      if (is_stop(c.token)) offer(Hyp{std::move(tokens), c.log_prob});
+      else kept.push_back({std::move(tokens), c.log_prob});
     }
     live = std::move(kept);
-    // Log-probabilities are <= 0: no extension of a live hypothesis scores above it.
-    if (best_finished && (live.empty() || live.front().score <= best_finished->score)) break;
+    // Without a length penalty log-probabilities only fall: no extension of a live hypothesis
+    // scores above it, so the search can stop once the best finished one is ahead.
+    if (lp == 0 && best_finished && (live.empty() || live.front().log_prob <= best_finished->log_prob)) break;
   }
   BeamResult r;
-  if (best_finished && (live.empty() || live.front().score <= best_finished->score)) {
-    r.tokens = best_finished->tokens, r.log_prob = best_finished->score, r.finished = true;
-  } else if (!live.empty()) {
-    r.tokens = live.front().tokens, r.log_prob = live.front().score, r.finished = false;
+  std::optional<Hyp> best_live;
+  for (const auto& h : live)
+    if (!best_live || score_of(h) > score_of(*best_live)) best_live = h;
+  if (best_finished && (!best_live || score_of(*best_finished) >= score_of(*best_live))) {
+    r.tokens = best_finished->tokens, r.log_prob = best_finished->log_prob, r.finished = true;
+  } else if (best_live) {
+    r.tokens = best_live->tokens, r.log_prob = best_live->log_prob, r.finished = false;
   }
+  if (!r.tokens.empty()) r.score = score_of(Hyp{r.tokens, r.log_prob});
   return r;
 }
 

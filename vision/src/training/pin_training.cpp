@@ -124,7 +124,7 @@ Vlm pin_vlm(const core::Config& cfg, const std::string& runs_root) {
   // The device does not change the model (CPU runs are deterministic; CUDA's are to rounding).
   core::Config key = v;
   key.apply_set("device=\"any\"");
-  const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-1\n" + key.to_toml()) + ".safetensors";
+  const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-2\n" + key.to_toml()) + ".safetensors";
   if (!fs::exists(path)) {
     std::cerr << "pretraining the VLM of vlm.pretrain (cached as " << path << ")\n";
     const auto r = run_vlm_training(v, runs_root);
@@ -232,7 +232,7 @@ struct Decoder {
       for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)].assign(lp[i].data_ptr<double>(), lp[i].data_ptr<double>() + lp.size(1));
       return out;
     };
-    const auto r = beam_search(next, BeamOptions().beams(beams).max_new_tokens(max_new).stop_tokens(stop));
+    const auto r = beam_search(next, BeamOptions().beams(beams).max_new_tokens(max_new).stop_tokens(stop).length_penalty(1.0));
     return vocab.decode(tok, r.tokens);
   }
 };

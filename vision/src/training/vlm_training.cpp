@@ -55,8 +55,9 @@ min_lr_ratio = 0.0
 weight_decay = 0.05     # not on gains, biases, embeddings, latents, gates
 warmup_fraction = 0.05
 clip_grad_norm = 1.0
-text_fraction = 0.25    # share of each batch's rows that are number lists without an image
-bins = 16               # numbers in those lists are below this (PIN's grid)
+text_fraction = 0.25    # share of each batch's rows that are text without an image: "the {class} is located at [a, b, c, d]." with random numbers
+bins = 16               # numbers in those texts are below this (PIN's grid)
+text_with_image = 0.0   # share of those rows that start with <image> (the row's scene: image-mode text whose numbers say nothing about it)
 checkpoint_every = 0    # steps; 0 = once per epoch
 stop_after_steps = 0
 log_every = 20
@@ -119,15 +120,17 @@ torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& 
                                               torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
 }
 
-std::string number_list_text(std::mt19937_64& rng, std::int64_t bins) {
+std::string located_text(std::mt19937_64& rng, std::int64_t bins, const std::vector<std::string>& names) {
+  if (names.empty()) throw core::InputError("located_text: no class names");
   GridBox b;
   std::int64_t* v[4] = {&b.x1, &b.y1, &b.x2, &b.y2};
   for (auto* p : v) *p = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(bins));
-  return box_answer(b).substr(1);  // without the leading space
+  const auto& name = names[static_cast<std::size_t>(rng() % names.size())];
+  return "the " + name + " is located at" + box_answer(b);
 }
 
 VlmVocab scene_vocabulary(const ClipTokenizer& tok, const std::vector<const ClipScenes*>& sets) {
-  std::vector<std::string> texts{pin_prompt("a"), "[0, 1, 2, 3].", "[4, 5, 6, 7].", "[8, 9, 10, 11].", "[12, 13, 14, 15]."};
+  std::vector<std::string> texts{pin_prompt("a"), "the is", "[0, 1, 2, 3].", "[4, 5, 6, 7].", "[8, 9, 10, 11].", "[12, 13, 14, 15]."};
   for (const auto* s : sets) {
     for (const auto& c : s->captions)
       if (!c.empty()) texts.push_back(c[0]);
@@ -302,6 +305,9 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   trainer.state().extra["config"] = cfg.to_toml();
   const auto start_step = trainer.state().step;
   const auto text_rows = static_cast<std::int64_t>(std::llround(text_fraction * static_cast<double>(batch)));
+  const double with_image = cfg.get_double("train.text_with_image");
+  if (with_image < 0 || with_image > 1) throw core::InputError("config train.text_with_image: must be in [0, 1]");
+  const auto image_text_rows = static_cast<std::int64_t>(std::llround(with_image * static_cast<double>(text_rows)));
   std::vector<std::int64_t> perm;
   std::int64_t perm_epoch = -1;
   auto loss_of = [&](std::int64_t step) {
@@ -323,8 +329,10 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
       if (i < batch - text_rows) {
         batch_rows.push_back(rows[static_cast<std::size_t>(scene)]);
         masks.emplace_back(batch_rows.back().size(), true);
-      } else {  // a number list, no image (the row's image is there but no token reads it)
-        batch_rows.push_back(vocab.encode(tok, number_list_text(rng, bins), "number list"));
+      } else {  // text without an image (the row's image is there but no token reads it), or after it
+        auto ids = vocab.encode(tok, located_text(rng, bins, train.classes), "text");
+        if (i >= batch - image_text_rows) ids.insert(ids.begin(), VlmVocab::kImage);
+        batch_rows.push_back(std::move(ids));
         masks.emplace_back(batch_rows.back().size(), true);
       }
     }

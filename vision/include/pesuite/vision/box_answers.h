@@ -63,6 +63,8 @@ struct BeamOptions {
   std::int64_t beams_ = 3;
   std::int64_t max_new_tokens_ = 16;
   std::vector<std::int64_t> stop_tokens_;
+  double length_penalty_ = 0.0;
+  BeamOptions& length_penalty(double v) { length_penalty_ = v; return *this; }
   BeamOptions& beams(std::int64_t v) { beams_ = v; return *this; }
   BeamOptions& max_new_tokens(std::int64_t v) { max_new_tokens_ = v; return *this; }
   BeamOptions& stop_tokens(std::vector<std::int64_t> v) { stop_tokens_ = std::move(v); return *this; }
@@ -70,6 +72,7 @@ struct BeamOptions {
 struct BeamResult {
   std::vector<std::int64_t> tokens;  // the new tokens, the stop token included when finished
   double log_prob = 0;               // their summed log-probability
+  double score = 0;                  // what ranked it: log_prob / length^length_penalty
   bool finished = false;             // ended with a stop token (else it reached max_new_tokens)
 };
 // next(prefixes) -> one row of log-probabilities over the vocabulary per prefix (the new tokens so
@@ -80,6 +83,11 @@ struct BeamResult {
 // (the live ones then count as unfinished hypotheses). Returns the best hypothesis; ties go to the
 // earlier beam, then the smaller token id. With beams >= V^max_new_tokens this is the exact
 // argmax over all sequences; with beams = 1 it is greedy decoding.
+// length_penalty p > 0 ranks the hypotheses (finished, and the live ones at the end) by
+// log_prob / length^p, as Hugging Face's generate does (its default p = 1, which PIN's evaluation
+// uses: without it the end-of-chunk token alone outscores any 13-token box); candidates are still
+// kept by their summed log-probability, and the search then runs to max_new_tokens (an average can
+// still rise), so with beams >= V^max_new_tokens it is again the exact argmax.
 using NextLogProbs = std::function<std::vector<std::vector<double>>(const std::vector<std::vector<std::int64_t>>& prefixes)>;
 BeamResult beam_search(const NextLogProbs& next, const BeamOptions& options);
 

@@ -11,9 +11,10 @@
 //
 // A sequence is "<image>caption<|endofchunk|>" (OpenFlamingo's format), the loss next-token
 // cross-entropy on every token after <image>. Like the LLM under OpenFlamingo, the language model
-// also learns some text without an image: a share (train.text_fraction) of each batch's rows are
-// lists of four numbers in the format PIN answers in ("[3, 12, 0, 7]."), random, so the LM knows
-// digits and the list syntax but nothing ties them to places in an image. Everything is trained
+// also knows text without an image: a share (train.text_fraction) of each batch's rows are
+// "the {class} is located at [3, 12, 0, 7]." with a random class and random numbers, so the LM
+// knows digits and the answer's syntax (as an LLM knows coordinates as text) but nothing ties them
+// to places in an image: no row with an image ever has a number. Everything is trained
 // (image tower, resampler, gated cross-attention, LM) from scratch.
 // The vocabulary is the BPE ids of the training and test captions, every class name of the scene
 // bank (training and held-out classes, singular), PIN's prompt and the digits / list symbols.
@@ -50,8 +51,8 @@ torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& 
 
 // The words a VLM for these scenes needs (see above).
 VlmVocab scene_vocabulary(const ClipTokenizer& tok, const std::vector<const ClipScenes*>& sets);
-// A random list "[a, b, c, d]." of numbers below `bins`, drawn from `rng`.
-std::string number_list_text(std::mt19937_64& rng, std::int64_t bins);
+// "the {name} is located at [a, b, c, d]." with a name of `names` and numbers below `bins`, drawn from `rng`.
+std::string located_text(std::mt19937_64& rng, std::int64_t bins, const std::vector<std::string>& names);
 
 struct CaptionScores {
   double token_accuracy = 0;           // argmax next token == the caption's, over caption tokens and <|endofchunk|>
