@@ -26,6 +26,7 @@
 #include "pesuite/core/safetensors.h"
 #include "pesuite/core/trainer.h"
 #include "pesuite/datasets/spec.h"
+#include "scene_steps.h"
 
 namespace pesuite::vision {
 
@@ -80,18 +81,7 @@ max_queries = 0         # per split; 0 = all
 )", "<pin defaults>");
 }
 
-std::vector<std::string> pin_dataset_specs(const core::Config& cfg) {
-  const auto root = datasets::data_root(cfg.get_string("data.root"));
-  const auto bank = cfg.get_string("data.bank");
-  std::vector<std::string> out;
-  for (const char* key : {"data.train", "data.test", "data.heldout"}) {
-    auto s = datasets::expand_data_root(cfg.get_string(key), root);
-    if (!bank.empty() && s.rfind("scenes:", 0) == 0 && s.find("bank=") == std::string::npos)
-      s += std::string(s.find('?') == std::string::npos ? "?" : "&") + "bank=" + bank;
-    out.push_back(s);
-  }
-  return out;
-}
+std::vector<std::string> pin_dataset_specs(const core::Config& cfg) { return scene_specs(cfg, {"data.train", "data.test", "data.heldout"}); }
 
 void freeze_vlm(Vlm& vlm) {
   vlm->eval();
@@ -500,14 +490,8 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     auto st = trainer.fit(
         [&](std::int64_t step, std::mt19937_64&) {
           const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
-          if (epoch != perm_epoch) {
-            perm.resize(static_cast<std::size_t>(n));
-            std::iota(perm.begin(), perm.end(), 0);
-            std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1);
-            for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[static_cast<std::size_t>(rng() % i)]);
-            perm_epoch = epoch;
-          }
-          std::mt19937_64 rng(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
+          if (epoch != perm_epoch) perm = epoch_permutation(seed, epoch, n), perm_epoch = epoch;
+          auto rng = step_rng(seed, step);
           std::vector<std::int64_t> idx;
           std::vector<std::string> names;
           std::vector<GridBox> answers;

@@ -19,6 +19,7 @@
 #include "pesuite/core/rank.h"
 #include "pesuite/vision/box_answers.h"
 #include "pesuite/vision/pin.h"
+#include "scene_steps.h"
 
 namespace pesuite::vision {
 
@@ -67,18 +68,7 @@ batch_size = 100
 )", "<vlm-training defaults>");
 }
 
-std::vector<std::string> vlm_dataset_specs(const core::Config& cfg) {
-  const auto root = datasets::data_root(cfg.get_string("data.root"));
-  const auto bank = cfg.get_string("data.bank");
-  std::vector<std::string> out;
-  for (const char* key : {"data.train", "data.test"}) {
-    auto s = datasets::expand_data_root(cfg.get_string(key), root);
-    if (!bank.empty() && s.rfind("scenes:", 0) == 0 && s.find("bank=") == std::string::npos)
-      s += std::string(s.find('?') == std::string::npos ? "?" : "&") + "bank=" + bank;
-    out.push_back(s);
-  }
-  return out;
-}
+std::vector<std::string> vlm_dataset_specs(const core::Config& cfg) { return scene_specs(cfg, {"data.train", "data.test"}); }
 
 Vlm build_vlm(const core::Config& cfg, const VlmVocab& vocab) {
   for (const char* k : {"latents", "lm_width", "lm_layers", "lm_heads"})
@@ -253,9 +243,8 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   std::string run_path, ckpt_path;
   if (!resume.empty()) {
-    if (fs::is_directory(resume)) run_path = resume, ckpt_path = resume + "/ckpt/last.safetensors";
-    else run_path = fs::path(resume).parent_path().parent_path().string(), ckpt_path = resume;
-    if (!fs::exists(ckpt_path)) throw core::InputError(resume + ": no checkpoint to resume from (" + ckpt_path + ")");
+    const auto p = resume_paths(resume);
+    run_path = p.run, ckpt_path = p.checkpoint;
   }
   const auto specs = vlm_dataset_specs(cfg);
   const ClipTokenizer tok = clip_tokenizer(cfg);
@@ -312,14 +301,8 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   std::int64_t perm_epoch = -1;
   auto loss_of = [&](std::int64_t step) {
     const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
-    if (epoch != perm_epoch) {
-      perm.resize(static_cast<std::size_t>(n));
-      std::iota(perm.begin(), perm.end(), 0);
-      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1);
-      for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[static_cast<std::size_t>(rng() % i)]);
-      perm_epoch = epoch;
-    }
-    std::mt19937_64 rng(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
+    if (epoch != perm_epoch) perm = epoch_permutation(seed, epoch, n), perm_epoch = epoch;
+    auto rng = step_rng(seed, step);
     std::vector<std::int64_t> idx;
     std::vector<std::vector<std::int64_t>> batch_rows;
     std::vector<std::vector<bool>> masks;
