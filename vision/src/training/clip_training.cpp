@@ -255,33 +255,10 @@ LoadedClip load_clip_checkpoint(const std::string& path, const torch::Device& de
   return out;
 }
 
-core::Config clip_resume_config(const std::string& path) {
-  std::string run = path;
-  if (!fs::is_directory(path)) run = fs::path(path).parent_path().parent_path().string();
-  if (!fs::exists(run + "/config.toml")) throw core::InputError(path + ": not a run folder of clip train (no config.toml)");
-  core::Config cfg = clip_training_defaults();
-  cfg.merge_file(run + "/config.toml");
-  return cfg;
-}
+core::Config clip_resume_config(const std::string& path) { return resumed_config(path, clip_training_defaults(), "clip train"); }
 
 // ---- training -----------------------------------------------------------------------------------
 namespace {
-
-// open_clip's exclusion: no weight decay on gains, biases, embeddings and the temperature.
-std::vector<torch::optim::OptimizerParamGroup> clip_adamw_groups(Clip& model, const torch::optim::AdamWOptions& o) {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model->named_parameters()) {
-    const auto& name = p.key();
-    const bool exclude = p.value().dim() < 2 || name.find("embedding") != std::string::npos || name.find("logit_scale") != std::string::npos;
-    (exclude ? no_decay : decay).push_back(p.value());
-  }
-  auto nd = std::make_unique<torch::optim::AdamWOptions>(o);
-  nd->weight_decay(0.0);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(o));
-  groups.emplace_back(no_decay, std::move(nd));
-  return groups;
-}
 
 // Every training caption tokenized once: [N, K, context] with K = captions per scene used.
 torch::Tensor tokenize_captions(const ClipScenes& data, const ClipTokenizer& tok, std::int64_t context, const std::string& which,
@@ -423,7 +400,7 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
                    .betas({cfg.get_double("train.beta1"), cfg.get_double("train.beta2")})
                    .eps(cfg.get_double("train.eps"))
                    .weight_decay(cfg.get_double("train.weight_decay"));
-  core::FusedAdamW optimizer(clip_adamw_groups(model, adamw), adamw);
+  core::FusedAdamW optimizer(adamw_groups(*model, adamw, {"embedding", "logit_scale"}), adamw);  // open_clip's exclusions
   core::LrSchedule schedule = core::LrSchedule::warmup_cosine(
       cfg.get_double("train.lr"), static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * static_cast<double>(total)), total,
       cfg.get_double("train.min_lr_ratio"));

@@ -5,6 +5,8 @@
 //   auto specs = scene_specs(cfg, {"data.train", "data.test"});   // ${data} expanded, data.bank added
 //   auto perm = epoch_permutation(seed, epoch, n);                  // the epoch's order of the scenes
 //   std::mt19937_64 rng = step_rng(seed, step);                     // the step's own draws
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <numeric>
@@ -58,6 +60,37 @@ inline ResumePaths resume_paths(const std::string& resume) {
   else p.run = fs::path(resume).parent_path().parent_path().string(), p.checkpoint = resume;
   if (!fs::exists(p.checkpoint)) throw core::InputError(resume + ": no checkpoint to resume from (" + p.checkpoint + ")");
   return p;
+}
+
+// The config a run folder (or a checkpoint in one) was trained with: its config.toml over
+// `defaults`. InputError naming `command` when there is none.
+inline core::Config resumed_config(const std::string& path, core::Config defaults, const std::string& command) {
+  namespace fs = std::filesystem;
+  std::string run = path;
+  if (!fs::is_directory(path)) run = fs::path(path).parent_path().parent_path().string();
+  if (!fs::exists(run + "/config.toml")) throw core::InputError(path + ": not a run folder of " + command + " (no config.toml)");
+  defaults.merge_file(run + "/config.toml");
+  return defaults;
+}
+
+// AdamW groups as open_clip makes them: no weight decay on gains and biases (fewer than 2
+// dimensions) nor on parameters whose name contains one of `no_decay_names`; frozen parameters
+// (requires_grad off) are left out.
+inline std::vector<torch::optim::OptimizerParamGroup> adamw_groups(torch::nn::Module& model, const torch::optim::AdamWOptions& o,
+                                                                   const std::vector<std::string>& no_decay_names) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    bool exclude = p.value().dim() < 2;
+    for (const auto& n : no_decay_names) exclude = exclude || p.key().find(n) != std::string::npos;
+    (exclude ? no_decay : decay).push_back(p.value());
+  }
+  auto nd = std::make_unique<torch::optim::AdamWOptions>(o);
+  nd->weight_decay(0.0);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(o));
+  groups.emplace_back(no_decay, std::move(nd));
+  return groups;
 }
 
 }  // namespace pesuite::vision

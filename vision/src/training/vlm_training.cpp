@@ -145,22 +145,6 @@ torch::Tensor rows_of(const torch::Tensor& images, const std::vector<std::int64_
   return images.index_select(0, torch::tensor(idx, torch::kInt64)).to(device);
 }
 
-std::vector<torch::optim::OptimizerParamGroup> vlm_adamw_groups(torch::nn::Module& model, const torch::optim::AdamWOptions& o) {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model.named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    const auto& name = p.key();
-    const bool exclude = p.value().dim() < 2 || name.find("embedding") != std::string::npos || name.find("latents") != std::string::npos;
-    (exclude ? no_decay : decay).push_back(p.value());
-  }
-  auto nd = std::make_unique<torch::optim::AdamWOptions>(o);
-  nd->weight_decay(0.0);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(o));
-  groups.emplace_back(no_decay, std::move(nd));
-  return groups;
-}
-
 void check_image_size(const Vlm& vlm, const ClipScenes& data, const std::string& key) {
   if (data.images.size(2) != vlm->options.image_size() || data.images.size(3) != vlm->options.image_size())
     throw core::InputError("config " + key + " " + data.spec + ": " + std::to_string(data.images.size(2)) + " px scenes, but the VLM takes " +
@@ -228,14 +212,7 @@ std::vector<std::string> caption_images(Vlm& vlm, const ClipTokenizer& tok, cons
   return out;
 }
 
-core::Config vlm_resume_config(const std::string& path) {
-  std::string run = path;
-  if (!fs::is_directory(path)) run = fs::path(path).parent_path().parent_path().string();
-  if (!fs::exists(run + "/config.toml")) throw core::InputError(path + ": not a run folder of vlm train (no config.toml)");
-  core::Config cfg = vlm_training_defaults();
-  cfg.merge_file(run + "/config.toml");
-  return cfg;
-}
+core::Config vlm_resume_config(const std::string& path) { return resumed_config(path, vlm_training_defaults(), "vlm train"); }
 
 VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
   if (core::dist::World::get().size() > 1) throw core::InputError("vlm train runs in one process only");
@@ -270,7 +247,7 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   const auto total = steps_per_epoch * cfg.get_int("train.epochs");
   if (total <= 0) throw core::InputError("config train.epochs: must be positive");
   auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).betas({0.9, 0.95}).eps(1e-8).weight_decay(cfg.get_double("train.weight_decay"));
-  core::FusedAdamW optimizer(vlm_adamw_groups(*model, adamw), adamw);
+  core::FusedAdamW optimizer(adamw_groups(*model, adamw, {"embedding", "latents"}), adamw);
   core::LrSchedule schedule = core::LrSchedule::warmup_cosine(
       cfg.get_double("train.lr"), static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * static_cast<double>(total)), total,
       cfg.get_double("train.min_lr_ratio"));
