@@ -261,3 +261,25 @@ TEST(PinTraining, CommandLineAnswersAndRefusesBadInputWithExit2) {
   expect_exit2("vlm caption --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + vocab, "not a VLM file");
   expect_exit2("vlm pin --set method=\\\"prefix\\\"", "config method");
 }
+
+TEST(VlmTraining, AClipImageTowerStartsTheVlmsAndAnotherShapeIsRefused) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  TempDir dir;
+  torch::manual_seed(3);
+  auto tower = [](ClipOptions& o) { o.image_size(32).patch_size(4).vision_width(64).vision_layers(2).vision_heads(1).text_width(64).text_layers(1).embed_dim(16); };
+  save_clip(dir / "clip.safetensors", create_clip("clip_micro_patch8_64", tower));
+  const ClipTokenizer tok(vocab_file());
+  Vlm vlm = build_vlm(vlm_config(), VlmVocab::from_texts(tok, {"a photo of a bear."}));
+  init_vision_from_clip(vlm, dir / "clip.safetensors");
+  const auto clip = load_clip(dir / "clip.safetensors");
+  const auto mine = core::module_state(*vlm->visual);
+  for (const auto& [name, t] : core::module_state(*clip->visual))
+    if (name != "proj") EXPECT_TRUE(torch::equal(mine.at(name), t)) << name;
+  save_clip(dir / "wide.safetensors", create_clip("clip_micro_patch8_64", [&](ClipOptions& o) { tower(o); o.vision_width(128).vision_heads(2); }));
+  try {
+    init_vision_from_clip(vlm, dir / "wide.safetensors");
+    FAIL() << "copied a tower of another width";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("wide.safetensors"), std::string::npos) << e.what();
+  }
+}

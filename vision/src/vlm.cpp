@@ -194,7 +194,7 @@ VlmImpl::VlmImpl(const VlmOptions& o, const VlmVocab& v) : options(o), vocab_(v)
   if (o.lm_pe() != "rope" && o.lm_pe() != "learned") throw core::InputError("vlm: lm_pe '" + o.lm_pe() + "' is not one of rope, learned");
   ClipOptions co;
   co.image_size(o.image_size()).patch_size(o.patch_size()).vision_width(o.vision_width()).vision_layers(o.vision_layers());
-  co.vision_heads(o.vision_heads()).mlp_ratio(o.mlp_ratio()).embed_dim(1).activation("gelu");
+  co.vision_heads(o.vision_heads()).mlp_ratio(o.mlp_ratio()).embed_dim(1);  // OpenAI's QuickGELU, so that a CLIP tower (clip train) can start it
   visual = register_module("visual", ClipVisionTransformer(co));
   visual->proj.set_requires_grad(false);  // CLIP's pooled projection: the VLM reads the patch tokens
   resampler = register_module("resampler", PerceiverResampler(o.vision_width(), o.latents(), o.resampler_layers(),

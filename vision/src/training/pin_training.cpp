@@ -114,7 +114,7 @@ Vlm pin_vlm(const core::Config& cfg, const std::string& runs_root) {
   // The device does not change the model (CPU runs are deterministic; CUDA's are to rounding).
   core::Config key = v;
   key.apply_set("device=\"any\"");
-  const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-2\n" + key.to_toml()) + ".safetensors";
+  const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-3\n" + key.to_toml()) + ".safetensors";
   if (!fs::exists(path)) {
     std::cerr << "pretraining the VLM of vlm.pretrain (cached as " << path << ")\n";
     const auto r = run_vlm_training(v, runs_root);

@@ -47,6 +47,8 @@ lm_layers = 0
 lm_heads = 0
 lm_pe = ""             # rope | learned
 gate_init = 0.0        # tanh gates' initial parameter (0 = OpenFlamingo's, closed)
+vision_init = ""       # a CLIP checkpoint (clip train) whose image tower starts the VLM's (same image size, patch, width, layers, heads)
+freeze_vision = false  # keep that image tower frozen, as OpenFlamingo keeps CLIP's
 
 [train]
 epochs = 10
@@ -81,6 +83,18 @@ Vlm build_vlm(const core::Config& cfg, const VlmVocab& vocab) {
     if (!cfg.get_string("model.lm_pe").empty()) o.lm_pe(cfg.get_string("model.lm_pe"));
     o.gate_init(cfg.get_double("model.gate_init"));
   });
+}
+
+void init_vision_from_clip(Vlm& vlm, const std::string& path) {
+  const auto clip = load_clip_checkpoint(path, torch::kCPU);
+  if (clip.model->options.activation() != vlm->visual->options.activation())
+    throw core::InputError(path + ": a CLIP with " + clip.model->options.activation() + " activations; the VLM's tower uses " +
+                           vlm->visual->options.activation());
+  core::TensorMap state;
+  for (const auto& [name, t] : core::module_state(*clip.model->visual))
+    if (name != "proj") state[name] = t;  // CLIP's pooled projection: the VLM reads the patch tokens
+  state["proj"] = vlm->visual->proj.detach().clone();
+  core::load_module_state(*vlm->visual, state, path + " (image tower for the VLM)");
 }
 
 TokenBatch pad_token_rows(const std::vector<std::vector<std::int64_t>>& rows, const std::vector<std::vector<bool>>& in_loss) {
@@ -236,6 +250,11 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   const auto vocab = scene_vocabulary(tok, {&train, &test});
   core::seed_all(seed);
   Vlm model = build_vlm(cfg, vocab);
+  if (!cfg.get_string("model.vision_init").empty()) init_vision_from_clip(model, cfg.get_string("model.vision_init"));
+  if (cfg.get_bool("model.freeze_vision")) {
+    if (cfg.get_string("model.vision_init").empty()) throw core::InputError("config model.freeze_vision: needs model.vision_init (a random tower would stay random)");
+    for (auto& p : model->visual->parameters()) p.set_requires_grad(false);
+  }
   check_image_size(model, train, "data.train");
   check_image_size(model, test, "data.test");
   std::vector<std::vector<std::int64_t>> rows;

@@ -15,7 +15,9 @@
 // "the {class} is located at [3, 12, 0, 7]." with a random class and random numbers, so the LM
 // knows digits and the answer's syntax (as an LLM knows coordinates as text) but nothing ties them
 // to places in an image: no row with an image ever has a number. Everything is trained
-// (image tower, resampler, gated cross-attention, LM) from scratch.
+// (image tower, resampler, gated cross-attention, LM) from scratch, unless model.vision_init names
+// a CLIP checkpoint (clip train) whose image tower starts the VLM's (model.freeze_vision keeps it
+// frozen, as OpenFlamingo keeps CLIP's).
 // The vocabulary is the BPE ids of the training and test captions, every class name of the scene
 // bank (training and held-out classes, singular), PIN's prompt and the digits / list symbols.
 // Each step's batch is a function of (seed, step). Checkpoints and resume through core::Trainer;
@@ -77,5 +79,8 @@ VlmTrainResult run_vlm_training(const core::Config& config, const std::string& r
 core::Config vlm_resume_config(const std::string& run_or_checkpoint);
 // The VLM a config describes, for a vocabulary: model.name's preset with the model.* overrides.
 Vlm build_vlm(const core::Config& cfg, const VlmVocab& vocab);
+// Copies the image tower of a CLIP checkpoint (load_clip_checkpoint) into the VLM's; InputError
+// naming the file and the tensor when the towers differ in shape.
+void init_vision_from_clip(Vlm& vlm, const std::string& clip_checkpoint);
 
 }  // namespace pesuite::vision
