@@ -8,6 +8,7 @@
 #include "pesuite/vision/resnet.h"
 #include "pesuite/vision/clip.h"
 #include "pesuite/vision/vit.h"
+#include "pesuite/vision/vlm.h"
 
 namespace pesuite::experiments {
 namespace {
@@ -62,6 +63,30 @@ std::shared_ptr<torch::nn::Module> create_clip_row(const std::string& name, cons
     if (get("text_layers")) o.text_layers(get("text_layers"));
     if (get("text_heads")) o.text_heads(get("text_heads"));
     if (get("context_length")) o.context_length(get("context_length"));
+  });
+  return m.ptr();
+}
+
+// A VLM's vocabulary is its training text's (vlm_training.h); a registry row has none, so it takes
+// the first vocab_size CLIP ids.
+std::vector<ParamInfo> vlm_options() {
+  return {ParamInfo::integer("vocab_size", "512", "model ids (3 specials + CLIP ids 0..vocab_size-4); training sets the real one", 4),
+          ParamInfo::integer("latents", "0", "resampler latents (0 = the preset's)", 0),
+          ParamInfo::integer("lm_width", "0", "0 = the preset's", 0),
+          ParamInfo::integer("lm_layers", "0", "0 = the preset's", 0),
+          ParamInfo::integer("lm_heads", "0", "0 = the preset's", 0),
+          ParamInfo::choice("lm_pe", "rope", "the LM's positions", {"rope", "learned"})};
+}
+
+std::shared_ptr<torch::nn::Module> create_vlm_row(const std::string& name, const core::Params& p) {
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(p.integer("vocab_size") - vision::VlmVocab::kSpecials));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i);
+  vision::Vlm m = vision::create_vlm(name, vision::VlmVocab(ids), [&](vision::VlmOptions& o) {
+    if (p.integer("latents")) o.latents(p.integer("latents"));
+    if (p.integer("lm_width")) o.lm_width(p.integer("lm_width"));
+    if (p.integer("lm_layers")) o.lm_layers(p.integer("lm_layers"));
+    if (p.integer("lm_heads")) o.lm_heads(p.integer("lm_heads"));
+    o.lm_pe(p.text("lm_pe"));
   });
   return m.ptr();
 }
@@ -144,6 +169,11 @@ const std::vector<ModelRow>& models() {
       const std::string name = info.name;
       out.push_back({name, "vision", "clip", info.help, clip_options(),
                      [name](const core::Params& p) { return create_clip_row(name, p); }});
+    }
+    for (const auto& info : vision::list_vlm_models()) {
+      const std::string name = info.name;
+      out.push_back({name, "vision", "vlm", info.help, vlm_options(),
+                     [name](const core::Params& p) { return create_vlm_row(name, p); }});
     }
     for (const auto& info : graph::graph_models()) {
       const std::string name = info.name;

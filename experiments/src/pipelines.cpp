@@ -14,6 +14,8 @@
 #include "pesuite/vision/classifier_training.h"
 #include "pesuite/vision/head_pose_training.h"
 #include "pesuite/vision/clip_training.h"
+#include "pesuite/vision/pin_training.h"
+#include "pesuite/vision/vlm_training.h"
 #include "text_format.h"
 
 namespace pesuite::experiments {
@@ -118,6 +120,38 @@ UnitResult run_clip(const core::Config& cfg, const std::string& runs_dir) {
   return u;
 }
 
+// ---- captioning VLM, PIN ----------------------------------------------------------------------------
+
+UnitResult run_vlm_unit(const core::Config& cfg, const std::string& runs_dir) {
+  const auto r = vision::run_vlm_training(cfg, runs_dir);
+  UnitResult u;
+  u.metrics["token_acc"] = {r.test.token_accuracy};
+  u.metrics["perplexity"] = {r.test.perplexity};
+  u.metrics["shuffled_token_acc"] = {r.test.shuffled_token_accuracy};
+  u.metrics["params"] = {static_cast<double>(r.parameters)};
+  u.metrics["train_s"] = {r.train_seconds};
+  u.metrics["final_loss"] = {r.final_loss};
+  u.notes["run"] = r.run_path;
+  return u;
+}
+
+UnitResult run_pin_unit(const core::Config& cfg, const std::string& runs_dir) {
+  const auto r = vision::run_pin(cfg, runs_dir);
+  UnitResult u;
+  for (const auto& [split, s] : r.sets) {
+    u.metrics[split + ".miou"] = {s.miou};
+    u.metrics[split + ".miou_medium"] = {s.miou_medium};
+    u.metrics[split + ".miou_large"] = {s.miou_large};
+    u.metrics[split + ".malformed"] = {s.n ? static_cast<double>(s.malformed) / static_cast<double>(s.n) : 0.0};
+    u.metrics[split + ".queries"] = {static_cast<double>(s.n)};
+  }
+  u.metrics["params"] = {static_cast<double>(r.trained_parameters)};
+  u.metrics["train_s"] = {r.train_seconds};
+  u.notes["method"] = r.method;
+  u.notes["run"] = r.run_path;
+  return u;
+}
+
 }  // namespace
 
 const std::vector<Pipeline>& pipelines() {
@@ -137,6 +171,10 @@ const std::vector<Pipeline>& pipelines() {
       {"clip", "CLIP trained contrastively on scene captions, zero-shot evaluation and the decomposition analyses (pesuite clip train)",
        vision::clip_training_defaults, vision::clip_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {},
        run_clip, {}},
+      {"vlm", "captioning VLM (OpenFlamingo design) pretrained on scene captions; token accuracy / perplexity on held-out scenes (pesuite vlm train)",
+       vision::vlm_training_defaults, vision::vlm_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {}, run_vlm_unit, {}},
+      {"pin", "object localisation on a frozen VLM: PIN, VPT, LoRA, raw / few-shot prompting, random box; mIoU (pesuite vlm pin)",
+       vision::pin_defaults, vision::pin_dataset_specs, [](const core::Config&) { return 1; }, [](core::Config&, int) {}, run_pin_unit, {}},
   };
   return rows;
 }

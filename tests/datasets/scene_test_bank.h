@@ -11,6 +11,7 @@
 #include <string>
 
 #include "pesuite/datasets/scene_bank.h"
+#include "test_util.h"
 
 namespace pesuite::test {
 
@@ -95,6 +96,18 @@ inline datasets::SceneBank synthetic_bank(bool with_photo = true) {
 
 inline std::shared_ptr<const datasets::SceneBank> synthetic_bank_ptr(bool with_photo = true) {
   return std::make_shared<const datasets::SceneBank>(synthetic_bank(with_photo));
+}
+
+// The synthetic bank as a file (scenes:?...&bank=<this>), written once per test process into a
+// folder removed at exit.
+inline std::string synthetic_bank_file() {
+  static const TempDir dir;
+  static const std::string path = [] {
+    const auto p = dir / "bank.safetensors";
+    datasets::save_scene_bank(p, synthetic_bank());
+    return p;
+  }();
+  return path;
 }
 
 }  // namespace pesuite::test

@@ -11,6 +11,7 @@
 #include "pesuite/vision/clip.h"
 #include "pesuite/vision/head_pose_heads.h"
 #include "pesuite/vision/vit.h"
+#include "pesuite/vision/vlm.h"
 #include "test_util.h"
 
 using namespace pesuite;
@@ -86,6 +87,19 @@ TEST(Models, EveryRowBuildsAndTrainsAtTwoSizes) {
         auto out = clip->forward(torch::randn({2, 3, s, s}), tokens);
         ASSERT_EQ(out.logits_per_image.sizes(), (std::vector<std::int64_t>{2, 3})) << row.name << " at " << s;
         expect_trainable(*clip, out.logits_per_image, row.name + " at " + std::to_string(s));
+      }
+    } else if (row.pipeline == "vlm") {
+      // A narrow VLM of the row's image size and patch: logits for two text lengths, one image per row.
+      auto module = create_model(row.name, {{"vocab_size", "40"}, {"latents", "4"}, {"lm_width", "32"}, {"lm_layers", "2"}, {"lm_heads", "2"}});
+      auto* vlm = dynamic_cast<vision::VlmImpl*>(module.get());
+      ASSERT_NE(vlm, nullptr) << row.name;
+      const auto s = vlm->options.image_size();
+      for (const std::int64_t T : {3, 9}) {
+        auto ids = torch::randint(3, 40, {2, T}, torch::kInt64);
+        ids.select(1, 0).fill_(vision::VlmVocab::kImage);
+        auto y = vlm->forward(torch::randn({2, 3, s, s}), ids);
+        ASSERT_EQ(y.sizes(), (std::vector<std::int64_t>{2, T, 40})) << row.name << " at " << T;
+        expect_trainable(*vlm, y, row.name + " at " + std::to_string(T));
       }
     } else if (row.frontend == "vision") {
       // A narrow, shallow model of the row's recipe (its patch, channels, encoding and pooling).

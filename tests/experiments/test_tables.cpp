@@ -4,6 +4,8 @@
 
 #include <zip.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -130,6 +132,7 @@ std::vector<std::string> smallest_unit_sets(const std::string& pipeline) {
 // layout. Rows whose data is missing fail under CI (the samples must be there) and skip elsewhere.
 TEST(Tables, EveryRowRunsItsSmallestUnit) {
   test::TempDir dir;
+  test::ScopedEnv cache("PESUITE_CACHE", dir / "cache");  // the pin rows' pretrained VLM
   const auto zinc_root = dir / "zinc-data";
   write_tiny_zinc(zinc_root + "/tu", "train", 24, 1);
   write_tiny_zinc(zinc_root + "/tu", "val", 8, 2);
@@ -155,6 +158,18 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
                 "data.test=\"scenes:?n=24&size=64&split=test&holdout=2&max_objects=1&seed=1\"",
                 "data.heldout=\"scenes:?n=16&size=64&split=heldout&holdout=2&max_objects=1&seed=2\"",
                 "data.bank=\"" + bank + "\"", "train.epochs=1", "train.batch_size=32", "eval.batch_size=32"};
+    }
+    if (t.pipeline == "pin") {  // one tiny VLM (pretrained once, cached in the temporary folder) under every row
+      const auto bank = dir / "scene-bank.safetensors";
+      if (!std::filesystem::exists(bank)) datasets::save_scene_bank(bank, test::synthetic_bank());
+      const std::string pretrain =
+          "[data]\ntrain = \"scenes:?n=48&size=32&split=train&max_objects=3\"\ntest = \"scenes:?n=12&size=32&split=test&max_objects=3&seed=1\"\n"
+          "[model]\nname = \"vlm_micro_32\"\nlatents = 8\n[train]\nepochs = 1\nbatch_size = 16\n";
+      o.sets = {"data.train=\"scenes:?n=32&size=32&split=train&holdout=2&max_objects=3\"",
+                "data.test=\"scenes:?n=16&size=32&split=test&holdout=2&max_objects=3&seed=1\"",
+                "data.heldout=\"scenes:?n=16&size=32&split=heldout&holdout=2&max_objects=3&seed=2\"",
+                "data.bank=\"" + bank + "\"", "vlm.pretrain=" + nlohmann::json(pretrain).dump(), "train.epochs=1", "train.batch_size=16",
+                "adapter.pin_hidden1=32", "adapter.pin_hidden2=48", "eval.shots=2"};
     }
     for (const auto& row : t.rows) {  // every row, not only the quick version's
       const core::Config cfg = row_config(t, row, o);

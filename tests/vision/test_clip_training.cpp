@@ -31,19 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const TempDir& shared_dir() {
-  static TempDir dir;
-  return dir;
-}
-
-std::string bank_file() {
-  static const std::string path = [] {
-    const auto p = shared_dir() / "bank.safetensors";
-    datasets::save_scene_bank(p, test::synthetic_bank());
-    return p;
-  }();
-  return path;
-}
+std::string bank_file() { return test::synthetic_bank_file(); }
 
 std::string vocab_file() { return test::sample_data("clip/bpe_simple_vocab_16e6.txt.gz"); }
 

@@ -21,6 +21,8 @@ void add_graph_commands(CLI::App& app);   // graph_commands.cpp
 void add_vision_commands(CLI::App& app);  // vision_commands.cpp
 void add_vision_headpose_command(CLI::App& vision);  // vision_headpose.cpp
 void add_clip_commands(CLI::App& app);    // clip_commands.cpp
+void add_vlm_commands(CLI::App& app);     // vlm_commands.cpp
+void add_vision_pin_command(CLI::App& vision);  // vlm_commands.cpp
 void add_bench_commands(CLI::App& app);   // bench.cpp, one add_bench_* per benchmark
 void add_reproduce_command(CLI::App& app);
 

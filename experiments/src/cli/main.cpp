@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   add_graph_commands(app);
   add_vision_commands(app);
   add_clip_commands(app);
+  add_vlm_commands(app);
   add_bench_commands(app);
   add_reproduce_command(app);
 

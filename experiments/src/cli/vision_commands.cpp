@@ -162,6 +162,7 @@ void add_vision_commands(CLI::App& app) {
   });
 
   add_vision_headpose_command(*vision);
+  add_vision_pin_command(*vision);
 
   // ---- attention ----
   auto* attention = vision->add_subcommand(

@@ -22,6 +22,7 @@
 #include "pesuite/core/trainer.h"
 #include "pesuite/datasets/spec.h"
 #include "pesuite/vision/clip_analysis.h"
+#include "scene_steps.h"
 #ifdef PESUITE_HAVE_OPENCV
 #include "pesuite/datasets/scene_bank.h"
 #endif
@@ -96,17 +97,9 @@ segmentation_pngs = 8   # heatmap PNGs written to the run folder
 }
 
 std::vector<std::string> clip_dataset_specs(const core::Config& cfg) {
-  const auto root = datasets::data_root(cfg.get_string("data.root"));
-  const auto bank = cfg.get_string("data.bank");
-  auto spec = [&](const char* key) {
-    auto s = datasets::expand_data_root(cfg.get_string(key), root);
-    if (!bank.empty() && s.rfind("scenes:", 0) == 0 && s.find("bank=") == std::string::npos)
-      s += std::string(s.find('?') == std::string::npos ? "?" : "&") + "bank=" + bank;
-    return s;
-  };
-  std::vector<std::string> out = {spec("data.train"), spec("data.test")};
-  if (!cfg.get_string("data.heldout").empty()) out.push_back(spec("data.heldout"));
-  return out;
+  std::vector<std::string> keys{"data.train", "data.test"};
+  if (!cfg.get_string("data.heldout").empty()) keys.push_back("data.heldout");
+  return scene_specs(cfg, keys);
 }
 
 Clip build_clip(const core::Config& cfg) {
@@ -263,33 +256,10 @@ LoadedClip load_clip_checkpoint(const std::string& path, const torch::Device& de
   return out;
 }
 
-core::Config clip_resume_config(const std::string& path) {
-  std::string run = path;
-  if (!fs::is_directory(path)) run = fs::path(path).parent_path().parent_path().string();
-  if (!fs::exists(run + "/config.toml")) throw core::InputError(path + ": not a run folder of clip train (no config.toml)");
-  core::Config cfg = clip_training_defaults();
-  cfg.merge_file(run + "/config.toml");
-  return cfg;
-}
+core::Config clip_resume_config(const std::string& path) { return resumed_config(path, clip_training_defaults(), "clip train"); }
 
 // ---- training -----------------------------------------------------------------------------------
 namespace {
-
-// open_clip's exclusion: no weight decay on gains, biases, embeddings and the temperature.
-std::vector<torch::optim::OptimizerParamGroup> clip_adamw_groups(Clip& model, const torch::optim::AdamWOptions& o) {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model->named_parameters()) {
-    const auto& name = p.key();
-    const bool exclude = p.value().dim() < 2 || name.find("embedding") != std::string::npos || name.find("logit_scale") != std::string::npos;
-    (exclude ? no_decay : decay).push_back(p.value());
-  }
-  auto nd = std::make_unique<torch::optim::AdamWOptions>(o);
-  nd->weight_decay(0.0);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(o));
-  groups.emplace_back(no_decay, std::move(nd));
-  return groups;
-}
 
 // Every training caption tokenized once: [N, K, context] with K = captions per scene used.
 torch::Tensor tokenize_captions(const ClipScenes& data, const ClipTokenizer& tok, std::int64_t context, const std::string& which,
@@ -336,15 +306,9 @@ struct ContrastiveStep {
   torch::Tensor operator()(std::int64_t step) {
     const auto n = images.size(0), k_captions = tokens.size(1);
     const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
-    if (epoch != perm_epoch) {
-      perm.resize(static_cast<std::size_t>(n));
-      std::iota(perm.begin(), perm.end(), 0);
-      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1);
-      for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[static_cast<std::size_t>(rng() % i)]);
-      perm_epoch = epoch;
-    }
+    if (epoch != perm_epoch) perm = epoch_permutation(seed, epoch, n), perm_epoch = epoch;
     std::vector<std::int64_t> idx(perm.begin() + k * batch, perm.begin() + (k + 1) * batch), which(static_cast<std::size_t>(batch));
-    std::mt19937_64 rng(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
+    auto rng = step_rng(seed, step);
     for (auto& w : which) w = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(k_captions));
     auto& world = core::dist::World::get();
     const auto share = world.batch_share(batch);  // the whole batch in one process
@@ -405,9 +369,8 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
   const bool bf16 = clip_use_bf16(cfg, device);
   std::string run_path, ckpt_path;
   if (!resume.empty()) {
-    if (fs::is_directory(resume)) run_path = resume, ckpt_path = resume + "/ckpt/last.safetensors";
-    else run_path = fs::path(resume).parent_path().parent_path().string(), ckpt_path = resume;
-    if (!fs::exists(ckpt_path)) throw core::InputError(resume + ": no checkpoint to resume from (" + ckpt_path + ")");
+    const auto p = resume_paths(resume);
+    run_path = p.run, ckpt_path = p.checkpoint;
   }
   // Everything that can be wrong is found before training starts.
   const auto specs = clip_dataset_specs(cfg);
@@ -443,7 +406,7 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
                    .betas({cfg.get_double("train.beta1"), cfg.get_double("train.beta2")})
                    .eps(cfg.get_double("train.eps"))
                    .weight_decay(cfg.get_double("train.weight_decay"));
-  core::FusedAdamW optimizer(clip_adamw_groups(model, adamw), adamw);
+  core::FusedAdamW optimizer(adamw_groups(*model, adamw, {"embedding", "logit_scale"}), adamw);  // open_clip's exclusions
   core::LrSchedule schedule = core::LrSchedule::warmup_cosine(
       cfg.get_double("train.lr"), static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * static_cast<double>(total)), total,
       cfg.get_double("train.min_lr_ratio"));

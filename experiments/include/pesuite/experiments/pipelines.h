@@ -21,6 +21,11 @@
 //   clip                  zs_acc, zs_chance (test scenes), zs_heldout_acc, zs_heldout_chance (held-out classes),
 //                         train_s, final_loss, logit_scale, and the analyses' metrics (vision/clip_analysis.h:
 //                         zs_acc_f32, abl.<row>, drop.<row>, ts.*, seg.*, rollout.*, uniform.*)
+//   vlm                   token_acc, perplexity, shuffled_token_acc (held-out scenes; the image of another scene),
+//                         params, train_s, final_loss
+//   pin                   per split (test: training classes, heldout: held-out classes): <split>.miou,
+//                         <split>.miou_medium, <split>.miou_large, <split>.malformed (share of answers that are
+//                         not a box), <split>.queries; params (trained), train_s
 #include <functional>
 #include <map>
 #include <string>

@@ -1,0 +1,285 @@
+// Caption pretraining of the VLM and PIN / its baselines on the frozen VLM (vlm_training.h,
+// pin_training.h): the training rows and their loss masks, that only the adapter gets gradients,
+// every method's run end to end, the localiser file, and bad input. Scenes come from the synthetic
+// five-class bank of tests/datasets; the tokenizer needs CLIP's vocabulary from the sample data.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "datasets/scene_test_bank.h"
+#include "pesuite/core/atomic_file.h"
+#include "pesuite/core/error.h"
+#include "pesuite/core/safetensors.h"
+#include "pesuite/datasets/png.h"
+#include "pesuite/datasets/scene_bank.h"
+#include "pesuite/datasets/scenes.h"
+#include "pesuite/vision/pin_training.h"
+#include "test_util.h"
+
+using namespace pesuite;
+using namespace pesuite::vision;
+using pesuite::test::TempDir;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const TempDir& shared_dir() {
+  static TempDir dir;
+  return dir;
+}
+
+std::string bank_file() { return test::synthetic_bank_file(); }
+
+std::string vocab_file() { return test::sample_data("clip/bpe_simple_vocab_16e6.txt.gz"); }
+
+std::string scenes(const std::string& keys) { return "scenes:?" + keys + "&size=32&max_iou=0.5&bank=" + bank_file(); }
+
+// The micro VLM on 32 px scenes, narrowed: 16 steps on 2 cores in a few seconds.
+core::Config vlm_config() {
+  core::Config cfg = vlm_training_defaults();
+  for (const auto& s : std::vector<std::string>{"device=\"cpu\"", "data.train=\"" + scenes("n=64&split=train&max_objects=3") + "\"",
+                              "data.test=\"" + scenes("n=24&split=test&max_objects=3&seed=1") + "\"", "data.vocab=\"" + vocab_file() + "\"",
+                              std::string("model.name=\"vlm_micro_32\""), std::string("model.latents=8"), std::string("train.epochs=4"),
+                              std::string("train.batch_size=16"), std::string("train.lr=3e-3"), std::string("train.log_every=1"),
+                              std::string("eval.batch_size=12")})
+    cfg.apply_set(s);
+  return cfg;
+}
+
+const VlmTrainResult& trained_vlm() {
+  static const VlmTrainResult r = [] { return run_vlm_training(vlm_config(), shared_dir() / "runs"); }();
+  return r;
+}
+
+core::Config pin_config(const std::string& method) {
+  core::Config cfg = pin_defaults();
+  for (const auto& s : std::vector<std::string>{"device=\"cpu\"", "method=\"" + method + "\"", "vlm.ckpt=\"" + trained_vlm().vlm_file + "\"",
+                              "data.train=\"" + scenes("n=32&split=train&holdout=2&max_objects=3") + "\"",
+                              "data.test=\"" + scenes("n=8&split=test&holdout=2&max_objects=2&seed=1") + "\"",
+                              "data.heldout=\"" + scenes("n=8&split=heldout&holdout=2&max_objects=2&seed=2") + "\"",
+                              "data.vocab=\"" + vocab_file() + "\"", std::string("train.epochs=2"), std::string("train.batch_size=16"),
+                              std::string("adapter.pin_hidden1=32"), std::string("adapter.pin_hidden2=48"), std::string("eval.shots=2")})
+    cfg.apply_set(s);
+  return cfg;
+}
+
+}  // namespace
+
+TEST(VlmTraining, PretrainsOnCaptionsAndScoresHeldOutScenes) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  const auto& r = trained_vlm();
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.steps, 16);  // 64 scenes / 16 x 4 epochs
+  ASSERT_TRUE(fs::exists(r.vlm_file));
+  EXPECT_GT(r.test.tokens, 24 * 5);
+  EXPECT_GT(r.test.token_accuracy, 0.0);
+  EXPECT_LE(r.test.token_accuracy, 1.0);
+  EXPECT_GT(r.test.perplexity, 1.0);
+  EXPECT_TRUE(std::isfinite(r.test.perplexity));
+  // The file is the model: its scores come back from it exactly.
+  Vlm back = load_vlm(r.vlm_file);
+  const ClipTokenizer tok(vocab_file());
+  const auto test = load_clip_scenes(vlm_dataset_specs(vlm_config())[1]);
+  const auto again = caption_scores(back, tok, test, 12, torch::kCPU);
+  EXPECT_DOUBLE_EQ(again.token_accuracy, r.test.token_accuracy);
+  EXPECT_DOUBLE_EQ(again.perplexity, r.test.perplexity);
+  const auto captions = caption_images(back, tok, test.images.narrow(0, 0, 2), 12, torch::kCPU);
+  ASSERT_EQ(captions.size(), 2u);
+}
+
+TEST(VlmTraining, PaddedRowsPredictOnlyTheTokensInTheLoss) {
+  auto b = pad_token_rows({{1, 5, 6, 7}, {1, 8}}, {{false, true, false, true}, {false, true}});
+  EXPECT_TRUE(torch::equal(b.ids, torch::tensor({1, 5, 6, 7, 1, 8, 0, 0}, torch::kInt64).view({2, 4})));
+  EXPECT_TRUE(torch::equal(b.targets, torch::tensor({5, -100, 7, -100, 8, -100, -100, -100}, torch::kInt64).view({2, 4})));
+  // The loss is the mean cross-entropy over exactly those targets.
+  auto logits = torch::randn({2, 4, 10});
+  auto lp = torch::log_softmax(logits, -1);
+  const double expect = -(lp[0][0][5] + lp[0][2][7] + lp[1][0][8]).item<double>() / 3.0;
+  EXPECT_NEAR(next_token_loss(logits, b.targets).item<double>(), expect, 1e-6);
+}
+
+TEST(PinTraining, PromptRowsMaskTheNameAndTheAnswer) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  const ClipTokenizer tok(vocab_file());
+  const auto vocab = VlmVocab::from_texts(tok, {pin_prompt("red apple"), "[0, 1, 2, 3].", "[4, 5, 6, 7].", "[8, 9, 10, 11].", "[12, 13, 14, 15]."});
+  std::vector<bool> name;
+  auto ids = localisation_prompt(vocab, tok, "red apple", &name);
+  EXPECT_EQ(ids.front(), VlmVocab::kImage);
+  EXPECT_EQ(vocab.decode(tok, std::vector<std::int64_t>(ids.begin() + 1, ids.end())), "in the image is a red apple located at ");
+  ASSERT_EQ(name.size(), ids.size());
+  EXPECT_EQ(std::count(name.begin(), name.end(), true), 2);  // "red", "apple"
+  const GridBox box{3, 12, 7, 15};
+  const auto answer = vocab.encode(tok, box_answer(box), "answer");
+  const auto T = static_cast<std::int64_t>(ids.size() + answer.size());
+  for (bool with_name : {false, true}) {
+    auto rows = localisation_rows(vocab, tok, {"red apple"}, {box}, with_name);
+    ASSERT_EQ(rows.ids.size(1), T);
+    const auto in_loss = rows.targets.ne(-100).sum().item<std::int64_t>();
+    EXPECT_EQ(in_loss, static_cast<std::int64_t>(answer.size()) + (with_name ? 2 : 0));
+    // The last prompt position predicts the answer's first token.
+    EXPECT_EQ(rows.targets[0][static_cast<std::int64_t>(ids.size()) - 1].item<std::int64_t>(), answer.front());
+  }
+  try {
+    localisation_prompt(vocab, tok, "zebra");
+    FAIL() << "encoded a word outside the vocabulary";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("object 'zebra'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PinTraining, OnlyTheAdapterGetsGradients) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  const ClipTokenizer tok(vocab_file());
+  const auto vocab = VlmVocab::from_texts(tok, {pin_prompt("bear"), "[0, 1, 2, 3].", "[4, 5, 6, 7]."});
+  torch::manual_seed(0);
+  Vlm vlm = create_vlm("vlm_micro_32", vocab);
+  {
+    torch::NoGradGuard ng;
+    for (auto& b : vlm->cross_attention_blocks()) b->attn_gate.fill_(0.5), b->ff_gate.fill_(0.5);
+  }
+  freeze_vlm(vlm);
+  EXPECT_FALSE(vlm->is_training());
+  auto rows = localisation_rows(vocab, tok, {"bear", "bear"}, {GridBox{0, 1, 2, 3}, GridBox{4, 5, 6, 7}}, true);
+  for (const std::string method : {"pin", "vpt", "lora"}) {
+    auto adapter = make_adapter(method, vlm, AdapterOptions{4, 2, 4.0, 64, 32, 48});
+    auto loss = localisation_loss(vlm, *adapter, torch::randn({2, 3, 32, 32}), rows);
+    loss.backward();
+    for (const auto& p : vlm->named_parameters()) EXPECT_FALSE(p.value().grad().defined()) << method << ": " << p.key();
+    std::int64_t defined = 0, nonzero = 0;
+    for (const auto& p : adapter->parameters()) {
+      defined += p.grad().defined();
+      nonzero += p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+    }
+    EXPECT_EQ(defined, static_cast<std::int64_t>(adapter->parameters().size())) << method;
+    // LoRA's A matrices get zero gradients at the start (B = 0); every other parameter moves.
+    EXPECT_EQ(nonzero, static_cast<std::int64_t>(adapter->parameters().size()) / (method == "lora" ? 2 : 1)) << method;
+  }
+}
+
+TEST(PinTraining, EveryMethodRunsAndTheLocaliserFileAnswersAlike) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  TempDir dir;
+  std::map<std::string, PinResult> results;
+  for (const std::string method : {"random", "raw", "fewshot", "vpt", "lora", "pin"}) {
+    const auto r = run_pin(pin_config(method), dir / "runs");
+    for (const auto& split : {"test", "heldout"}) {
+      const auto& s = r.sets.at(split);
+      EXPECT_GT(s.n, 8) << method;  // at least one query per scene
+      EXPECT_GE(s.miou, 0.0) << method;
+      EXPECT_LE(s.miou, 1.0) << method;
+      EXPECT_LE(s.malformed, s.n);
+    }
+    results[method] = r;
+  }
+  EXPECT_EQ(results["random"].trained_parameters, 0);
+  EXPECT_EQ(results["raw"].trained_parameters, 0);
+  EXPECT_EQ(results["vpt"].trained_parameters, 8 * 64);
+  EXPECT_EQ(results["lora"].trained_parameters, 2 * 2 * (4 * 64 + 64 * 4));
+  EXPECT_EQ(results["pin"].trained_parameters, (64 * 32 + 32) + 64 + (32 * 48 + 48) + 96 + (48 * 64 + 64));
+  EXPECT_EQ(results["pin"].steps, 4);
+  // The same seed draws the same random boxes.
+  EXPECT_DOUBLE_EQ(run_pin(pin_config("random"), dir / "runs").sets.at("test").miou, results["random"].sets.at("test").miou);
+
+  // The localiser file: the same answer for a scene as the evaluation gave.
+  const auto& pin = results["pin"];
+  ASSERT_TRUE(fs::exists(pin.localiser_file));
+  auto loc = load_localiser(pin.localiser_file);
+  EXPECT_EQ(loc.method, "pin");
+  const ClipTokenizer tok(vocab_file());
+  const auto heldout = load_clip_scenes(pin_dataset_specs(pin_config("pin"))[2]);
+  const auto q = localisation_queries(heldout).front();
+  const auto a = locate(loc, tok, heldout.images[q.scene], q.object, torch::kCPU);
+  auto adapter = loc.adapter;
+  LocaliseOptions lo;
+  lo.max_queries = 1;
+  const auto e = evaluate_localisation("pin", loc.vlm, adapter.get(), tok, heldout, nullptr, lo, torch::kCPU);
+  EXPECT_EQ(a.text, e.answers.front());
+  EXPECT_EQ(a.box.has_value(), parse_box_answer(a.text, 16).has_value());
+
+  // Bad input: an object the VLM cannot read, an image of the wrong channel count.
+  EXPECT_THROW(locate(loc, tok, heldout.images[0], "zebra", torch::kCPU), core::InputError);
+  EXPECT_THROW(locate(loc, tok, heldout.images[0].narrow(0, 0, 1), q.object, torch::kCPU), core::InputError);
+  // A localiser whose adapter does not fit its VLM (PIN of another width): the tensor is named.
+  auto file = core::load_safetensors(pin.localiser_file);
+  file.metadata["pin_hidden2"] = "40";
+  core::save_safetensors(dir / "bad.safetensors", file.tensors, file.metadata);
+  try {
+    load_localiser(dir / "bad.safetensors");
+    FAIL() << "loaded a localiser of another size";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.safetensors"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_localiser(trained_vlm().vlm_file), core::InputError);  // a VLM file, not a localiser
+  auto bad = pin_config("prefix");
+  EXPECT_THROW(run_pin(bad, dir / "runs"), core::InputError);
+}
+
+TEST(PinTraining, CommandLineAnswersAndRefusesBadInputWithExit2) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  using pesuite::test::run_cli;
+  TempDir dir;
+  const auto r = run_pin(pin_config("pin"), dir / "runs");
+  const auto heldout = load_clip_scenes(pin_dataset_specs(pin_config("pin"))[2]);
+  const auto q = localisation_queries(heldout).front();
+  // The scene as a PNG file (the generator's pixels), and a 4-channel one.
+  const auto gen = datasets::SceneGenerator(datasets::parse_spec(pin_dataset_specs(pin_config("pin"))[2]));
+  const auto scene = gen.render_scene(q.scene);
+  datasets::RgbImage rgb;
+  rgb.width = static_cast<int>(scene.image.size(1)), rgb.height = static_cast<int>(scene.image.size(0));
+  rgb.pixels.assign(scene.image.data_ptr<std::uint8_t>(), scene.image.data_ptr<std::uint8_t>() + scene.image.numel());
+  datasets::write_png_rgb(dir / "scene.png", rgb);
+  datasets::write_png_rgba(dir / "rgba.png", 2, 2, std::vector<std::uint8_t>(16, 200));
+  const std::string vocab = " --vocab " + vocab_file();
+
+  auto c = run_cli("vision pin --json --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + " --object " + q.object + " --out " +
+                   dir / "box.png" + vocab);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  // The same answer as the library gives for the scene's pixels.
+  auto loc = load_localiser(r.localiser_file);
+  const auto a = locate(loc, ClipTokenizer(vocab_file()), heldout.images[q.scene], q.object, torch::kCPU);
+  EXPECT_NE(c.out.find(nlohmann::json(a.text).dump()), std::string::npos) << c.out << "\nlibrary: " << a.text;
+  EXPECT_EQ(fs::exists(dir / "box.png"), a.box.has_value());
+
+  c = run_cli("vlm caption --ckpt " + trained_vlm().vlm_file + " --image " + dir / "scene.png" + vocab);
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  c = run_cli("vlm caption --json --ckpt " + trained_vlm().vlm_file + " --data '" + scenes("n=6&split=test&seed=3") + "'" + vocab);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_TRUE(nlohmann::json::parse(c.out)["perplexity"].is_number());
+
+  auto expect_exit2 = [&](const std::string& args, const std::string& piece) {
+    const auto b = run_cli(args);
+    EXPECT_EQ(b.exit_code, 2) << args << "\n" << b.err;
+    EXPECT_NE(b.err.find(piece), std::string::npos) << args << "\n" << b.err;
+  };
+  expect_exit2("vision pin --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + " --object zebra" + vocab, "object 'zebra'");
+  expect_exit2("vision pin --ckpt " + r.localiser_file + " --image " + dir / "rgba.png" + " --object " + q.object + vocab, "rgba.png: 4 channel");
+  expect_exit2("vision pin --ckpt " + trained_vlm().vlm_file + " --image " + dir / "scene.png" + " --object " + q.object + vocab, "not a localiser");
+  expect_exit2("vlm caption --ckpt " + r.localiser_file + " --image " + dir / "scene.png" + vocab, "not a VLM file");
+  expect_exit2("vlm pin --set method=\\\"prefix\\\"", "config method");
+}
+
+TEST(VlmTraining, AClipImageTowerStartsTheVlmsAndAnotherShapeIsRefused) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  TempDir dir;
+  torch::manual_seed(3);
+  auto tower = [](ClipOptions& o) { o.image_size(32).patch_size(4).vision_width(64).vision_layers(2).vision_heads(1).text_width(64).text_layers(1).embed_dim(16); };
+  save_clip(dir / "clip.safetensors", create_clip("clip_micro_patch8_64", tower));
+  const ClipTokenizer tok(vocab_file());
+  Vlm vlm = build_vlm(vlm_config(), VlmVocab::from_texts(tok, {"a photo of a bear."}));
+  init_vision_from_clip(vlm, dir / "clip.safetensors");
+  const auto clip = load_clip(dir / "clip.safetensors");
+  const auto mine = core::module_state(*vlm->visual);
+  for (const auto& [name, t] : core::module_state(*clip->visual))
+    if (name != "proj") EXPECT_TRUE(torch::equal(mine.at(name), t)) << name;
+  save_clip(dir / "wide.safetensors", create_clip("clip_micro_patch8_64", [&](ClipOptions& o) { tower(o); o.vision_width(128).vision_heads(2); }));
+  try {
+    init_vision_from_clip(vlm, dir / "wide.safetensors");
+    FAIL() << "copied a tower of another width";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("wide.safetensors"), std::string::npos) << e.what();
+  }
+}
