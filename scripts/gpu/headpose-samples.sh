@@ -14,7 +14,7 @@ cat >"$tool/topng.cpp" <<'CPP'
 #include <cstdio>
 int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
-    cv::Mat img = cv::imread(argv[i], cv::IMREAD_COLOR);  // as pesuite's imageio::decode_image
+    cv::Mat img = cv::imread(argv[i], cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);  // as pesuite's imageio::decode_image
     if (img.empty() || !cv::imwrite(argv[i + 1], img)) { std::fprintf(stderr, "%s: cannot convert\n", argv[i]); return 1; }
   }
   return 0;

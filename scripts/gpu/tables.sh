@@ -31,9 +31,6 @@ bin=$build/experiments/pesuite
 work=/tmp/pesuite-tables
 mkdir -p "$work" "$out/units"
 export PESUITE_DATA=$data
-# Several workers share the CPU cores: OpenMP threads that spin while they wait (GNU's default)
-# take cores from the other workers' renders and crops.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 start=$(date +%s)
 for spec in $tables; do
   t=${spec%%:*}

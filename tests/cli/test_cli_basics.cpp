@@ -35,6 +35,18 @@ TEST(Cli, HelpOnEverySubcommand) {
   }
 }
 
+// `reproduce <table> --quick` is the table's short version, also for a table `reproduce quick`
+// leaves out (in_quick = false): --assemble shows which version it wrote without running it.
+TEST(Cli, ReproduceQuickOfOneTable) {
+  pesuite::test::TempDir dir;
+  auto r = run_cli("reproduce pin --quick --assemble --out " + dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("# pin (quick): "), std::string::npos) << r.out;
+  r = run_cli("reproduce pin --assemble --out " + dir.str() + "/full");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("(quick)"), std::string::npos) << r.out;
+}
+
 TEST(Cli, UsageErrorsExit2WithOneLine) {
   for (const char* args : {"no-such-command", "list nonsense", "version --bogus", "data inspect"}) {
     auto r = run_cli(args);

@@ -3,7 +3,9 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <filesystem>
+#include <cstdint>
 #include <fstream>
+#include <vector>
 
 #include "pesuite/datasets/cifar.h"
 #include "pesuite/datasets/formats.h"
@@ -274,4 +276,31 @@ TEST(Samples, CocoTiny) {
   EXPECT_EQ(j["objects"], 197);
   EXPECT_EQ(j["classes"], 80);
   EXPECT_FALSE(j.contains("size_mismatch"));
+}
+
+// Annotations (COCO, VOC, 300W-LP, AFLW2000) are in the stored pixels' frame, and PIL's
+// Image.open (torchvision's loader, Hopenet's) does not apply an EXIF orientation: neither does
+// decode_image. The JPEG below carries orientation 6 ("rotate 90 degrees clockwise to view"), which
+// cv::IMREAD_COLOR alone would apply, turning 40 x 20 into 20 x 40.
+TEST(Decode, ExifOrientationIsNotApplied) {
+  cv::Mat img(20, 40, CV_8UC3, cv::Scalar(0, 0, 0));
+  img(cv::Rect(0, 0, 10, 20)).setTo(cv::Scalar(255, 255, 255));  // a white left edge
+  std::vector<std::uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", img, jpeg, {cv::IMWRITE_JPEG_QUALITY, 100}));
+  // APP1 "Exif": a little-endian TIFF header and one IFD entry, Orientation (0x0112, SHORT) = 6.
+  const std::vector<std::uint8_t> app1 = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+                                          'I', 'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00,  // TIFF header, IFD at 8
+                                          0x01, 0x00,                                    // 1 entry
+                                          0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00,
+                                          0x00, 0x00, 0x00, 0x00};                       // no next IFD
+  ASSERT_EQ(app1.size(), 2u + 0x22u);
+  jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());  // right after SOI
+  const std::string bytes(jpeg.begin(), jpeg.end());
+  // The tag is real: OpenCV's own orientation-applying read turns the image.
+  const cv::Mat turned = cv::imdecode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8U, jpeg.data()), cv::IMREAD_COLOR);
+  ASSERT_EQ(turned.size(), cv::Size(20, 40));
+  const cv::Mat rgb = imageio::decode_image_bytes(bytes, "exif.jpg");
+  ASSERT_EQ(rgb.size(), cv::Size(40, 20));
+  EXPECT_GT(rgb.at<cv::Vec3b>(10, 2)[0], 200);  // the white edge is still on the left
+  EXPECT_LT(rgb.at<cv::Vec3b>(10, 37)[0], 50);
 }

@@ -30,7 +30,9 @@ cv::Mat decode_image_bytes(const std::string& bytes, const std::string& name) {
   cv::Mat img;
   try {
     const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
-    img = cv::imdecode(buf, cv::IMREAD_COLOR);
+    // Stored orientation, as PIL's Image.open reads it and as annotations (boxes, masks,
+    // landmarks) are given: an EXIF orientation tag is not applied.
+    img = cv::imdecode(buf, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     throw core::InputError(name + ": cannot decode image: " + e.what());
   }

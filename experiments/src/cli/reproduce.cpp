@@ -26,6 +26,7 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_flag("--claim", options.claim,
                 "Share <out> with other processes: each run goes to the first process that claims it");
   cmd->add_flag("--assemble", options.assemble, "Run nothing: write the table from the runs saved under <out>/units");
+  cmd->add_flag("--quick", options.quick, "The named table's short version (its [quick] section), whether or not `quick` runs it");
   cmd->callback([]() {
     if (list || table.empty()) {
       std::cout << "quick          the short version of every table marked *\n";

@@ -95,7 +95,7 @@ torch::Tensor load_input_image(const std::string& image, std::int64_t index, con
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (lower == ".png" || lower == ".jpg" || lower == ".jpeg" || lower == ".bmp") {
 #ifdef PESUITE_HAVE_OPENCV
-    cv::Mat m = cv::imread(image, channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    cv::Mat m = cv::imread(image, (channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR) | cv::IMREAD_IGNORE_ORIENTATION);  // as decode_image
     if (m.empty()) throw core::InputError(image + ": cannot read the image");
     if (channels == 3) cv::cvtColor(m, m, cv::COLOR_BGR2RGB);
     auto t = torch::from_blob(m.data, {m.rows, m.cols, m.channels()}, torch::kUInt8).clone().permute({2, 0, 1}).to(torch::kFloat32) / 255.0;
