@@ -30,7 +30,7 @@ std::vector<std::int64_t> read_integers(const std::string& path) {
   while (lines.next())
     for (auto field : lines.fields(' ')) {
       const double d = lines.to_double(field);
-      if (d != std::floor(d)) lines.fail("'" + std::string(field) + "' is not a whole number");
+      if (!std::isfinite(d) || d != std::floor(d)) lines.fail("'" + std::string(field) + "' is not a whole number");
       out.push_back(static_cast<std::int64_t>(d));
     }
   return out;

@@ -47,6 +47,7 @@ for spec in $tables; do
   mkdir -p "$work/$t/units"
   if [ -n "${UNITS_IN:-}" ] && [ -d "$UNITS_IN/$t" ]; then cp "$UNITS_IN/$t"/*.json "$work/$t/units/" 2>/dev/null; fi
   echo "${args[*]}" >"$work/$t.args"
+  echo "${envs[*]}" >"$work/$t.envs"  # the assembly below runs with the workers' environment
   for i in $(seq "$gpu"); do
     env "${envs[@]}" timeout "$limit" "$bin" --threads "${THREADS:-1}" "${args[@]}" --device cuda --claim >"$out/$t.gpu$i.log" 2>&1 &
   done
@@ -59,8 +60,7 @@ echo "workers done after $(( $(date +%s) - start )) s"
 for spec in $tables; do
   t=${spec%%:*}
   read -r -a args <"$work/$t.args"
-  envs=()
-  [ "$t" = cpvt-scenes ] && envs=(PESUITE_CACHE=$data/pesuite-cache)  # as its workers: rows without a bank are skipped
+  read -r -a envs <"$work/$t.envs"  # e.g. cpvt-scenes' bank: without it its rows are skipped
   env "${envs[@]}" "$bin" "${args[@]}" --assemble >"$out/$t.log" 2>&1
   mkdir -p "$out/units/$t"
   cp "$work/$t"/units/*.json "$out/units/$t/" 2>/dev/null

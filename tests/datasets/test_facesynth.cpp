@@ -199,6 +199,10 @@ TEST(FaceMesh, BadFilesAreNamed) {
   pesuite::core::write_file_atomic(npy, good);
   pesuite::core::write_file_atomic(mesh + "/uv_kpt_ind.txt", "1 2 3\n4 5 6\n");
   expect_input_error([&] { load_face_mesh(mesh); }, {"uv_kpt_ind.txt", "expected 2 x 68"});
+  for (const char* bad : {"2.5", "inf", "nan", "x"}) {  // each named with its line
+    pesuite::core::write_file_atomic(mesh + "/uv_kpt_ind.txt", std::string("1 2\n3 ") + bad + "\n");
+    expect_input_error([&] { load_face_mesh(mesh); }, {"uv_kpt_ind.txt:2", bad});
+  }
   fs::remove(mesh + "/uv_kpt_ind.txt");
   expect_input_error([&] { load_face_mesh(mesh); }, {"uv_kpt_ind.txt", "missing"});
   expect_input_error([&] { make_facesynth(parse_spec("facesynth:?mesh=" + (dir / "none"))); }, {"none", "not a directory"});
