@@ -175,7 +175,7 @@ void run_table(const TableSpec& t, const core::TableOptions& options) {
       std::cout << "skip " << row.config << ": " << missing[r] << " not found" << std::endl;
       continue;
     }
-    const std::string stem = fs::path(row.config).stem().string();
+    const std::string stem = t.unit_stem(row);
     for (int seed = 0; seed < seeds; ++seed) {
       core::Config cfg = configs[r];
       cfg.apply_set("seed=" + std::to_string(seed));

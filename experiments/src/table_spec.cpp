@@ -1,8 +1,10 @@
 // Table descriptions (tables.h): one TOML file per table, read and checked here. Every key is known
 // (a typo is an error naming the file and the key), rows are listed or made as a grid of key values.
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include <toml++/toml.h>
@@ -202,6 +204,32 @@ std::vector<TableRow> TableSpec::rows_for(bool quick_version) const {
   return out;
 }
 
+namespace {
+// A key value as part of a file name: letters, digits and '.' kept (lower case), '%' as "pct", any
+// other run of characters as one '-'.
+std::string file_name_part(const std::string& value) {
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '.')
+      out += static_cast<char>(std::tolower(c));
+    else if (c == '%')
+      out += "pct";
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "x" : out;
+}
+}  // namespace
+
+std::string TableSpec::unit_stem(const TableRow& row) const {
+  std::string stem = fs::path(row.config).stem().string();
+  const auto same_config = std::count_if(rows.begin(), rows.end(), [&](const TableRow& o) { return o.config == row.config; });
+  if (same_config > 1)
+    for (const auto& k : keys) stem += "-" + file_name_part(row.key.at(k));
+  return stem;
+}
+
 TableSpec load_table(const std::string& path) {
   toml::table doc;
   try {
@@ -262,6 +290,14 @@ TableSpec load_table(const std::string& path) {
   }
   for (const auto& [k, v] : t.quick.only)
     if (std::find(t.keys.begin(), t.keys.end(), k) == t.keys.end()) r.fail("quick.only", "names '" + k + "', not a key column");
+  // Two rows saving under one unit name would overwrite (and, with --claim, skip) each other's runs.
+  std::map<std::string, std::size_t> unit_rows;
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    const auto [it, fresh] = unit_rows.emplace(t.unit_stem(t.rows[i]), i);
+    if (!fresh)
+      r.fail("row", "entries " + std::to_string(it->second) + " and " + std::to_string(i) + " would save their runs under one name '" +
+                        it->first + "': give them distinct key values");
+  }
 
   if (const toml::array* cols = r.tables("column")) {
     for (std::size_t i = 0; i < cols->size(); ++i) {

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "pesuite/core/atomic_file.h"
@@ -217,6 +218,22 @@ TEST(Tables, EveryDescriptionAndRowConfigLoads) {
   }
 }
 
+// Rows that train one config file with different --set overrides (headpose-semi's nine, pin's six
+// per VLM) must still save their runs under distinct names: one shared name made --claim workers skip
+// each other's rows and --resume read one row's result for all (found on the GPU machine).
+TEST(Tables, EveryRowSavesItsRunsUnderItsOwnName) {
+  for (const auto& t : list_tables(default_config_dir())) {
+    std::set<std::string> stems;
+    for (const auto& row : t.rows) EXPECT_TRUE(stems.insert(t.unit_stem(row)).second) << t.name << ": " << t.unit_stem(row);
+  }
+  const auto semi = load_table(default_config_dir() + "/tables/headpose-semi.toml");
+  ASSERT_EQ(semi.rows.size(), 9u);
+  EXPECT_EQ(semi.unit_stem(semi.rows[0]), "headpose-semi-2pct-supervised");
+  EXPECT_EQ(semi.unit_stem(semi.rows[8]), "headpose-semi-100pct-supervised");
+  const auto hp = load_table(default_config_dir() + "/tables/headpose.toml");  // one config per row: the stem alone
+  EXPECT_EQ(hp.unit_stem(hp.rows[0]), "headpose-hopenet-r50-a1");
+}
+
 TEST(Tables, BadDescriptionsNameTheFileAndKey) {
   test::TempDir dir;
   auto error_of = [&](const std::string& text) {
@@ -241,4 +258,12 @@ TEST(Tables, BadDescriptionsNameTheFileAndKey) {
             std::string::npos);
   EXPECT_NE(error_of(ok + "[quick]\nonly = { model = ['gine'] }\n").find("quick.only names 'model'"), std::string::npos);
   EXPECT_NE(error_of("title = \n").find("t.toml:1"), std::string::npos);
+  // Two rows on one config whose key values differ only in what a file name cannot hold.
+  const std::string two_rows = "title = 't'\nhelp = 'h'\npipeline = 'graph'\nkeys = ['pe']\n"
+                               "[[row]]\nkey = { pe = 'a b' }\nconfig = 'graph/csl-gine+none.toml'\n"
+                               "[[row]]\nkey = { pe = 'a/b' }\nconfig = 'graph/csl-gine+none.toml'\n"
+                               "[[column]]\nlabel = 'acc'\nmetric = 'accuracy'\n";
+  EXPECT_NE(error_of(two_rows).find("t.toml: row entries 0 and 1 would save their runs under one name 'csl-gine+none-a-b'"),
+            std::string::npos)
+      << error_of(two_rows);
 }

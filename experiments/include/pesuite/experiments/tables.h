@@ -82,6 +82,10 @@ struct TableSpec {
 
   // The rows a run covers: all of them, or the quick version's `only` subset.
   std::vector<TableRow> rows_for(bool quick) const;
+  // The name a row's saved runs go under (units/<stem>-seedS[-foldF].json): its config's file stem,
+  // plus its key values where other rows train the same config file with other --set overrides
+  // (headpose-semi: "headpose-semi-2pct-semi"). load_table refuses a table where two rows share one.
+  std::string unit_stem(const TableRow& row) const;
 };
 
 // Reads and checks a description (InputError naming the file and the key).
