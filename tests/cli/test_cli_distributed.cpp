@@ -335,7 +335,7 @@ std::string clip_args(const TempDir& dir, const std::string& runs) {
   if (!fs::exists(bank)) pesuite::datasets::save_scene_bank(bank, pesuite::test::synthetic_bank());
   const auto scenes = [&](const std::string& keys) { return "scenes:?" + keys + "&size=32&holdout=2&bank=" + bank; };
   std::ofstream(dir / "clip.toml") << "device = \"cpu\"\n[data]\ntrain = \"" << scenes("n=60&split=train&max_objects=2") << "\"\n"
-                                   << "test = \"" << scenes("n=10&split=test&max_objects=1&seed=1") << "\"\nheldout = \"\"\n"
+                                   << "test = \"" << scenes("n=10&split=test&max_objects=1&seed=1") << "\"\nheldout = \"\"\nseen = \"\"\n"
                                    << "vocab = \"" << pesuite::test::sample_data("clip/bpe_simple_vocab_16e6.txt.gz") << "\"\n"
                                    << "[model]\nname = \"clip_micro_patch8_64\"\nimage_size = 32\nvision_width = 64\nvision_layers = 2\n"
                                       "text_width = 64\ntext_layers = 1\nembed_dim = 32\n"

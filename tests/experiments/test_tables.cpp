@@ -158,6 +158,7 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
       o.sets = {"data.train=\"scenes:?n=64&size=64&split=train&holdout=2\"",
                 "data.test=\"scenes:?n=24&size=64&split=test&holdout=2&max_objects=1&seed=1\"",
                 "data.heldout=\"scenes:?n=16&size=64&split=heldout&holdout=2&max_objects=1&seed=2\"",
+                "data.seen=\"scenes:?n=16&size=64&split=train&holdout=2&max_objects=1&seed=3\"",
                 "data.bank=\"" + bank + "\"", "train.epochs=1", "train.batch_size=32", "eval.batch_size=32"};
     }
     if (t.pipeline == "pin") {  // one tiny VLM (pretrained once, cached in the temporary folder) under every row

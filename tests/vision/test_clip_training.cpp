@@ -44,6 +44,7 @@ core::Config tiny_config() {
   cfg.apply_set("data.train=\"" + scenes("n=96&split=train&max_objects=2") + "\"");
   cfg.apply_set("data.test=\"" + scenes("n=40&split=test&max_objects=1&seed=1") + "\"");
   cfg.apply_set("data.heldout=\"" + scenes("n=30&split=heldout&max_objects=1&seed=2") + "\"");
+  cfg.apply_set("data.seen=\"" + scenes("n=30&split=train&max_objects=1&seed=3") + "\"");
   cfg.apply_set("data.vocab=\"" + vocab_file() + "\"");
   for (const char* s : {"model.name=\"clip_micro_patch8_64\"", "model.image_size=32", "model.vision_width=64", "model.vision_layers=2",
                         "model.text_width=64", "model.text_layers=1", "model.embed_dim=32", "train.epochs=2", "train.batch_size=16",
@@ -75,12 +76,16 @@ TEST(ClipTraining, TrainsResumesBitwiseAndEvaluatesZeroShot) {
   const auto full = run_clip_training(cfg, dir / "runs");
   ASSERT_TRUE(full.finished);
   EXPECT_EQ(full.steps, 12);  // 96 scenes / 16 per batch x 2 epochs
-  ASSERT_TRUE(full.zero_shot.count("test") && full.zero_shot.count("heldout"));
+  ASSERT_TRUE(full.zero_shot.count("test") && full.zero_shot.count("heldout") && full.zero_shot.count("seen"));
   const auto& zt = full.zero_shot.at("test");
   EXPECT_EQ(zt.images, 40);
   EXPECT_EQ(zt.classes, 3);
   EXPECT_NEAR(zt.chance, 1.0 / 3.0, 1e-12);  // one object per scene, 3 training classes
   EXPECT_NEAR(full.zero_shot.at("heldout").chance, 0.5, 1e-12);
+  const auto& zs = full.zero_shot.at("seen");  // the training drawings in new scenes: the training classes
+  EXPECT_EQ(zs.images, 30);
+  EXPECT_EQ(zs.classes, 3);
+  EXPECT_NEAR(zs.chance, 1.0 / 3.0, 1e-12);
   EXPECT_GE(zt.accuracy, 0.0);
   EXPECT_LE(zt.accuracy, 1.0);
   EXPECT_LE(full.logit_scale, std::log(100.0) + 1e-12);

@@ -60,7 +60,7 @@ Loaded load(const CkptOptions& o) {
 
 std::string data_spec(const CkptOptions& o, const core::Config& cfg) {
   if (!o.data.empty()) return o.data;
-  return vision::clip_dataset_specs(cfg)[1];
+  return vision::clip_zero_shot_specs(cfg).front().second;  // data.test
 }
 
 std::string pct(double v) {
@@ -126,9 +126,9 @@ void add_clip_eval(CLI::App* clip) {
     const auto templates = l.cfg.get_strings("eval.templates");
     const bool bf16 = vision::clip_use_bf16(l.cfg, l.device);
     nlohmann::ordered_json out{{"checkpoint", eval_o.ckpt}};
-    const auto specs = vision::clip_dataset_specs(l.cfg);
+    // --data: those scenes alone; else every zero-shot set of the config (test, heldout, seen).
     std::vector<std::pair<std::string, std::string>> sets = {{"test", data_spec(eval_o, l.cfg)}};
-    if (eval_o.data.empty() && specs.size() > 2) sets.push_back({"heldout", specs[2]});
+    if (eval_o.data.empty()) sets = vision::clip_zero_shot_specs(l.cfg);
     for (const auto& [name, spec] : sets) {
       const auto data = vision::load_clip_scenes(spec);
       const auto z = vision::zero_shot_eval(l.clip.model, tok, data, templates, l.batch, l.device, bf16);

@@ -43,6 +43,7 @@ device = "auto"
 train = "scenes:?n=4000&size=64&split=train&holdout=4"
 test = "scenes:?n=500&size=64&split=test&holdout=4&max_objects=1&seed=1"        # unseen drawings of the training classes
 heldout = "scenes:?n=300&size=64&split=heldout&holdout=4&max_objects=1&seed=2"  # "" = none
+seen = "scenes:?n=500&size=64&split=train&holdout=4&max_objects=1&seed=3"        # the training drawings in new scenes; "" = none
 vocab = "${data}/clip/bpe_simple_vocab_16e6.txt.gz"   # CLIP's BPE merges
 bank = ""              # an object bank file added to every scenes spec as bank=... (a machine without OpenCV / openclipart)
 root = ""              # what ${data} stands for; "" = $PESUITE_DATA, else ../shared/data beside the source tree
@@ -96,10 +97,17 @@ segmentation_pngs = 8   # heatmap PNGs written to the run folder
 )", "<clip-training defaults>");
 }
 
+std::vector<std::pair<std::string, std::string>> clip_zero_shot_specs(const core::Config& cfg) {
+  std::vector<std::pair<std::string, std::string>> out{{"test", scene_specs(cfg, {"data.test"})[0]}};
+  for (const char* name : {"heldout", "seen"})
+    if (const std::string key = std::string("data.") + name; !cfg.get_string(key).empty()) out.emplace_back(name, scene_specs(cfg, {key})[0]);
+  return out;
+}
+
 std::vector<std::string> clip_dataset_specs(const core::Config& cfg) {
-  std::vector<std::string> keys{"data.train", "data.test"};
-  if (!cfg.get_string("data.heldout").empty()) keys.push_back("data.heldout");
-  return scene_specs(cfg, keys);
+  std::vector<std::string> out = scene_specs(cfg, {"data.train"});
+  for (const auto& [name, spec] : clip_zero_shot_specs(cfg)) out.push_back(spec);
+  return out;
 }
 
 Clip build_clip(const core::Config& cfg) {
@@ -338,17 +346,18 @@ struct ContrastiveStep {
 
 // After the last step: zero-shot accuracy on the test (and held-out class) scenes, one metrics row,
 // then the analyses the config asks for (ablation, TextSpan, segmentation).
-void evaluate_after_training(Clip& model, const ClipTokenizer& tokenizer, const ClipScenes& test, const ClipScenes* heldout,
-                             const core::Config& cfg, const torch::Device& device, bool bf16, core::RunDir& run, ClipTrainResult& r) {
+void evaluate_after_training(Clip& model, const ClipTokenizer& tokenizer, const ClipScenes& test,
+                             const std::map<std::string, ClipScenes>& more_sets, const core::Config& cfg, const torch::Device& device,
+                             bool bf16, core::RunDir& run, ClipTrainResult& r) {
   const auto templates = cfg.get_strings("eval.templates");
   const auto eval_batch = std::max<std::int64_t>(1, cfg.get_int("eval.batch_size"));
   model->eval();
   nlohmann::ordered_json row{{"step", r.total_steps}};
   r.zero_shot["test"] = zero_shot_eval(model, tokenizer, test, templates, eval_batch, device, bf16);
   row["zs_acc"] = r.zero_shot["test"].accuracy;
-  if (heldout) {
-    r.zero_shot["heldout"] = zero_shot_eval(model, tokenizer, *heldout, templates, eval_batch, device, bf16);
-    row["zs_heldout_acc"] = r.zero_shot["heldout"].accuracy;
+  for (const auto& [name, scenes] : more_sets) {
+    r.zero_shot[name] = zero_shot_eval(model, tokenizer, scenes, templates, eval_batch, device, bf16);
+    row["zs_" + name + "_acc"] = r.zero_shot[name].accuracy;
   }
   row["train_seconds"] = r.train_seconds;
   run.metrics().append(row);
@@ -386,11 +395,12 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
   Clip model = build_clip(cfg);
   const auto train = load_clip_scenes(specs[0]);
   const auto test = load_clip_scenes(specs[1]);
-  std::unique_ptr<ClipScenes> heldout;
-  if (specs.size() > 2) heldout = std::make_unique<ClipScenes>(load_clip_scenes(specs[2]));
+  std::map<std::string, ClipScenes> more_sets;  // the zero-shot sets besides data.test
+  for (const auto& [name, spec] : clip_zero_shot_specs(cfg))
+    if (name != "test") more_sets.emplace(name, load_clip_scenes(spec));
   check_fits(model, train, "data.train");
   check_fits(model, test, "data.test");
-  if (heldout) check_fits(model, *heldout, "data.heldout");
+  for (const auto& [name, scenes] : more_sets) check_fits(model, scenes, "data." + name);
   std::int64_t truncated = 0;
   const auto tokens = tokenize_captions(train, tokenizer, model->options.context_length(), cfg.get_string("train.captions"), truncated);
   if (truncated)
@@ -475,7 +485,7 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
     return r;
   }
   // Rank 0 evaluates and writes the analyses; the other ranks' work ends with training.
-  if (core::dist::is_writer()) evaluate_after_training(model, tokenizer, test, heldout.get(), cfg, device, bf16, run, r);
+  if (core::dist::is_writer()) evaluate_after_training(model, tokenizer, test, more_sets, cfg, device, bf16, run, r);
   return r;
 }
 

@@ -7,6 +7,7 @@
 //   ClipTrainResult r = run_clip_training(cfg, "runs");
 //   r.zero_shot.at("test").accuracy;       // seen classes, unseen drawings
 //   r.zero_shot.at("heldout").accuracy;    // classes no training caption named
+//   r.zero_shot.at("seen").accuracy;       // the training drawings, pasted into new scenes
 //   // later: load it again (config from the checkpoint's metadata)
 //   LoadedClip m = load_clip_checkpoint(r.checkpoint, torch::kCPU);
 //
@@ -30,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pesuite/core/config.h"
@@ -40,8 +42,12 @@
 namespace pesuite::vision {
 
 core::Config clip_training_defaults();
-// data.train, data.test, data.heldout (when set), ${data} expanded.
+// data.train, then the zero-shot sets below, ${data} expanded and data.bank added.
 std::vector<std::string> clip_dataset_specs(const core::Config& cfg);
+// The zero-shot sets, named as in ClipTrainResult::zero_shot: "test" (data.test: unseen drawings of
+// the training classes), "heldout" (data.heldout: classes no training caption named, among
+// themselves) and "seen" (data.seen: the training drawings pasted into new scenes), each where set.
+std::vector<std::pair<std::string, std::string>> clip_zero_shot_specs(const core::Config& cfg);
 // The CLIP a config describes: model.name's preset with the model.* overrides (0 = the preset's).
 Clip build_clip(const core::Config& cfg);
 
@@ -99,7 +105,7 @@ struct ClipTrainResult {
   std::int64_t steps = 0, total_steps = 0;
   double train_seconds = 0, final_loss = 0, logit_scale = 0;
   std::string run_path, checkpoint;
-  std::map<std::string, ZeroShotResult> zero_shot;  // "test", "heldout" (when data.heldout is set)
+  std::map<std::string, ZeroShotResult> zero_shot;  // "test"; "heldout", "seen" (when data.heldout / data.seen are set)
   std::map<std::string, double> metrics;            // analysis metrics (clip_analysis.h), when enabled
 };
 
