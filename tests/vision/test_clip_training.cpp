@@ -341,6 +341,23 @@ TEST(ClipSegmentation, CocoMasksAlignAndBaselinesHaveTheirClosedForms) {
   EXPECT_TRUE(torch::equal(no_crowd.masks.eq(1), data.masks.eq(1)));
   EXPECT_TRUE(torch::equal(no_crowd.masks.eq(0), data.masks.ne(1)));
 
+  // One sample per image (the zero-shot class's map): its foreground is exactly the union of the
+  // image's per-category foregrounds (nearest-neighbour resizing commutes with the union), its
+  // ignored pixels lie outside it, and its class is the image's prediction (-1).
+  const auto one = load_coco_segmentation(spec, 32, CocoSamples::predicted_class);
+  ASSERT_EQ(one.size(), 16);
+  EXPECT_TRUE(torch::equal(one.images, data.images));
+  for (std::int64_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(one.image_of[static_cast<std::size_t>(i)], i);
+    EXPECT_EQ(one.class_of[static_cast<std::size_t>(i)], -1);
+    auto fg = torch::zeros({32, 32}, torch::kBool);
+    for (std::int64_t q = 0; q < data.size(); ++q)
+      if (data.image_of[static_cast<std::size_t>(q)] == i) fg |= data.masks[q].eq(1);
+    EXPECT_TRUE(torch::equal(one.masks[i].eq(1), fg)) << "image " << i;
+  }
+  EXPECT_GT(one.masks.eq(2).sum().item<std::int64_t>(), 0);
+  EXPECT_EQ(load_coco_segmentation(spec + "&crowd=0", 32, CocoSamples::predicted_class).masks.eq(2).sum().item<std::int64_t>(), 0);
+
   // The command: the same numbers from a CLIP file (save_clip) and COCO's spec.
   save_clip(dir / "clip.safetensors", model);
   const auto cli = run_cli("clip segment --json --device cpu --vocab " + vocab_file() + " --ckpt " + dir / "clip.safetensors" + " --data '" +
@@ -358,6 +375,20 @@ TEST(ClipSegmentation, CocoMasksAlignAndBaselinesHaveTheirClosedForms) {
     EXPECT_NEAR(j[name]["mean_iou"].get<double>(), lib.mean_iou, 1e-4) << name;
     EXPECT_NEAR(j[name]["mean_ap"].get<double>(), lib.mean_ap, 1e-4) << name;
   }
+  // --coco-samples predicted: the library's scores of the one-per-image samples.
+  const auto r_one = clip_segmentation(model, weights, one, {}, 8, torch::kCPU);
+  EXPECT_NEAR(r_one.uniform.pixel_accuracy, one.masks.eq(0).sum().item<double>() / one.masks.ne(2).sum().item<double>(), 1e-12);
+  const auto cli_one = run_cli("clip segment --json --device cpu --vocab " + vocab_file() + " --ckpt " + dir / "clip.safetensors" + " --data '" +
+                               spec + "' --batch 8 --pngs 0 --coco-samples predicted --out " + dir / "cli-one");
+  ASSERT_EQ(cli_one.exit_code, 0) << cli_one.err;
+  const auto j1 = nlohmann::json::parse(cli_one.out);
+  EXPECT_EQ(j1["samples"], 16);
+  EXPECT_DOUBLE_EQ(j1["uniform"]["pixel_accuracy"].get<double>(), r_one.uniform.pixel_accuracy);
+  EXPECT_NEAR(j1["decomposition"]["mean_iou"].get<double>(), r_one.decomposition.mean_iou, 1e-4);
+  EXPECT_EQ(run_cli("clip segment --device cpu --vocab " + vocab_file() + " --ckpt " + dir / "clip.safetensors" + " --data '" + spec +
+                    "' --coco-samples each --out " + dir / "cli-bad")
+                .exit_code,
+            2);
   const auto bad = run_cli("clip segment --device cpu --vocab " + vocab_file() + " --ckpt " + dir / "clip.safetensors" + " --data 'coco:" +
                            dir / "missing.json" + "' --out " + dir / "bad");
   EXPECT_EQ(bad.exit_code, 2) << bad.err;

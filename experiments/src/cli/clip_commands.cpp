@@ -215,20 +215,27 @@ void add_clip_segment(CLI::App* clip) {
   static CkptOptions seg_o;
   static std::string seg_layers, seg_out;
   static std::int64_t seg_pngs = 16;
+  static std::string seg_coco_samples = "category";
   static bool seg_json = false;
   add_ckpt_options(*seg, seg_o, false);
   seg->get_option("--data")->description("Scenes (scenes:?...; default: the config's data.test) or COCO instances (coco:<annotations.json>?...)");
   seg->add_option("--layers", seg_layers, "Attention layers summed into the maps (-4:, 0:3, ...; default: all)");
   seg->add_option("--out", seg_out, "Folder for the heatmap PNGs (image | mask | decomposition | rollout)")->required();
   seg->add_option("--pngs", seg_pngs, "How many samples (scenes; COCO: image and category) get a PNG")->capture_default_str();
+  seg->add_option("--coco-samples", seg_coco_samples,
+                  "COCO: category = one sample per (image, category present), its map against its instances; predicted = one per "
+                  "image, the zero-shot class's map against all its instances (the paper's protocol)")
+      ->check(CLI::IsMember({"category", "predicted"}))
+      ->capture_default_str();
   seg->add_flag("--json", seg_json, "Print the result as JSON");
   seg->callback([]() {
     auto l = load(seg_o);
     const auto tok = vision::clip_tokenizer(l.cfg);
     const auto spec = data_spec(seg_o, l.cfg);
     const bool coco = datasets::parse_spec(spec).format == "coco";
-    // COCO: the images at the model's size, one sample per (image, category present); scenes: one per scene.
-    const auto data = coco ? vision::load_coco_segmentation(spec, l.clip.model->options.image_size())
+    // COCO: the images at the model's size, samples as --coco-samples says; scenes: one per scene.
+    const auto per = seg_coco_samples == "predicted" ? vision::CocoSamples::predicted_class : vision::CocoSamples::per_category;
+    const auto data = coco ? vision::load_coco_segmentation(spec, l.clip.model->options.image_size(), per)
                            : vision::scene_segmentation_samples(vision::load_clip_scenes(spec));
     const auto weights = vision::zero_shot_weights(l.clip.model, tok, data.classes, l.cfg.get_strings("eval.templates"));
     std::vector<std::int64_t> layers;
@@ -243,7 +250,7 @@ void add_clip_segment(CLI::App* clip) {
                   << pct(s.mean_ap) << "\n";
     }
     if (seg_json) std::cout << out.dump(2) << "\n";
-    else if (coco) std::cout << r.images << " images, " << r.samples << " (image, category) masks; wrote " << r.pngs.size() << " PNGs to " << seg_out << "\n";
+    else if (coco) std::cout << r.images << " images, " << r.samples << (per == vision::CocoSamples::per_category ? " (image, category)" : " image") << " masks; wrote " << r.pngs.size() << " PNGs to " << seg_out << "\n";
     else std::cout << r.images << " scenes; wrote " << r.pngs.size() << " PNGs to " << seg_out << "\n";
   });
 }

@@ -371,7 +371,7 @@ ClipSegmentationReport clip_segmentation(Clip& model, const torch::Tensor& class
 }
 
 #ifndef PESUITE_HAVE_OPENCV
-SegmentationSamples load_coco_segmentation(const std::string& spec, std::int64_t) {
+SegmentationSamples load_coco_segmentation(const std::string& spec, std::int64_t, CocoSamples) {
   throw core::InputError("dataset spec '" + spec + "': segmenting COCO images needs OpenCV (pesuite::imageio), which this build lacks");
 }
 #endif

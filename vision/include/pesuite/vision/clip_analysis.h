@@ -14,6 +14,7 @@
 //   ClipSegmentationReport s = clip_segmentation(model, weights, test, {}, 32, torch::kCPU, "out/heatmaps", 8);
 //   s.decomposition.pixel_accuracy;  s.rollout.mean_iou;  s.uniform.mean_ap;
 //   auto coco = load_coco_segmentation("coco:instances_val2017.json", 224);             // COCO's masks
+//   auto one = load_coco_segmentation("coco:...", 224, CocoSamples::predicted_class);  // one per image
 //   auto cw = zero_shot_weights(model, tokenizer, coco.classes, templates);
 //   clip_segmentation(model, cw, coco, {}, 32, torch::kCPU);
 //
@@ -118,15 +119,22 @@ struct SegmentationSamples {
 };
 // One sample per scene: its zero-shot class against the union of the scene's object masks.
 SegmentationSamples scene_segmentation_samples(const ClipScenes& data);
-// A coco: spec for a model of `size` px images: COCO's category names as the classes; one sample per
-// (image, category with a non-crowd instance in it), the map of that category against the union of
-// its instances. Images resized to size x size (area averaging when shrinking, as the streamed
+// How COCO's many-object images become samples. per_category: one per (image, category with a
+// non-crowd instance in it), the map of that category against the union of its instances (the
+// category's localisation, whatever the image's zero-shot class). predicted_class: one per image, the
+// map of the image's zero-shot class against the union of all its instances (the paper's protocol on
+// ImageNet-segmentation, one foreground mask and the predicted class; on COCO a map of one category
+// is scored against the objects of all).
+enum class CocoSamples { per_category, predicted_class };
+// A coco: spec for a model of `size` px images: COCO's category names as the classes; samples as
+// `samples` says. Images resized to size x size (area averaging when shrinking, as the streamed
 // test data), masks with them by nearest neighbour (datasets::resize_mask_nearest). Crowd regions
 // (kept by the spec's crowd=1, its default) of the category are scored as neither, as pycocotools
 // ignores them; with crowd=0 they are dropped and count as background. Instances without a
 // segmentation are left out. Needs OpenCV; InputError for a spec that is not coco:, a decoded image
 // whose size differs from the JSON's, or no image with an object.
-SegmentationSamples load_coco_segmentation(const std::string& spec, std::int64_t size);
+SegmentationSamples load_coco_segmentation(const std::string& spec, std::int64_t size,
+                                           CocoSamples samples = CocoSamples::per_category);
 
 // Per image: the zero-shot class (argmax of class_weights); per sample, the decomposition heatmap
 // of `layers` (empty = all) for its class, attention rollout and a uniform (constant) map, each

@@ -1,6 +1,7 @@
 // COCO images and instance masks as zero-shot segmentation samples (clip_analysis.h): the images
 // decoded and resized for the model, each (image, category present) one sample whose mask is the
-// union of the category's instances there. Built only with OpenCV.
+// union of the category's instances there, or each image one sample of all its instances (the
+// zero-shot class's map). Built only with OpenCV.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -16,7 +17,7 @@
 
 namespace pesuite::vision {
 
-SegmentationSamples load_coco_segmentation(const std::string& text, std::int64_t size) {
+SegmentationSamples load_coco_segmentation(const std::string& text, std::int64_t size, CocoSamples per) {
   const auto spec = datasets::parse_spec(text);
   if (spec.format != "coco") throw core::InputError("dataset spec '" + text + "': COCO masks need a coco: spec, not " + spec.format + ":");
   if (size <= 0) throw core::InputError("load_coco_segmentation: the image size must be positive");
@@ -24,7 +25,8 @@ SegmentationSamples load_coco_segmentation(const std::string& text, std::int64_t
   const auto rles = datasets::load_coco_masks(spec, &set);
   const auto n = static_cast<std::int64_t>(set.records.size());
 
-  // Per image and category: the union of its instances (foreground) and of its crowd regions.
+  // Per image and category (or per image: class -1, the zero-shot class): the union of the instances
+  // (foreground) and of the crowd regions.
   struct Sample {
     std::int64_t image, cls;
     std::vector<datasets::Rle> instances, crowds;
@@ -36,7 +38,8 @@ SegmentationSamples load_coco_segmentation(const std::string& text, std::int64_t
     for (std::size_t b = 0; b < rec.boxes.size(); ++b) {
       const auto& m = rles[static_cast<std::size_t>(r)][b];
       if (m.empty()) continue;  // no segmentation: nothing to score against
-      auto& s = of_class.try_emplace(rec.boxes[b].label, Sample{r, rec.boxes[b].label, {}, {}}).first->second;
+      const std::int64_t cls = per == CocoSamples::per_category ? rec.boxes[b].label : -1;
+      auto& s = of_class.try_emplace(cls, Sample{r, cls, {}, {}}).first->second;
       (rec.boxes[b].crowd ? s.crowds : s.instances).push_back(m);
     }
     for (auto& [c, s] : of_class)
