@@ -6,6 +6,8 @@
 #include "pesuite/core/progress.h"
 #include "pesuite/core/results_table.h"
 #include "pesuite/core/run_dir.h"
+#include "pesuite/core/run_files.h"
+#include "pesuite/core/safetensors.h"
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
 #include "test_util.h"
@@ -32,6 +34,48 @@ TEST(RunDir, LayoutAsDesigned) {
   auto again = pesuite::core::RunDir::create(dir.str(), "demo", 3, cfg, "cpu");
   EXPECT_NE(again.path(), run.path());
   EXPECT_THROW(pesuite::core::RunDir::open(dir / "nope"), pesuite::core::InputError);
+}
+
+// What --resume and --ckpt accept: a run folder or a checkpoint in one; the config from the
+// checkpoint's metadata first, then from the run folder, over the defaults.
+TEST(RunFiles, RunFolderOrCheckpointAndTheirConfig) {
+  test::TempDir dir;
+  const auto defaults = Config::from_toml_string("[train]\nlr = 0.1\nepochs = 3\n", "defaults");
+  auto run = RunDir::create(dir.str(), "demo", 0, Config::from_toml_string("[train]\nlr = 0.5\n", "run"), "cpu");
+  auto error_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of([&] { resolve_run_or_checkpoint(run.path()); }).find(run.path() + ": no checkpoint to resume from"), std::string::npos);
+  EXPECT_NE(error_of([&] { resolve_run_or_checkpoint(dir / "nope.safetensors"); }).find("no such run folder or checkpoint"), std::string::npos);
+
+  const std::string last = run.ckpt_dir() + "/last.safetensors";
+  save_safetensors(last, {{"w", torch::zeros({1})}});
+  EXPECT_EQ(resolve_run_or_checkpoint(run.path()), std::make_pair(run.path(), last));
+  EXPECT_EQ(resolve_run_or_checkpoint(last).first, run.path());
+  EXPECT_DOUBLE_EQ(run_config(last, defaults).get_double("train.lr"), 0.5);  // the run's value
+  EXPECT_EQ(run_config(run.path(), defaults).get_int("train.epochs"), 3);    // the defaults' where the run is silent
+  EXPECT_DOUBLE_EQ(checkpoint_config(last, defaults).get_double("train.lr"), 0.5);  // no saved config: the run folder's
+
+  // A saved config wins over the run folder; 'extra' that is not JSON is named.
+  const std::string saved = run.ckpt_dir() + "/saved.safetensors";
+  save_safetensors(saved, {{"w", torch::zeros({1})}}, {{"extra", nlohmann::json{{"config", "[train]\nlr = 0.25\n"}}.dump()}});
+  EXPECT_DOUBLE_EQ(checkpoint_config(saved, defaults).get_double("train.lr"), 0.25);
+  EXPECT_EQ(checkpoint_extra(last), nlohmann::json::object());
+  const std::string broken = run.ckpt_dir() + "/broken.safetensors";
+  save_safetensors(broken, {{"w", torch::zeros({1})}}, {{"extra", "{not json"}});
+  EXPECT_NE(error_of([&] { checkpoint_extra(broken); }).find(broken + ": metadata 'extra' is not JSON"), std::string::npos);
+
+  // A lone checkpoint: the defaults, or, when the caller names what it expects, an error.
+  const std::string lone = dir / "lone.safetensors";
+  save_safetensors(lone, {{"w", torch::zeros({1})}});
+  EXPECT_DOUBLE_EQ(checkpoint_config(lone, defaults).get_double("train.lr"), 0.1);
+  EXPECT_NE(error_of([&] { checkpoint_config(lone, defaults, "head-pose"); }).find(lone + ": not a head-pose checkpoint"), std::string::npos);
+  EXPECT_NE(error_of([&] { run_config(lone, defaults); }).find("not a run folder (no config.toml)"), std::string::npos);
 }
 
 TEST(MetricsLog, JsonlAndCsvAgreeAndTruncate) {

@@ -12,6 +12,7 @@
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/runtime.h"
+#include "pesuite/core/run_files.h"
 #include "pesuite/core/safetensors.h"
 #include "pesuite/core/torch_compat.h"
 #include "pesuite/datasets/spec.h"
@@ -256,17 +257,6 @@ void check_sizes(const std::vector<std::int64_t>& sizes, std::int64_t patch) {
       throw core::InputError("eval sizes: " + std::to_string(s) + " is not a positive multiple of the patch size " + std::to_string(patch));
 }
 
-nlohmann::json read_checkpoint_extra(const std::string& ckpt) {
-  const auto file = core::load_safetensors(ckpt);
-  auto it = file.metadata.find("extra");
-  if (it == file.metadata.end()) return nlohmann::json::object();
-  try {
-    return nlohmann::json::parse(it->second);
-  } catch (const std::exception& e) {
-    throw core::InputError(ckpt + ": metadata 'extra' is not JSON (" + e.what() + ")");
-  }
-}
-
 // The spec text with key=value set (replaced when present, else added).
 std::string with_spec_key(const std::string& text, const std::string& key, const std::string& value) {
   const auto q = text.find('?');
@@ -372,37 +362,11 @@ std::vector<std::string> classification_dataset_specs(const core::Config& cfg) {
           datasets::expand_data_root(cfg.get_string("data.test"), data_root(cfg))};
 }
 
-std::pair<std::string, std::string> resolve_checkpoint(const std::string& path) {
-  if (fs::is_directory(path)) {
-    const std::string ckpt = path + "/ckpt/last.safetensors";
-    if (!fs::exists(ckpt)) throw core::InputError(path + ": no checkpoint to resume from (no ckpt/last.safetensors)");
-    return {path, ckpt};
-  }
-  if (!fs::exists(path)) throw core::InputError(path + ": no such run folder or checkpoint");
-  // <run>/ckpt/<file>.safetensors
-  const auto run = fs::path(path).parent_path().parent_path().string();
-  return {run.empty() ? std::string(".") : run, path};
-}
+std::pair<std::string, std::string> resolve_checkpoint(const std::string& path) { return core::resolve_run_or_checkpoint(path); }
 
-core::Config resume_config(const std::string& run_or_checkpoint) {
-  const auto [run, ckpt] = resolve_checkpoint(run_or_checkpoint);
-  core::Config cfg = image_classification_defaults();
-  if (!fs::exists(run + "/config.toml")) throw core::InputError(run + ": not a run folder (no config.toml)");
-  cfg.merge_file(run + "/config.toml");
-  return cfg;
-}
+core::Config resume_config(const std::string& run_or_checkpoint) { return core::run_config(run_or_checkpoint, image_classification_defaults()); }
 
-core::Config checkpoint_config(const std::string& ckpt) {
-  core::Config cfg = image_classification_defaults();
-  const auto extra = read_checkpoint_extra(ckpt);
-  if (extra.contains("config") && extra["config"].is_string()) {
-    cfg.merge_string(extra["config"].get<std::string>(), ckpt + " (saved config)");
-    return cfg;
-  }
-  const auto run = fs::path(ckpt).parent_path().parent_path() / "config.toml";
-  if (fs::exists(run)) cfg.merge_file(run.string());
-  return cfg;
-}
+core::Config checkpoint_config(const std::string& ckpt) { return core::checkpoint_config(ckpt, image_classification_defaults()); }
 
 vision::ViT load_classifier(const core::Config& cfg, const std::string& ckpt, const torch::Device& device) {
   auto file = core::load_safetensors(ckpt);

@@ -13,6 +13,7 @@
 #include "pesuite/core/optim.h"
 #include "pesuite/core/run_dir.h"
 #include "pesuite/core/runtime.h"
+#include "pesuite/core/run_files.h"
 #include "pesuite/core/safetensors.h"
 #include "pesuite/core/torch_compat.h"
 #include "pesuite/core/trainer.h"
@@ -177,29 +178,6 @@ std::vector<std::int64_t> pool_batch(const std::vector<std::int64_t>& pool, std:
   return out;
 }
 
-nlohmann::json read_extra(const std::string& ckpt) {
-  const auto file = core::load_safetensors(ckpt);
-  auto it = file.metadata.find("extra");
-  if (it == file.metadata.end()) return nlohmann::json::object();
-  try {
-    return nlohmann::json::parse(it->second);
-  } catch (const std::exception& e) {
-    throw core::InputError(ckpt + ": metadata 'extra' is not JSON (" + e.what() + ")");
-  }
-}
-
-std::pair<std::string, std::string> resolve(const std::string& path) {
-  if (fs::is_directory(path)) {
-    const std::string ckpt = path + "/ckpt/last.safetensors";
-    if (!fs::exists(ckpt)) throw core::InputError(path + ": no checkpoint to resume from (no ckpt/last.safetensors)");
-    return {path, ckpt};
-  }
-  if (!fs::exists(path)) throw core::InputError(path + ": no such run folder or checkpoint");
-  const auto run = fs::path(path).parent_path().parent_path().string();
-  return {run.empty() ? std::string(".") : run, path};
-}
-
-
 // The test sets by name; a set named in eval.optional that cannot be opened is left out, with a
 // line for the run's log in `skipped`.
 std::vector<std::pair<std::string, std::unique_ptr<HeadPoseData>>> open_test_sets(const core::Config& cfg,
@@ -354,26 +332,9 @@ HeadPoseNet build_head_pose_model(const core::Config& cfg) {
                          .drop_path(cfg.get_double("model.drop_path")));
 }
 
-core::Config head_pose_resume_config(const std::string& run_or_checkpoint) {
-  const auto [run, ckpt] = resolve(run_or_checkpoint);
-  core::Config cfg = head_pose_defaults();
-  if (!fs::exists(run + "/config.toml")) throw core::InputError(run + ": not a run folder (no config.toml)");
-  cfg.merge_file(run + "/config.toml");
-  return cfg;
-}
+core::Config head_pose_resume_config(const std::string& run_or_checkpoint) { return core::run_config(run_or_checkpoint, head_pose_defaults()); }
 
-core::Config head_pose_checkpoint_config(const std::string& ckpt) {
-  core::Config cfg = head_pose_defaults();
-  const auto extra = read_extra(ckpt);
-  if (extra.contains("config") && extra["config"].is_string()) {
-    cfg.merge_string(extra["config"].get<std::string>(), ckpt + " (saved config)");
-    return cfg;
-  }
-  const auto run = fs::path(ckpt).parent_path().parent_path() / "config.toml";
-  if (!fs::exists(run)) throw core::InputError(ckpt + ": not a head-pose checkpoint (no saved config, no config.toml beside it)");
-  cfg.merge_file(run.string());
-  return cfg;
-}
+core::Config head_pose_checkpoint_config(const std::string& ckpt) { return core::checkpoint_config(ckpt, head_pose_defaults(), "head-pose"); }
 
 HeadPoseNet load_head_pose_model(const std::string& ckpt, const torch::Device& device, core::Config* config_out) {
   if (!fs::is_regular_file(ckpt)) throw core::InputError(ckpt + ": no such checkpoint file");
@@ -454,7 +415,7 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   std::string run_path, ckpt_path;
-  if (!resume.empty()) std::tie(run_path, ckpt_path) = resolve(resume);
+  if (!resume.empty()) std::tie(run_path, ckpt_path) = core::resolve_run_or_checkpoint(resume);
   const bool bf16 = use_bf16(cfg, device);
   const auto sets = test_sets(cfg);
   const bool semi = cfg.get_bool("semi.enabled");
