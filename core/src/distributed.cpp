@@ -247,44 +247,42 @@ std::string World::share_from_rank0(const std::string& key, const std::string& v
   }
 }
 
-// ---- gather_shares ----
+// ---- sum_over_ranks, gather_shares ----
 namespace {
 
-// Each rank writes its rows into zeros of the global shape and the ranks sum: an all-gather of
-// unequal shares through the one collective every backend has (adding zeros is exact).
-torch::Tensor sum_into_global(World& world, const torch::Tensor& rows, std::int64_t begin, std::int64_t total) {
-  auto sizes = rows.sizes().vec();
-  sizes[0] = total;
-  std::vector<torch::Tensor> t{torch::zeros(sizes, rows.options())};
-  t[0].narrow(0, begin, rows.size(0)).copy_(rows);
-  world.all_reduce_sum(t);
-  return t[0];
-}
-
-struct GatherShares : torch::autograd::Function<GatherShares> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& local, World* world, std::int64_t begin,
-                               std::int64_t total) {
+struct SumOverRanks : torch::autograd::Function<SumOverRanks> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, World* world) {
     ctx->saved_data["world"] = reinterpret_cast<std::int64_t>(world);
-    ctx->saved_data["begin"] = begin;
-    ctx->saved_data["rows"] = local.size(0);
-    return sum_into_global(*world, local.detach(), begin, total);
+    std::vector<torch::Tensor> t{x.detach().contiguous().clone()};
+    world->all_reduce_sum(t);
+    return t[0];
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grad) {
     auto* world = reinterpret_cast<World*>(ctx->saved_data["world"].toInt());
     std::vector<torch::Tensor> g{grad[0].contiguous().clone()};
-    world->all_reduce_sum(g);  // every rank's gradient of every row, summed
-    return {g[0].narrow(0, ctx->saved_data["begin"].toInt(), ctx->saved_data["rows"].toInt()), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    world->all_reduce_sum(g);
+    return {g[0], torch::Tensor()};
   }
 };
 
 }  // namespace
 
+torch::Tensor sum_over_ranks(World& world, const torch::Tensor& x) { return world.distributed() ? SumOverRanks::apply(x, &world) : x; }
+
 torch::Tensor gather_shares(World& world, const torch::Tensor& local, const BatchShare& share, std::int64_t total) {
   if (local.size(0) != share.end - share.begin)
     throw std::logic_error("gather_shares: " + std::to_string(local.size(0)) + " rows for a share of " + std::to_string(share.end - share.begin));
   if (!world.distributed()) return local;
-  return GatherShares::apply(local, &world, share.begin, total);
+  // Each rank's rows in zeros of the global shape, summed over the ranks: an all-gather of unequal
+  // shares through the one collective every backend has (adding zeros is exact). Backward: the
+  // gradient summed over the ranks, then this rank's rows (the padding's gradient).
+  auto rest = local.sizes().vec();
+  rest[0] = 0;
+  const auto zeros = [&](std::int64_t rows) {
+    rest[0] = rows;
+    return torch::zeros(rest, local.options());
+  };
+  return sum_over_ranks(world, torch::cat({zeros(share.begin), local, zeros(total - share.end)}));
 }
 
 // ---- GradientSync ----

@@ -159,29 +159,6 @@ torch::Tensor NodeNormImpl::forward(const torch::Tensor& x, const torch::Tensor&
   return x;
 }
 
-namespace {
-
-// The sum of x over the ranks of a distributed run, whose gradient is likewise summed over ranks
-// (as torch's SyncBatchNorm does for its statistics); x itself in a single process.
-struct SumOverRanks : torch::autograd::Function<SumOverRanks> {
-  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) {
-    std::vector<torch::Tensor> t{x.detach().contiguous().clone()};
-    core::dist::World::get().all_reduce_sum(t);
-    return t[0];
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list grad) {
-    std::vector<torch::Tensor> t{grad[0].contiguous().clone()};
-    core::dist::World::get().all_reduce_sum(t);
-    return {t[0]};
-  }
-};
-
-torch::Tensor sum_over_ranks(const torch::Tensor& x) {
-  return core::dist::World::get().distributed() ? SumOverRanks::apply(x) : x;
-}
-
-}  // namespace
-
 // Training mode with a mask: the same normalisation (biased variance) and running-stat update
 // (unbiased variance, momentum) as BatchNorm1d on the real rows alone, computed from the mask on
 // the device (no host sync, fixed shapes), so a padded batch trains exactly like the unpadded one.
@@ -194,14 +171,14 @@ torch::Tensor batch_norm_rows(torch::nn::BatchNorm1d& bn, const torch::Tensor& x
   auto n = m.sum();
   auto sum = (x * m).sum(0);
   if (sync) {  // one all-reduce for the rows' sum and count
-    auto both = sum_over_ranks(torch::cat({sum, n.view({1})}));
+    auto both = core::dist::sum_over_ranks(core::dist::World::get(), torch::cat({sum, n.view({1})}));
     sum = both.slice(0, 0, x.size(1));
     n = both[x.size(1)].detach();
   }
   auto mean = sum / n;
   auto centred = x - mean;
   auto squares = (centred * centred * m).sum(0);
-  if (sync) squares = sum_over_ranks(squares);
+  if (sync) squares = core::dist::sum_over_ranks(core::dist::World::get(), squares);
   auto var = squares / n;
   auto y = centred * torch::rsqrt(var + o.eps());
   if (o.affine()) y = y * bn->weight + bn->bias;

@@ -53,6 +53,12 @@ struct BatchShare {
 BatchShare batch_share(std::int64_t size, int rank, int world_size);
 
 class World;
+// The sum of x over the ranks, whose gradient is likewise the sum over the ranks of the gradients
+// (as SyncBatchNorm's statistics). Without a process group it returns x.
+//
+//   auto total = dist::sum_over_ranks(world, x.sum(0));   // [C]: the global batch's column sums
+torch::Tensor sum_over_ranks(World& world, const torch::Tensor& x);
+
 // Every rank's share of a global batch, in rank order: [total, ...] from this rank's rows
 // [share.end - share.begin, ...] (shares as batch_share gives them), on every rank. Differentiable:
 // backward gives each rank the sum over ranks of the gradient of its own rows (the full gradient
