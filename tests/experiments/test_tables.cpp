@@ -217,6 +217,32 @@ TEST(Tables, EveryDescriptionAndRowConfigLoads) {
   }
 }
 
+// Absolute and relative checks, each line's verdict and numbers exactly; a check whose rows have
+// no value yet is left out, and checks never throw (they are reported, not enforced).
+TEST(Tables, ChecksReportAbsoluteAndRelativeClaims) {
+  TableSpec t;
+  t.columns = {{"miou", "m", 1}, {"params", "p", 1}};
+  const core::ResultsTable::Key pin{{"method", "pin"}}, vpt{{"method", "vpt"}}, rnd{{"method", "random"}}, none{{"method", "lora"}};
+  t.checks = {{pin, std::nullopt, "miou", 0.3, std::nullopt, "pin is good"},
+              {pin, vpt, "miou", 0.0, std::nullopt, "pin >= vpt"},
+              {pin, vpt, "params", std::nullopt, -1.0, "pin has fewer"},
+              {pin, rnd, "miou", 0.1, std::nullopt, "pin > random by 0.1"},
+              {pin, none, "miou", 0.0, std::nullopt, "no lora row yet"},
+              {none, std::nullopt, "miou", std::nullopt, 1.0, "not run"}};
+  core::ResultsTable r({"method"}, {"miou", "params"});
+  r.add(pin, "miou", 0.25), r.add(pin, "miou", 0.35);  // mean 0.3
+  r.add(pin, "params", 1000);
+  r.add(vpt, "miou", 0.5), r.add(vpt, "params", 512);
+  r.add(rnd, "miou", 0.1);
+  EXPECT_EQ(checks_text(t, r),
+            "Claims checked on this table:\n"
+            "- PASS: pin is good (method pin: miou 0.3, expected >= 0.3)\n"
+            "- FAIL: pin >= vpt (method pin: miou 0.3 - 0.5 (method vpt) = -0.2, expected a difference >= 0)\n"
+            "- FAIL: pin has fewer (method pin: params 1000 - 512 (method vpt) = 488, expected a difference <= -1)\n"
+            "- PASS: pin > random by 0.1 (method pin: miou 0.3 - 0.1 (method random) = 0.2, expected a difference >= 0.1)\n");
+  EXPECT_EQ(checks_text(t, core::ResultsTable({"method"}, {"miou", "params"})), "");
+}
+
 TEST(Tables, BadDescriptionsNameTheFileAndKey) {
   test::TempDir dir;
   auto error_of = [&](const std::string& text) {
@@ -239,6 +265,12 @@ TEST(Tables, BadDescriptionsNameTheFileAndKey) {
   EXPECT_NE(error_of(bad_pipeline).find("pipeline is not valid"), std::string::npos);
   EXPECT_NE(error_of(ok + "[[check]]\nrow = { pe = 'none' }\ncolumn = 'nope'\nmax = 1\nclaim = 'x'\n").find("'nope' is not a column label"),
             std::string::npos);
+  EXPECT_NE(error_of(ok + "[[check]]\nrow = { pe = 'none' }\nthan = { pe = 'lap' }\ncolumn = 'acc'\nmin = 0\nclaim = 'x'\n")
+                .find("check[0].than is not the key of a row of the table"),
+            std::string::npos);
+  EXPECT_NE(error_of(ok + "[[check]]\nrow = { pe = 'lap' }\ncolumn = 'acc'\nmin = 0\nclaim = 'x'\n").find("check[0].row is not the key of a row"),
+            std::string::npos);
+  EXPECT_EQ(error_of(ok + "[[check]]\nrow = { pe = 'none' }\nthan = { pe = 'none' }\ncolumn = 'acc'\nmin = 0\nclaim = 'x'\n"), "no error");
   EXPECT_NE(error_of(ok + "[quick]\nonly = { model = ['gine'] }\n").find("quick.only names 'model'"), std::string::npos);
   EXPECT_NE(error_of("title = \n").find("t.toml:1"), std::string::npos);
 }
