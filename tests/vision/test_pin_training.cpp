@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -100,6 +102,37 @@ TEST(VlmTraining, PaddedRowsPredictOnlyTheTokensInTheLoss) {
   auto lp = torch::log_softmax(logits, -1);
   const double expect = -(lp[0][0][5] + lp[0][2][7] + lp[1][0][8]).item<double>() / 3.0;
   EXPECT_NEAR(next_token_loss(logits, b.targets).item<double>(), expect, 1e-6);
+}
+
+// The pretraining's box texts are the LM's only knowledge of boxes: each must end in a well-formed
+// answer (parse_box_answer), every wording must come up, and the boxes must cover the grid with
+// x1 <= x2, y1 <= y2 (the old texts drew four independent numbers: 72 % were not boxes).
+TEST(VlmTraining, BoxTextsEndInWellFormedBoxesInEveryWording) {
+  std::mt19937_64 rng(7);
+  const std::vector<std::string> names{"bear", "red apple"};
+  std::vector<int> wording(located_templates().size(), 0);
+  std::set<std::int64_t> x1s, x2s;
+  for (int i = 0; i < 2000; ++i) {
+    const auto text = located_text(rng, 16, names);
+    const auto open = text.rfind(" [");
+    ASSERT_NE(open, std::string::npos) << text;
+    const auto box = parse_box_answer(text.substr(open), 16);
+    ASSERT_TRUE(box.has_value()) << text;
+    x1s.insert(box->x1), x2s.insert(box->x2);
+    const auto head = text.substr(0, open);
+    int matched = 0;
+    for (std::size_t t = 0; t < located_templates().size(); ++t)
+      for (const auto& n : names) {
+        auto w = located_templates()[t];
+        w.replace(w.find("{c}"), 3, n);
+        w.replace(w.find("{b}"), 3, "");
+        if (w == head) ++wording[t], ++matched;
+      }
+    EXPECT_EQ(matched, 1) << text;
+  }
+  for (std::size_t t = 0; t < wording.size(); ++t) EXPECT_GT(wording[t], 250) << located_templates()[t];
+  EXPECT_EQ(x1s.size(), 16u);
+  EXPECT_EQ(x2s.size(), 16u);
 }
 
 TEST(PinTraining, PromptRowsMaskTheNameAndTheAnswer) {
