@@ -60,7 +60,7 @@ warmup_fraction = 0.05
 clip_grad_norm = 1.0
 text_fraction = 0.25    # share of each batch's rows that are box texts, "the {class} is located at [a, b, c, d]." and other wordings (located_templates), with a random well-formed box
 bins = 16               # numbers in those texts are below this (PIN's grid)
-text_with_image = 0.0   # share of those rows that start with <image> (the row's scene: image-mode text whose numbers say nothing about it)
+text_with_image = 0.5   # share of those rows that start with <image> (the row's scene: image-mode text whose box says nothing about it)
 checkpoint_every = 0    # steps; 0 = once per epoch
 stop_after_steps = 0
 log_every = 20
