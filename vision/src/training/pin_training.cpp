@@ -557,12 +557,19 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
       !coco_spec.empty()) {
     const auto json = datasets::parse_spec(coco_spec).path;
     ClipScenes coco;
-    if (fs::exists(json)) {
+#ifdef PESUITE_HAVE_OPENCV
+    const bool can_decode = true;
+#else
+    const bool can_decode = false;  // no JPEG decoder in this build
+#endif
+    if (can_decode && fs::exists(json)) {
       const VlmVocab names = (vlm ? vlm : pin_vlm(cfg, runs_root))->vocabulary();  // random: the same queries as the VLM's rows
       coco = coco_localisation_scenes(coco_spec, train.images.size(3), [&](const std::string& c) { return vlm_can_name(names, tok, c); });
     }
     if (coco.size() == 0) {
-      run.log("data.coco: " + (fs::exists(json) ? "no object of a class the VLM can name in " + json : json + " is not there") +
+      run.log("data.coco: " + (!can_decode ? std::string("this build has no OpenCV to decode ") + json + "'s images"
+                               : fs::exists(json) ? "no object of a class the VLM can name in " + json
+                                                  : json + " is not there") +
                   "; no domain-shift figure",
               false);
     } else {

@@ -24,7 +24,7 @@
 // (eval.medium_area, eval.large_area). An answer that does not parse is IoU 0, counted as malformed.
 // Domain shift (data.coco): the same evaluation on real COCO images squashed to the VLM's input,
 // queries only for the COCO classes the VLM's vocabulary can name; skipped, with a line in the
-// run's log, when the file is not there.
+// run's log, when the file is not there, names no such class, or the build has no OpenCV.
 // The VLM is vlm.ckpt, or the one vlm.pretrain describes (a TOML text over `vlm train`'s
 // defaults), pretrained once and cached under core::cache_dir()/vlm/<hash of its config>.
 #include <torch/torch.h>
