@@ -15,6 +15,8 @@
 
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
+#include "pesuite/datasets/png.h"
+#include "pesuite/datasets/rgb_image.h"
 #include "pesuite/experiments/pipelines.h"
 #include "pesuite/experiments/tables.h"
 #include "datasets/scene_test_bank.h"
@@ -124,6 +126,24 @@ std::vector<std::string> smallest_unit_sets(const std::string& pipeline) {
   return {"data.train_limit=192", "data.test_limit=64", "train.epochs=1", "train.batch_size=32"};
 }
 
+// A one-image COCO set whose categories the pin rows' tiny VLM can name ("disc", a class of the
+// synthetic bank) or not ("zebra"): the domain-shift column of every pin row. Returns its spec.
+std::string tiny_coco(const std::string& dir) {
+  std::filesystem::create_directories(dir + "/images");
+  datasets::RgbImage img(40, 30, 90);
+  for (int y = 5; y < 15; ++y)
+    for (int x = 4; x < 24; ++x) img.at(y, x)[0] = 220, img.at(y, x)[1] = 30, img.at(y, x)[2] = 30;
+  datasets::write_png_rgb(dir + "/images/1.png", img);
+  const nlohmann::json j = {
+      {"images", {{{"id", 1}, {"file_name", "1.png"}, {"width", 40}, {"height", 30}}}},
+      {"annotations",
+       {{{"id", 1}, {"image_id", 1}, {"category_id", 1}, {"bbox", {4, 5, 20, 10}}, {"iscrowd", 0}},
+        {{"id", 2}, {"image_id", 1}, {"category_id", 2}, {"bbox", {25, 2, 10, 20}}, {"iscrowd", 0}}}},
+      {"categories", {{{"id", 1}, {"name", "disc"}}, {{"id", 2}, {"name", "zebra"}}}}};
+  core::write_file_atomic(dir + "/instances.json", j.dump());
+  return "coco:" + dir + "/instances.json?images=" + dir + "/images";
+}
+
 }  // namespace
 
 // Every row of every table runs its smallest unit through its table's pipeline and yields every
@@ -169,7 +189,7 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
                 "data.test=\"scenes:?n=16&size=32&split=test&holdout=2&max_objects=3&seed=1\"",
                 "data.heldout=\"scenes:?n=16&size=32&split=heldout&holdout=2&max_objects=3&seed=2\"",
                 "data.bank=\"" + bank + "\"", "vlm.pretrain=" + nlohmann::json(pretrain).dump(), "train.epochs=1", "train.batch_size=16",
-                "adapter.pin_hidden1=32", "adapter.pin_hidden2=48", "eval.shots=2"};
+                "adapter.pin_hidden1=32", "adapter.pin_hidden2=48", "eval.shots=2", "data.coco=\"" + tiny_coco(dir / "coco") + "\""};
     }
     for (const auto& row : t.rows) {  // every row, not only the quick version's
       const core::Config cfg = row_config(t, row, o);
