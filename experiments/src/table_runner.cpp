@@ -56,23 +56,6 @@ void print_unit(const TableSpec& t, const std::string& name, const UnitResult& u
   std::cout << line.str() << std::endl;
 }
 
-std::string checks_text(const TableSpec& t, const core::ResultsTable& table) {
-  std::string out;
-  for (const auto& c : t.checks) {
-    const auto s = table.summary(c.row, c.column);
-    if (s.n == 0) continue;
-    const bool ok = (!c.min || s.mean >= *c.min - 1e-9) && (!c.max || s.mean <= *c.max + 1e-9);
-    std::string bound;
-    if (c.min) bound += ">= " + fixed(*c.min, 1);
-    if (c.max) bound += std::string(bound.empty() ? "" : " and ") + "<= " + fixed(*c.max, 1);
-    std::string row;
-    for (const auto& [k, v] : c.row) row += (row.empty() ? "" : ", ") + k + " " + v;
-    out += std::string("- ") + (ok ? "PASS" : "FAIL") + ": " + c.claim + " (" + row + ": " + c.column + " " + fixed(s.mean, 1) +
-           ", expected " + bound + ")\n";
-  }
-  return out.empty() ? out : "Claims checked on this table:\n" + out;
-}
-
 void plot_table(const TableSpec& t, const std::vector<TableRow>& rows, const core::ResultsTable& table, const std::string& out_dir) {
 #ifdef PESUITE_HAVE_OPENCV
   if (!t.plot) return;

@@ -319,6 +319,7 @@ TableSpec load_table(const std::string& path) {
       Reader kr(*(*checks)[i].as_table(), path, "check[" + std::to_string(i) + "]");
       TableCheck c;
       c.row = kr.row_key("row");
+      if (auto than = kr.row_key("than"); !than.empty()) c.than = than;
       c.column = kr.text("column", "", true);
       c.min = kr.optional_number("min");
       c.max = kr.optional_number("max");
@@ -326,6 +327,11 @@ TableSpec load_table(const std::string& path) {
       kr.done();
       if (!has_column(c.column)) kr.fail("column", "'" + c.column + "' is not a column label");
       if (!c.min && !c.max) kr.fail("min", "or max is required");
+      auto is_row = [&](const core::ResultsTable::Key& k) {
+        return std::any_of(t.rows.begin(), t.rows.end(), [&](const TableRow& row) { return row.key == k; });
+      };
+      if (!is_row(c.row)) kr.fail("row", "is not the key of a row of the table");
+      if (c.than && !is_row(*c.than)) kr.fail("than", "is not the key of a row of the table");
       t.checks.push_back(c);
     }
   }

@@ -9,7 +9,9 @@
 #              cpvt-scenes also pesuite-cache/scenes/ (the scenes: object bank, made where
 #              openclipart-png is by scripts/gpu/scenes-bank.sh); for clip-*:
 #              clip/bpe_simple_vocab_16e6.txt.gz and scene-bank.safetensors (a copy of the scenes'
-#              object bank from ~/.cache/pesuite/scenes/, built by any scenes: run where OpenCV is)
+#              object bank from ~/.cache/pesuite/scenes/, built by any scenes: run where OpenCV is);
+#              for pin the same two, and coco-tiny/ for its domain-shift column (skipped without it);
+#              pin runs in one process (pin:1+0): its rows share one cached VLM pretraining
 #     LIMIT_S  wall limit for the workers (default 540); runs they finished are kept, the table says
 #              "partial", and a later call with UNITS_IN continues it
 #     TABLE    e.g. tu:6+4 = 6 CUDA workers and 4 CPU workers (default 1+0);
@@ -42,7 +44,7 @@ for spec in $tables; do
   case $t in
     cpvt-scenes) envs+=(PESUITE_CACHE=$data/pesuite-cache) ;;  # the carried bank (no openclipart there)
     cpvt-*) args+=(--set "data.train=idx:$data/fashion-mnist?split=train" --set "data.test=idx:$data/fashion-mnist?split=test") ;;
-    clip-*) args+=(--set "data.bank=$data/scene-bank.safetensors") ;;  # no OpenCV / openclipart there: the bank built here
+    clip-*|pin) args+=(--set "data.bank=$data/scene-bank.safetensors") ;;  # no OpenCV / openclipart there: the bank built here
   esac
   mkdir -p "$work/$t/units"
   if [ -n "${UNITS_IN:-}" ] && [ -d "$UNITS_IN/$t" ]; then cp "$UNITS_IN/$t"/*.json "$work/$t/units/" 2>/dev/null; fi

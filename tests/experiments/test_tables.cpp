@@ -16,6 +16,8 @@
 
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
+#include "pesuite/datasets/png.h"
+#include "pesuite/datasets/rgb_image.h"
 #include "pesuite/experiments/pipelines.h"
 #include "pesuite/experiments/tables.h"
 #include "datasets/scene_test_bank.h"
@@ -125,6 +127,24 @@ std::vector<std::string> smallest_unit_sets(const std::string& pipeline) {
   return {"data.train_limit=192", "data.test_limit=64", "train.epochs=1", "train.batch_size=32"};
 }
 
+// A one-image COCO set whose categories the pin rows' tiny VLM can name ("disc", a class of the
+// synthetic bank) or not ("zebra"): the domain-shift column of every pin row. Returns its spec.
+std::string tiny_coco(const std::string& dir) {
+  std::filesystem::create_directories(dir + "/images");
+  datasets::RgbImage img(40, 30, 90);
+  for (int y = 5; y < 15; ++y)
+    for (int x = 4; x < 24; ++x) img.at(y, x)[0] = 220, img.at(y, x)[1] = 30, img.at(y, x)[2] = 30;
+  datasets::write_png_rgb(dir + "/images/1.png", img);
+  const nlohmann::json j = {
+      {"images", {{{"id", 1}, {"file_name", "1.png"}, {"width", 40}, {"height", 30}}}},
+      {"annotations",
+       {{{"id", 1}, {"image_id", 1}, {"category_id", 1}, {"bbox", {4, 5, 20, 10}}, {"iscrowd", 0}},
+        {{"id", 2}, {"image_id", 1}, {"category_id", 2}, {"bbox", {25, 2, 10, 20}}, {"iscrowd", 0}}}},
+      {"categories", {{{"id", 1}, {"name", "disc"}}, {{"id", 2}, {"name", "zebra"}}}}};
+  core::write_file_atomic(dir + "/instances.json", j.dump());
+  return "coco:" + dir + "/instances.json?images=" + dir + "/images";
+}
+
 }  // namespace
 
 // Every row of every table runs its smallest unit through its table's pipeline and yields every
@@ -171,7 +191,7 @@ TEST(Tables, EveryRowRunsItsSmallestUnit) {
                 "data.test=\"scenes:?n=16&size=32&split=test&holdout=2&max_objects=3&seed=1\"",
                 "data.heldout=\"scenes:?n=16&size=32&split=heldout&holdout=2&max_objects=3&seed=2\"",
                 "data.bank=\"" + bank + "\"", "vlm.pretrain=" + nlohmann::json(pretrain).dump(), "train.epochs=1", "train.batch_size=16",
-                "adapter.pin_hidden1=32", "adapter.pin_hidden2=48", "eval.shots=2"};
+                "adapter.pin_hidden1=32", "adapter.pin_hidden2=48", "eval.shots=2", "data.coco=\"" + tiny_coco(dir / "coco") + "\""};
     }
     for (const auto& row : t.rows) {  // every row, not only the quick version's
       const core::Config cfg = row_config(t, row, o);
@@ -235,6 +255,32 @@ TEST(Tables, EveryRowSavesItsRunsUnderItsOwnName) {
   EXPECT_EQ(hp.unit_stem(hp.rows[0]), "headpose-hopenet-r50-a1");
 }
 
+// Absolute and relative checks, each line's verdict and numbers exactly; a check whose rows have
+// no value yet is left out, and checks never throw (they are reported, not enforced).
+TEST(Tables, ChecksReportAbsoluteAndRelativeClaims) {
+  TableSpec t;
+  t.columns = {{"miou", "m", 1}, {"params", "p", 1}};
+  const core::ResultsTable::Key pin{{"method", "pin"}}, vpt{{"method", "vpt"}}, rnd{{"method", "random"}}, none{{"method", "lora"}};
+  t.checks = {{pin, std::nullopt, "miou", 0.3, std::nullopt, "pin is good"},
+              {pin, vpt, "miou", 0.0, std::nullopt, "pin >= vpt"},
+              {pin, vpt, "params", std::nullopt, -1.0, "pin has fewer"},
+              {pin, rnd, "miou", 0.1, std::nullopt, "pin > random by 0.1"},
+              {pin, none, "miou", 0.0, std::nullopt, "no lora row yet"},
+              {none, std::nullopt, "miou", std::nullopt, 1.0, "not run"}};
+  core::ResultsTable r({"method"}, {"miou", "params"});
+  r.add(pin, "miou", 0.25), r.add(pin, "miou", 0.35);  // mean 0.3
+  r.add(pin, "params", 1000);
+  r.add(vpt, "miou", 0.5), r.add(vpt, "params", 512);
+  r.add(rnd, "miou", 0.1);
+  EXPECT_EQ(checks_text(t, r),
+            "Claims checked on this table:\n"
+            "- PASS: pin is good (method pin: miou 0.3, expected >= 0.3)\n"
+            "- FAIL: pin >= vpt (method pin: miou 0.3 - 0.5 (method vpt) = -0.2, expected a difference >= 0)\n"
+            "- FAIL: pin has fewer (method pin: params 1000 - 512 (method vpt) = 488, expected a difference <= -1)\n"
+            "- PASS: pin > random by 0.1 (method pin: miou 0.3 - 0.1 (method random) = 0.2, expected a difference >= 0.1)\n");
+  EXPECT_EQ(checks_text(t, core::ResultsTable({"method"}, {"miou", "params"})), "");
+}
+
 TEST(Tables, BadDescriptionsNameTheFileAndKey) {
   test::TempDir dir;
   auto error_of = [&](const std::string& text) {
@@ -257,6 +303,12 @@ TEST(Tables, BadDescriptionsNameTheFileAndKey) {
   EXPECT_NE(error_of(bad_pipeline).find("pipeline is not valid"), std::string::npos);
   EXPECT_NE(error_of(ok + "[[check]]\nrow = { pe = 'none' }\ncolumn = 'nope'\nmax = 1\nclaim = 'x'\n").find("'nope' is not a column label"),
             std::string::npos);
+  EXPECT_NE(error_of(ok + "[[check]]\nrow = { pe = 'none' }\nthan = { pe = 'lap' }\ncolumn = 'acc'\nmin = 0\nclaim = 'x'\n")
+                .find("check[0].than is not the key of a row of the table"),
+            std::string::npos);
+  EXPECT_NE(error_of(ok + "[[check]]\nrow = { pe = 'lap' }\ncolumn = 'acc'\nmin = 0\nclaim = 'x'\n").find("check[0].row is not the key of a row"),
+            std::string::npos);
+  EXPECT_EQ(error_of(ok + "[[check]]\nrow = { pe = 'none' }\nthan = { pe = 'none' }\ncolumn = 'acc'\nmin = 0\nclaim = 'x'\n"), "no error");
   EXPECT_NE(error_of(ok + "[quick]\nonly = { model = ['gine'] }\n").find("quick.only names 'model'"), std::string::npos);
   EXPECT_NE(error_of("title = \n").find("t.toml:1"), std::string::npos);
   // Two rows on one config whose key values differ only in what a file name cannot hold.

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +15,9 @@
 #include "pesuite/core/atomic_file.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/safetensors.h"
+#include "pesuite/datasets/image_record.h"
 #include "pesuite/datasets/png.h"
+#include "pesuite/datasets/spec.h"
 #include "pesuite/datasets/scene_bank.h"
 #include "pesuite/datasets/scenes.h"
 #include "pesuite/vision/pin_training.h"
@@ -102,6 +106,37 @@ TEST(VlmTraining, PaddedRowsPredictOnlyTheTokensInTheLoss) {
   EXPECT_NEAR(next_token_loss(logits, b.targets).item<double>(), expect, 1e-6);
 }
 
+// The pretraining's box texts are the LM's only knowledge of boxes: each must end in a well-formed
+// answer (parse_box_answer), every wording must come up, and the boxes must cover the grid with
+// x1 <= x2, y1 <= y2 (the old texts drew four independent numbers: 72 % were not boxes).
+TEST(VlmTraining, BoxTextsEndInWellFormedBoxesInEveryWording) {
+  std::mt19937_64 rng(7);
+  const std::vector<std::string> names{"bear", "red apple"};
+  std::vector<int> wording(located_templates().size(), 0);
+  std::set<std::int64_t> x1s, x2s;
+  for (int i = 0; i < 2000; ++i) {
+    const auto text = located_text(rng, 16, names);
+    const auto open = text.rfind(" [");
+    ASSERT_NE(open, std::string::npos) << text;
+    const auto box = parse_box_answer(text.substr(open), 16);
+    ASSERT_TRUE(box.has_value()) << text;
+    x1s.insert(box->x1), x2s.insert(box->x2);
+    const auto head = text.substr(0, open);
+    int matched = 0;
+    for (std::size_t t = 0; t < located_templates().size(); ++t)
+      for (const auto& n : names) {
+        auto w = located_templates()[t];
+        w.replace(w.find("{c}"), 3, n);
+        w.replace(w.find("{b}"), 3, "");
+        if (w == head) ++wording[t], ++matched;
+      }
+    EXPECT_EQ(matched, 1) << text;
+  }
+  for (std::size_t t = 0; t < wording.size(); ++t) EXPECT_GT(wording[t], 250) << located_templates()[t];
+  EXPECT_EQ(x1s.size(), 16u);
+  EXPECT_EQ(x2s.size(), 16u);
+}
+
 TEST(PinTraining, PromptRowsMaskTheNameAndTheAnswer) {
   PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
   const ClipTokenizer tok(vocab_file());
@@ -129,6 +164,67 @@ TEST(PinTraining, PromptRowsMaskTheNameAndTheAnswer) {
   } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("object 'zebra'"), std::string::npos) << e.what();
   }
+}
+
+// The domain-shift set from the coco-tiny sample: only the kept classes, no crowd, every box the
+// annotation's scaled by size / width and size / height (images squashed to the square), images
+// without a kept object dropped (none kept: an empty set); a spec of another format is a clear error.
+TEST(PinTraining, CocoScenesKeepTheNamedClassesWithScaledBoxes) {
+  const std::string root = test::sample_data("coco-tiny");
+  PESUITE_SKIP_WITHOUT_SAMPLE(root, "coco-tiny/");
+  const std::string spec = "coco:" + root + "/instances_train2017_small.json?images=" + root + "/train_2017_small";
+  const auto set = datasets::load_coco(datasets::parse_spec(spec));
+  const std::set<std::string> kept{"person", "cup"};
+  auto keep = [&](const std::string& c) { return kept.count(c) > 0; };
+  const auto scenes = coco_localisation_scenes(spec, 32, keep);
+  EXPECT_EQ(scenes.classes, set.classes);
+  std::size_t r = 0, objects = 0;
+  for (const auto& rec : set.records) {
+    std::vector<datasets::Box> want;
+    for (const auto& b : rec.boxes)
+      if (!b.crowd && keep(set.classes[static_cast<std::size_t>(b.label)])) want.push_back(b);
+    if (want.empty()) continue;
+    ASSERT_LT(r, scenes.objects.size());
+    const auto& got = scenes.objects[r++];
+    ASSERT_EQ(got.size(), want.size()) << rec.file;
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      const double sx = 32.0 / static_cast<double>(rec.width), sy = 32.0 / static_cast<double>(rec.height);
+      EXPECT_EQ(got[k].label, want[k].label);
+      EXPECT_NEAR(got[k].box.x1, want[k].x1 * sx, 1e-9);
+      EXPECT_NEAR(got[k].box.y1, want[k].y1 * sy, 1e-9);
+      EXPECT_NEAR(got[k].box.x2, want[k].x2 * sx, 1e-9);
+      EXPECT_NEAR(got[k].box.y2, want[k].y2 * sy, 1e-9);
+      EXPECT_GT(got[k].visible_pixels, 0);
+    }
+    objects += got.size();
+  }
+  EXPECT_EQ(r, scenes.objects.size());
+  EXPECT_EQ(objects, 46u);  // 32 people and 14 cups in the sample, none of them crowd regions
+  EXPECT_EQ(scenes.images.sizes(), (std::vector<std::int64_t>{static_cast<std::int64_t>(r), 3, 32, 32}));
+  std::size_t distinct = 0;
+  for (const auto& objs : scenes.objects) {
+    std::set<std::int64_t> labels;
+    for (const auto& o : objs) labels.insert(o.label);
+    distinct += labels.size();
+  }
+  EXPECT_EQ(localisation_queries(scenes).size(), distinct);
+  EXPECT_EQ(coco_localisation_scenes(spec, 32, [](const std::string&) { return false; }).size(), 0);  // no class it can name
+  try {
+    coco_localisation_scenes("scenes:?n=4&size=32", 32, keep);
+    FAIL() << "accepted a scenes: spec";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a coco: spec"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PinTraining, TheVlmCanNameOnlyWhatItsVocabularyEncodes) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  const ClipTokenizer tok(vocab_file());
+  const auto vocab = VlmVocab::from_texts(tok, {"a red apple", "a bear"});
+  EXPECT_TRUE(vlm_can_name(vocab, tok, "bear"));
+  EXPECT_TRUE(vlm_can_name(vocab, tok, "red apple"));
+  EXPECT_FALSE(vlm_can_name(vocab, tok, "zebra"));
+  EXPECT_FALSE(vlm_can_name(vocab, tok, "dining table"));
 }
 
 TEST(PinTraining, OnlyTheAdapterGetsGradients) {

@@ -48,6 +48,8 @@ pretrain = ""           # TOML over `vlm train`'s defaults; data.root / bank / v
 train = "scenes:?n=2000&size=64&split=train&holdout=4&max_objects=3&max_iou=0.5"
 test = "scenes:?n=200&size=64&split=test&holdout=4&max_objects=3&max_iou=0.5&seed=1"        # training classes, new scenes
 heldout = "scenes:?n=200&size=64&split=heldout&holdout=4&max_objects=3&max_iou=0.5&seed=2"  # held-out classes
+# Domain shift: real COCO images (the classes the VLM can name); "" = none, a missing file = skipped
+coco = "coco:${data}/coco-tiny/instances_train2017_small.json?images=${data}/coco-tiny/train_2017_small"
 vocab = "${data}/clip/bpe_simple_vocab_16e6.txt.gz"
 bank = ""
 root = ""
@@ -114,7 +116,7 @@ Vlm pin_vlm(const core::Config& cfg, const std::string& runs_root) {
   // The device does not change the model (CPU runs are deterministic; CUDA's are to rounding).
   core::Config key = v;
   key.apply_set("device=\"any\"");
-  const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-3\n" + key.to_toml()) + ".safetensors";
+  const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-4\n" + key.to_toml()) + ".safetensors";
   if (!fs::exists(path)) {
     std::cerr << "pretraining the VLM of vlm.pretrain (cached as " << path << ")\n";
     const auto r = run_vlm_training(v, runs_root);
@@ -171,6 +173,21 @@ torch::Tensor localisation_loss(Vlm& vlm, LocalisationAdapter& adapter, const to
   auto media = adapter.media(vlm, images).unsqueeze(1);
   return next_token_loss(vlm->lm_logits(rows.ids.to(device), media), rows.targets.to(device));
 }
+
+bool vlm_can_name(const VlmVocab& vocab, const ClipTokenizer& tok, const std::string& object) {
+  try {
+    vocab.encode(tok, object, "object");
+    return true;
+  } catch (const core::InputError&) {
+    return false;
+  }
+}
+
+#ifndef PESUITE_HAVE_OPENCV
+ClipScenes coco_localisation_scenes(const std::string& spec, std::int64_t, const std::function<bool(const std::string&)>&) {
+  throw core::InputError("dataset spec '" + spec + "': decoding COCO images needs OpenCV (pesuite::imageio), which this build lacks");
+}
+#endif
 
 std::vector<LocalisationQuery> localisation_queries(const ClipScenes& data) {
   std::vector<LocalisationQuery> out;
@@ -534,6 +551,38 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
          << res.summary.malformed << " of " << res.summary.n << " answers malformed; first answers:";
     for (std::size_t i = 0; i < res.answers.size() && i < 3; ++i) line << " '" << res.answers[i] << "'";
     run.log(line.str(), false);
+  }
+  // Domain shift: real COCO photos, the classes the VLM can name (random: the same queries).
+  if (const auto coco_spec = datasets::expand_data_root(cfg.get_string("data.coco"), datasets::data_root(cfg.get_string("data.root")));
+      !coco_spec.empty()) {
+    const auto json = datasets::parse_spec(coco_spec).path;
+    ClipScenes coco;
+#ifdef PESUITE_HAVE_OPENCV
+    const bool can_decode = true;
+#else
+    const bool can_decode = false;  // no JPEG decoder in this build
+#endif
+    if (can_decode && fs::exists(json)) {
+      const VlmVocab names = (vlm ? vlm : pin_vlm(cfg, runs_root))->vocabulary();  // random: the same queries as the VLM's rows
+      coco = coco_localisation_scenes(coco_spec, train.images.size(3), [&](const std::string& c) { return vlm_can_name(names, tok, c); });
+    }
+    if (coco.size() == 0) {
+      run.log("data.coco: " + (!can_decode ? std::string("this build has no OpenCV to decode ") + json + "'s images"
+                               : fs::exists(json) ? "no object of a class the VLM can name in " + json
+                                                  : json + " is not there") +
+                  "; no domain-shift figure",
+              false);
+    } else {
+      const auto res = evaluate_localisation(method, vlm, adapter.get(), tok, coco, &train, lo, device);
+      r.sets["coco"] = res.summary;
+      row["coco.miou"] = res.summary.miou;
+      row["coco.queries"] = res.summary.n;
+      std::ostringstream line;
+      line << "coco (domain shift, " << coco.size() << " images, classes the VLM can name): mIoU " << res.summary.miou << " over "
+           << res.summary.n << " queries, " << res.summary.malformed << " malformed; first answers:";
+      for (std::size_t i = 0; i < res.answers.size() && i < 3; ++i) line << " '" << res.answers[i] << "'";
+      run.log(line.str(), false);
+    }
   }
   run.metrics().append(row);
   if (vlm && method != "random" && core::dist::is_writer()) {

@@ -58,9 +58,9 @@ min_lr_ratio = 0.0
 weight_decay = 0.05     # not on gains, biases, embeddings, latents, gates
 warmup_fraction = 0.05
 clip_grad_norm = 1.0
-text_fraction = 0.25    # share of each batch's rows that are text without an image: "the {class} is located at [a, b, c, d]." with random numbers
+text_fraction = 0.25    # share of each batch's rows that are box texts, "the {class} is located at [a, b, c, d]." and other wordings (located_templates), with a random well-formed box
 bins = 16               # numbers in those texts are below this (PIN's grid)
-text_with_image = 0.0   # share of those rows that start with <image> (the row's scene: image-mode text whose numbers say nothing about it)
+text_with_image = 0.5   # share of those rows that start with <image> (the row's scene: image-mode text whose box says nothing about it)
 checkpoint_every = 0    # steps; 0 = once per epoch
 stop_after_steps = 0
 log_every = 20
@@ -124,17 +124,34 @@ torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& 
                                               torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
 }
 
+const std::vector<std::string>& located_templates() {
+  // {c}: a class name, {b}: the box as the answer writes it (" [x1, y1, x2, y2]."). Varied
+  // contexts, PIN's own wording among them, as an LLM has read coordinates in many sentences.
+  static const std::vector<std::string> t{"the {c} is located at{b}", "In the image is a {c} located at{b}", "a {c} at{b}",
+                                          "the box of the {c} is{b}", "{c}{b}"};
+  return t;
+}
+
 std::string located_text(std::mt19937_64& rng, std::int64_t bins, const std::vector<std::string>& names) {
   if (names.empty()) throw core::InputError("located_text: no class names");
-  GridBox b;
-  std::int64_t* v[4] = {&b.x1, &b.y1, &b.x2, &b.y2};
-  for (auto* p : v) *p = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(bins));
+  if (bins < 1) throw core::InputError("located_text: bins must be positive");
+  // A well-formed box (two uniform cells per axis, sorted: the random baseline's distribution).
+  auto cell = [&] { return static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(bins)); };
+  const auto a = cell(), b = cell(), c = cell(), d = cell();
+  const GridBox box{std::min(a, b), std::min(c, d), std::max(a, b), std::max(c, d)};
   const auto& name = names[static_cast<std::size_t>(rng() % names.size())];
-  return "the " + name + " is located at" + box_answer(b);
+  std::string text = located_templates()[static_cast<std::size_t>(rng() % located_templates().size())];
+  text.replace(text.find("{c}"), 3, name);
+  text.replace(text.find("{b}"), 3, box_answer(box));
+  return text;
 }
 
 VlmVocab scene_vocabulary(const ClipTokenizer& tok, const std::vector<const ClipScenes*>& sets) {
-  std::vector<std::string> texts{pin_prompt("a"), "the is", "[0, 1, 2, 3].", "[4, 5, 6, 7].", "[8, 9, 10, 11].", "[12, 13, 14, 15]."};
+  std::vector<std::string> texts{pin_prompt("a"), "[0, 1, 2, 3].", "[4, 5, 6, 7].", "[8, 9, 10, 11].", "[12, 13, 14, 15]."};
+  for (auto t : located_templates()) {  // their words (the names and numbers come from elsewhere)
+    for (const char* slot : {"{c}", "{b}"}) t.replace(t.find(slot), 3, " ");
+    texts.push_back(t);
+  }
   for (const auto* s : sets) {
     for (const auto& c : s->captions)
       if (!c.empty()) texts.push_back(c[0]);

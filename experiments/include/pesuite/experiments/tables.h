@@ -21,6 +21,7 @@
 //   [[row]] key = { model = "gine", pe = "none" }  config = "graph/x.toml"  sets = []  reference = "..."
 //   [[column]] label = "test acc (%)"  metric = "accuracy"  scale = 100
 //   [[check]] row = { model = "gine", pe = "none" }  column = "test acc (%)"  max = 10  claim = "... (chance)"
+//   [[check]] row = { model = "gps", pe = "lap" }  than = { model = "gine", pe = "lap" }  column = "..."  min = 0  claim = "..."
 //   [plot] file = "accuracy_vs_size.png"  series = "pe"  x = [28, 44, 56]  columns = [...]  title = ...
 #include <map>
 #include <optional>
@@ -46,9 +47,12 @@ struct TableColumn {
   double scale = 1;    // 100 for a fraction shown in %
 };
 
-// A claim of the paper to check on the finished table: the mean of `column` in `row` within [min, max].
+// A claim of the paper to check on the finished table: the mean of `column` in `row` within
+// [min, max]; with `than` (another row), the difference mean(row) - mean(than) within [min, max]
+// ("PIN >= VPT": than = VPT's row, min = 0; "fewer parameters": max = -1).
 struct TableCheck {
   core::ResultsTable::Key row;
+  std::optional<core::ResultsTable::Key> than;
   std::string column;
   std::optional<double> min, max;
   std::string claim;  // what it checks, in words
@@ -95,6 +99,13 @@ std::vector<TableSpec> list_tables(const std::string& config_dir);
 std::string default_config_dir();  // $PESUITE_CONFIGS, else the source tree's experiments/configs
 
 void run_table(const TableSpec& table, const core::TableOptions& options);
+
+// The checks as reported under the table (results.md), one line each, PASS or FAIL, never an
+// error: "- PASS: claim (model gine, pe none: test acc (%) 9.5, expected <= 10)"; a relative one
+// shows both means and their difference. Checks whose rows have no value yet are left out; ""
+// when none is left.
+//   checks_text(spec, results)  // "Claims checked on this table:\n- PASS: ...\n"
+std::string checks_text(const TableSpec& table, const core::ResultsTable& results);
 
 // A row's resolved config: its pipeline's defaults, the row's config file, the version's, table's
 // and row's --set overrides, the device, then options.sets (what each of its units trains).

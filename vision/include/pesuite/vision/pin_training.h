@@ -22,11 +22,15 @@
 // (eval.beams, box_answers.h) after the prompt; its IoU is with the best-matching ground-truth box
 // of that class (the visible tight box), and its size group is that box's share of the image area
 // (eval.medium_area, eval.large_area). An answer that does not parse is IoU 0, counted as malformed.
+// Domain shift (data.coco): the same evaluation on real COCO images squashed to the VLM's input,
+// queries only for the COCO classes the VLM's vocabulary can name; skipped, with a line in the
+// run's log, when the file is not there, names no such class, or the build has no OpenCV.
 // The VLM is vlm.ckpt, or the one vlm.pretrain describes (a TOML text over `vlm train`'s
 // defaults), pretrained once and cached under core::cache_dir()/vlm/<hash of its config>.
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -82,6 +86,16 @@ LocalisationResult evaluate_localisation(const std::string& method, Vlm& vlm, Lo
                                          const ClipScenes& data, const ClipScenes* support, const LocaliseOptions& options,
                                          const torch::Device& device);
 
+// The domain-shift set: the images of a coco: spec squashed to size x size (boxes scaled with
+// them), only the objects whose class `keep` accepts (the names the VLM's vocabulary can encode)
+// and no crowd region; images left without an object are dropped (none left: size() == 0). Labels
+// index the spec's 80 category names (classes). InputError for a spec that is not coco:, and
+// without OpenCV.
+//   auto coco = coco_localisation_scenes("coco:instances.json?images=dir", 32, [&](auto& c) { return can_name(c); });
+ClipScenes coco_localisation_scenes(const std::string& spec, std::int64_t size, const std::function<bool(const std::string&)>& keep);
+// Whether the VLM's vocabulary encodes `object` (localisation_prompt would accept it).
+bool vlm_can_name(const VlmVocab& vocab, const ClipTokenizer& tok, const std::string& object);
+
 // ---- a trained localiser as one file -------------------------------------------------------------
 struct Localiser {
   Vlm vlm{nullptr};
@@ -105,7 +119,7 @@ struct PinResult {
   std::string method;
   std::int64_t trained_parameters = 0, steps = 0;
   double train_seconds = 0, final_loss = 0;
-  std::map<std::string, IouSummary> sets;  // "test" (training classes), "heldout" (held-out classes)
+  std::map<std::string, IouSummary> sets;  // "test" (training classes), "heldout" (held-out classes), "coco" (data.coco, when there)
   std::string run_path, localiser_file;
 };
 PinResult run_pin(const core::Config& config, const std::string& runs_root);

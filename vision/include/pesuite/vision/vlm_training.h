@@ -11,10 +11,12 @@
 //
 // A sequence is "<image>caption<|endofchunk|>" (OpenFlamingo's format), the loss next-token
 // cross-entropy on every token after <image>. Like the LLM under OpenFlamingo, the language model
-// also knows text without an image: a share (train.text_fraction) of each batch's rows are
-// "the {class} is located at [3, 12, 0, 7]." with a random class and random numbers, so the LM
-// knows digits and the answer's syntax (as an LLM knows coordinates as text) but nothing ties them
-// to places in an image: no row with an image ever has a number. Everything is trained
+// also knows boxes as text: a share (train.text_fraction) of each batch's rows are box texts
+// ("the {class} is located at [3, 0, 12, 7].", "In the image is a {class} located at [...]." and
+// other wordings, located_text) with a random class and a random well-formed box, so the LM knows
+// digits and the answer's syntax (as an LLM knows coordinates as text) but nothing ties them to
+// places in an image. A share of those rows (train.text_with_image) follow the row's <image>: the
+// LM then writes boxes after an image too, boxes that say nothing about it. Everything is trained
 // (image tower, resampler, gated cross-attention, LM) from scratch, unless model.vision_init names
 // a CLIP checkpoint (clip train) whose image tower starts the VLM's (model.freeze_vision keeps it
 // frozen, as OpenFlamingo keeps CLIP's).
@@ -53,8 +55,12 @@ torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& 
 
 // The words a VLM for these scenes needs (see above).
 VlmVocab scene_vocabulary(const ClipTokenizer& tok, const std::vector<const ClipScenes*>& sets);
-// "the {name} is located at [a, b, c, d]." with a name of `names` and numbers below `bins`, drawn from `rng`.
+// A box text: one of located_templates() ("the {c} is located at{b}", PIN's own wording "In the
+// image is a {c} located at{b}", ...) with a name of `names` and a well-formed random box of `bins`
+// cells (two uniform cells per axis, sorted; box_answer's text), drawn from `rng`. Nothing in it
+// depends on an image.
 std::string located_text(std::mt19937_64& rng, std::int64_t bins, const std::vector<std::string>& names);
+const std::vector<std::string>& located_templates();
 
 struct CaptionScores {
   double token_accuracy = 0;           // argmax next token == the caption's, over caption tokens and <|endofchunk|>
