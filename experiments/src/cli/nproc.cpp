@@ -141,7 +141,8 @@ bool runs_distributed(const std::vector<std::string>& args) {
   std::size_t sub = g.command + 1;  // the subcommand: the next word after the command
   while (sub < args.size() && args[sub].rfind("-", 0) == 0) ++sub;
   if (sub >= args.size()) return false;
-  return (args[g.command] == "vision" || args[g.command] == "graph" || args[g.command] == "clip") && args[sub] == "train";
+  const auto& c = args[g.command];
+  return (c == "vision" || c == "graph" || c == "clip" || c == "vlm") && args[sub] == "train";
 }
 
 int run_nproc(int nproc, const std::vector<std::string>& args) {

@@ -246,7 +246,7 @@ std::vector<std::string> caption_images(Vlm& vlm, const ClipTokenizer& tok, cons
 core::Config vlm_resume_config(const std::string& path) { return resumed_config(path, vlm_training_defaults(), "vlm train"); }
 
 VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
-  if (core::dist::World::get().size() > 1) throw core::InputError("vlm train runs in one process only");
+  auto& world = core::dist::World::get();
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   std::string run_path, ckpt_path;
@@ -258,6 +258,9 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   const ClipTokenizer tok = clip_tokenizer(cfg);
   const auto batch = cfg.get_int("train.batch_size");
   if (batch < 1) throw core::InputError("config train.batch_size: must be positive");
+  if (batch < world.size())
+    throw core::InputError("config train.batch_size: " + std::to_string(batch) + " rows cannot be shared by " + std::to_string(world.size()) +
+                           " ranks (each trains on at least one)");
   const double text_fraction = cfg.get_double("train.text_fraction");
   if (text_fraction < 0 || text_fraction >= 1) throw core::InputError("config train.text_fraction: must be in [0, 1)");
   const auto bins = cfg.get_int("train.bins");
@@ -332,8 +335,24 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
         masks.emplace_back(batch_rows.back().size(), true);
       }
     }
-    auto b = pad_token_rows(batch_rows, masks);
-    return next_token_loss(model(rows_of(train.images, idx, device), b.ids.to(device)), b.targets.to(device));
+    if (!world.distributed()) {
+      auto b = pad_token_rows(batch_rows, masks);
+      return next_token_loss(model(rows_of(train.images, idx, device), b.ids.to(device)), b.targets.to(device));
+    }
+    // Data-parallel: every rank draws the whole batch (cheap: token ids) and trains on its rows.
+    // Its summed cross-entropy over the global batch's target count, times the world size, is its
+    // part of the global mean: GradientSync's mean over ranks is the single-process gradient
+    // (rows are padded per share; the padding is never a target and a causal LM never reads it).
+    const auto global_targets = pad_token_rows(batch_rows, masks).targets.ne(-100).sum().item<double>();
+    const auto share = world.batch_share(static_cast<std::int64_t>(batch_rows.size()));
+    const auto from = static_cast<std::ptrdiff_t>(share.begin), to = static_cast<std::ptrdiff_t>(share.end);
+    auto b = pad_token_rows({batch_rows.begin() + from, batch_rows.begin() + to}, {masks.begin() + from, masks.begin() + to});
+    const std::vector<std::int64_t> share_idx(idx.begin() + from, idx.begin() + to);
+    const auto logits = model(rows_of(train.images, share_idx, device), b.ids.to(device));
+    const auto summed = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), b.targets.to(device).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+    return summed * (static_cast<double>(world.size()) / std::max(1.0, global_targets));
   };
   const auto stop_after = cfg.get_int("train.stop_after_steps");
   const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));
@@ -361,12 +380,11 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
     run.log("stopped at step " + std::to_string(st.step) + " of " + std::to_string(total) + "; continue with --resume " + run.path(), false);
     return r;
   }
-  r.test = caption_scores(model, tok, test, std::max<std::int64_t>(1, cfg.get_int("eval.batch_size")), device);
   r.vlm_file = run.path() + "/vlm.safetensors";
-  if (core::dist::is_writer()) {
-    model->to(torch::kCPU);
-    save_vlm(r.vlm_file, model, {{"config", cfg.to_toml()}});
-  }
+  if (!core::dist::is_writer()) return r;  // rank 0 alone evaluates and writes (every rank holds the same weights)
+  r.test = caption_scores(model, tok, test, std::max<std::int64_t>(1, cfg.get_int("eval.batch_size")), device);
+  model->to(torch::kCPU);
+  save_vlm(r.vlm_file, model, {{"config", cfg.to_toml()}});
   run.metrics().append({{"step", total}, {"token_acc", r.test.token_accuracy}, {"perplexity", r.test.perplexity},
                         {"shuffled_token_acc", r.test.shuffled_token_accuracy}, {"train_seconds", r.train_seconds}});
   std::ostringstream line;

@@ -81,6 +81,9 @@ struct VlmTrainResult {
   CaptionScores test;
   std::int64_t parameters = 0;
 };
+// Data-parallel under several ranks (core/distributed.h): each rank trains on its rows of every
+// global batch, weighted by the global batch's target-token count (one process's gradient); rank 0
+// alone evaluates and writes the VLM file (the other ranks' results have no test scores).
 VlmTrainResult run_vlm_training(const core::Config& config, const std::string& runs_root, const std::string& resume = "");
 core::Config vlm_resume_config(const std::string& run_or_checkpoint);
 // The VLM a config describes, for a vocabulary: model.name's preset with the model.* overrides.
