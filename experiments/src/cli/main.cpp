@@ -16,13 +16,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   try {
     if (auto n = pesuite::cli::take_nproc_option(args)) {
-      if (!pesuite::cli::runs_distributed(args)) throw pesuite::cli::NprocError("--nproc: only `vision train`, `graph train`, `clip train` and `vlm train` run as several processes");
+      if (!pesuite::cli::runs_distributed(args)) throw pesuite::cli::NprocError("--nproc: only `vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin` run as several processes");
       return pesuite::cli::run_nproc(*n, args);
     }
     const auto launch = pesuite::core::dist::launch_from_environment();
     if (launch.world_size > 1 && !pesuite::cli::runs_distributed(args))
       throw pesuite::cli::NprocError("world size " + std::to_string(launch.world_size) + " (" + launch.source +
-                                     "): only `vision train`, `graph train`, `clip train` and `vlm train` run as several processes");
+                                     "): only `vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin` run as several processes");
   } catch (const std::exception& e) {  // NprocError, InputError from a malformed variable
     std::cerr << "error: " << e.what() << "\n";
     return 2;
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads for torch (0 = all cores)")->check(CLI::NonNegativeNumber);
   int nproc = 0;  // taken off argv above; listed here for --help
-  app.add_option("--nproc", nproc, "Train as N processes on this machine (vision train, graph train, clip train, vlm train; c10d + Gloo)");
+  app.add_option("--nproc", nproc, "Train as N processes on this machine (vision train, graph train, clip train, vlm train, vlm pin; c10d + Gloo)");
   app.parse_complete_callback([&]() { pesuite::core::set_threads(threads); });
 
   using namespace pesuite::cli;

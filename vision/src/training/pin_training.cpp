@@ -117,14 +117,22 @@ Vlm pin_vlm(const core::Config& cfg, const std::string& runs_root) {
   core::Config key = v;
   key.apply_set("device=\"any\"");
   const auto path = core::cache_dir() + "/vlm/" + fnv_hex("pesuite-vlm-4\n" + key.to_toml()) + ".safetensors";
-  if (!fs::exists(path)) {
-    std::cerr << "pretraining the VLM of vlm.pretrain (cached as " << path << ")\n";
+  // Several ranks: rank 0 decides whether the cache holds it, all of them pretrain it (data-parallel)
+  // if not, rank 0 publishes it, and the others read it only after that.
+  auto& world = core::dist::World::get();
+  bool cached = fs::exists(path);
+  if (world.distributed()) cached = world.share_from_rank0("pin_vlm_cached", cached ? "1" : "0") == "1";
+  if (!cached) {
+    if (core::dist::is_writer()) std::cerr << "pretraining the VLM of vlm.pretrain (cached as " << path << ")\n";
     const auto r = run_vlm_training(v, runs_root);
     if (!r.finished) throw core::InputError("config vlm.pretrain: the VLM's training stopped early (train.stop_after_steps)");
-    fs::create_directories(fs::path(path).parent_path());
-    const auto tmp = path + ".tmp" + std::to_string(::getpid());
-    fs::copy_file(r.vlm_file, tmp, fs::copy_options::overwrite_existing);
-    core::publish_file(tmp, path);
+    if (core::dist::is_writer()) {
+      fs::create_directories(fs::path(path).parent_path());
+      const auto tmp = path + ".tmp" + std::to_string(::getpid());
+      fs::copy_file(r.vlm_file, tmp, fs::copy_options::overwrite_existing);
+      core::publish_file(tmp, path);
+    }
+    if (world.distributed()) world.barrier();
   }
   return load_vlm(path);
 }
@@ -423,7 +431,7 @@ BoxAnswer locate(Localiser& loc, const ClipTokenizer& tok, const torch::Tensor& 
 // ---- the pipeline ---------------------------------------------------------------------------------
 
 PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
-  if (core::dist::World::get().size() > 1) throw core::InputError("the pin pipeline runs in one process only");
+  auto& world = core::dist::World::get();
   const auto method = cfg.get_string("method");
   static const std::set<std::string> methods{"pin", "vpt", "lora", "raw", "random", "fewshot"};
   if (!methods.count(method)) throw core::InputError("config method: '" + method + "' is not one of pin, vpt, lora, raw, random, fewshot");
@@ -479,6 +487,9 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     r.trained_parameters = trained_parameters(*adapter);
     const auto batch = cfg.get_int("train.batch_size");
     if (batch < 1) throw core::InputError("config train.batch_size: must be positive");
+    if (batch < world.size())
+      throw core::InputError("config train.batch_size: " + std::to_string(batch) + " queries cannot be shared by " + std::to_string(world.size()) +
+                             " ranks");
     const auto n = train.size();
     const auto steps_per_epoch = std::max<std::int64_t>(1, n / batch);
     const auto total = steps_per_epoch * cfg.get_int("train.epochs");
@@ -525,7 +536,22 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
           }
           if (idx.empty()) throw core::InputError("config data.train: a batch of scenes without a visible object");
           auto rows = localisation_rows(vlm->vocabulary(), tok, names, answers, step < name_steps);
-          return localisation_loss(vlm, *adapter, train.images.index_select(0, torch::tensor(idx, torch::kInt64)).to(device), rows);
+          if (!world.distributed())
+            return localisation_loss(vlm, *adapter, train.images.index_select(0, torch::tensor(idx, torch::kInt64)).to(device), rows);
+          // Data-parallel: this rank's queries, weighted by the global batch's target count (as vlm train).
+          const auto share = world.batch_share(static_cast<std::int64_t>(idx.size()));
+          if (share.empty()) {  // fewer queries than ranks (scenes without a visible object): a zero loss that reaches every weight
+            auto zero = torch::zeros({}, torch::TensorOptions().device(device));
+            for (const auto& p : adapter->parameters()) zero = zero + 0.0 * p.sum();
+            return zero;
+          }
+          const auto from = static_cast<std::ptrdiff_t>(share.begin), to = static_cast<std::ptrdiff_t>(share.end);
+          const auto mine = localisation_rows(vlm->vocabulary(), tok, {names.begin() + from, names.begin() + to},
+                                              {answers.begin() + from, answers.begin() + to}, step < name_steps);
+          const auto images = train.images.index_select(0, torch::tensor(std::vector<std::int64_t>(idx.begin() + from, idx.begin() + to), torch::kInt64));
+          const auto media = adapter->media(vlm, images.to(device)).unsqueeze(1);
+          return share_of_next_token_loss(vlm->lm_logits(mine.ids.to(device), media), mine.targets.to(device),
+                                          rows.targets.ne(-100).sum().item<double>(), world.size());
         },
         [&](core::TrainState& s, double loss) {
           running = s.step == 1 ? loss : 0.95 * running + 0.05 * loss;
@@ -537,6 +563,7 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     adapter->eval();
   }
+  if (!core::dist::is_writer()) return r;  // rank 0 alone evaluates and writes (every rank holds the same adapter)
   nlohmann::ordered_json row{{"method", method}, {"trained_parameters", r.trained_parameters}};
   for (const auto& [name, data] : {std::pair<std::string, const ClipScenes*>{"test", &test}, {"heldout", &heldout}}) {
     const auto res = evaluate_localisation(method, vlm, adapter.get(), tok, *data, &train, lo, device);

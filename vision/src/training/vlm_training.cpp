@@ -124,6 +124,13 @@ torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& 
                                               torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
 }
 
+torch::Tensor share_of_next_token_loss(const torch::Tensor& logits, const torch::Tensor& targets, double global_targets, int world_size) {
+  const auto summed = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), targets.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+  return summed * (static_cast<double>(world_size) / std::max(1.0, global_targets));
+}
+
 const std::vector<std::string>& located_templates() {
   // {c}: a class name, {b}: the box as the answer writes it (" [x1, y1, x2, y2]."). Varied
   // contexts, PIN's own wording among them, as an LLM has read coordinates in many sentences.
@@ -348,11 +355,8 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
     const auto from = static_cast<std::ptrdiff_t>(share.begin), to = static_cast<std::ptrdiff_t>(share.end);
     auto b = pad_token_rows({batch_rows.begin() + from, batch_rows.begin() + to}, {masks.begin() + from, masks.begin() + to});
     const std::vector<std::int64_t> share_idx(idx.begin() + from, idx.begin() + to);
-    const auto logits = model(rows_of(train.images, share_idx, device), b.ids.to(device));
-    const auto summed = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), b.targets.to(device).reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
-    return summed * (static_cast<double>(world.size()) / std::max(1.0, global_targets));
+    return share_of_next_token_loss(model(rows_of(train.images, share_idx, device), b.ids.to(device)), b.targets.to(device), global_targets,
+                                    world.size());
   };
   const auto stop_after = cfg.get_int("train.stop_after_steps");
   const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));

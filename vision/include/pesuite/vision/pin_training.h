@@ -122,6 +122,9 @@ struct PinResult {
   std::map<std::string, IouSummary> sets;  // "test" (training classes), "heldout" (held-out classes), "coco" (data.coco, when there)
   std::string run_path, localiser_file;
 };
+// Under several ranks (core/distributed.h) each trains the adapter on its queries of every global
+// batch, weighted by the global batch's target count (share_of_next_token_loss); rank 0 alone
+// evaluates and writes (the other ranks' results have no sets).
 PinResult run_pin(const core::Config& config, const std::string& runs_root);
 
 }  // namespace pesuite::vision

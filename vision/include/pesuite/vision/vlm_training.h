@@ -52,6 +52,11 @@ struct TokenBatch {
 TokenBatch pad_token_rows(const std::vector<std::vector<std::int64_t>>& rows, const std::vector<std::vector<bool>>& in_loss);
 // Mean cross-entropy over the targets that are not -100 (float32).
 torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+// A data-parallel rank's part of that mean over a global batch: its rows' summed cross-entropy
+// times world_size / global_targets (the global batch's count of targets that are not -100), so
+// that GradientSync's mean over ranks is the single-process gradient even when shares hold
+// different numbers of targets.
+torch::Tensor share_of_next_token_loss(const torch::Tensor& logits, const torch::Tensor& targets, double global_targets, int world_size);
 
 // The words a VLM for these scenes needs (see above).
 VlmVocab scene_vocabulary(const ClipTokenizer& tok, const std::vector<const ClipScenes*>& sets);
