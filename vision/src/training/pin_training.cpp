@@ -563,6 +563,17 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     adapter->eval();
   }
+  // Domain shift: real COCO photos, the classes the VLM can name (random: the same queries, so it
+  // needs the VLM's vocabulary too; read here, by every rank, since pin_vlm may pretrain with all).
+  const auto coco_spec = datasets::expand_data_root(cfg.get_string("data.coco"), datasets::data_root(cfg.get_string("data.root")));
+  const auto coco_json = coco_spec.empty() ? std::string() : datasets::parse_spec(coco_spec).path;
+#ifdef PESUITE_HAVE_OPENCV
+  const bool can_decode = true;
+#else
+  const bool can_decode = false;  // no JPEG decoder in this build
+#endif
+  const bool coco_figure = !coco_spec.empty() && can_decode && fs::exists(coco_json);
+  const Vlm namer = vlm || !coco_figure ? vlm : pin_vlm(cfg, runs_root);
   if (!core::dist::is_writer()) return r;  // rank 0 alone evaluates and writes (every rank holds the same adapter)
   nlohmann::ordered_json row{{"method", method}, {"trained_parameters", r.trained_parameters}};
   for (const auto& [name, data] : {std::pair<std::string, const ClipScenes*>{"test", &test}, {"heldout", &heldout}}) {
@@ -579,18 +590,11 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     for (std::size_t i = 0; i < res.answers.size() && i < 3; ++i) line << " '" << res.answers[i] << "'";
     run.log(line.str(), false);
   }
-  // Domain shift: real COCO photos, the classes the VLM can name (random: the same queries).
-  if (const auto coco_spec = datasets::expand_data_root(cfg.get_string("data.coco"), datasets::data_root(cfg.get_string("data.root")));
-      !coco_spec.empty()) {
-    const auto json = datasets::parse_spec(coco_spec).path;
+  if (!coco_spec.empty()) {
+    const auto& json = coco_json;
     ClipScenes coco;
-#ifdef PESUITE_HAVE_OPENCV
-    const bool can_decode = true;
-#else
-    const bool can_decode = false;  // no JPEG decoder in this build
-#endif
-    if (can_decode && fs::exists(json)) {
-      const VlmVocab names = (vlm ? vlm : pin_vlm(cfg, runs_root))->vocabulary();  // random: the same queries as the VLM's rows
+    if (coco_figure) {
+      const VlmVocab names = namer->vocabulary();
       coco = coco_localisation_scenes(coco_spec, train.images.size(3), [&](const std::string& c) { return vlm_can_name(names, tok, c); });
     }
     if (coco.size() == 0) {
