@@ -520,7 +520,10 @@ TEST(Distributed, BadLaunchesExit2) {
   EXPECT_NE(r.err.find("--nproc 0: must be a whole number"), std::string::npos) << r.err;
   r = run_cli("--nproc 2 data inspect csl:?seed=0");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("only `vision train`, `graph train` and `clip train`"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("only `vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin` run as several"), std::string::npos) << r.err;
+  r = run_cli("--nproc 2 vlm caption --ckpt x --image y");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("only `vision train`"), std::string::npos) << r.err;
   // The launcher reads the ranks' timeout as they do (core/launch.h): a malformed one stops it.
   Background bad_timeout("PESUITE_DIST_TIMEOUT_S=5s", "--nproc 2 graph train" + graph_args(dir, "runs"));
   ASSERT_TRUE(bad_timeout.started());

@@ -16,13 +16,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   try {
     if (auto n = pesuite::cli::take_nproc_option(args)) {
-      if (!pesuite::cli::runs_distributed(args)) throw pesuite::cli::NprocError("--nproc: only `vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin` run as several processes");
+      if (!pesuite::cli::runs_distributed(args)) throw pesuite::cli::NprocError(std::string("--nproc: only ") + pesuite::cli::kDataParallelCommands + " run as several processes");
       return pesuite::cli::run_nproc(*n, args);
     }
     const auto launch = pesuite::core::dist::launch_from_environment();
     if (launch.world_size > 1 && !pesuite::cli::runs_distributed(args))
       throw pesuite::cli::NprocError("world size " + std::to_string(launch.world_size) + " (" + launch.source +
-                                     "): only `vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin` run as several processes");
+                                     "): only " + pesuite::cli::kDataParallelCommands + " run as several processes");
   } catch (const std::exception& e) {  // NprocError, InputError from a malformed variable
     std::cerr << "error: " << e.what() << "\n";
     return 2;
