@@ -19,9 +19,10 @@ std::pair<std::string, std::string> resolve_run_or_checkpoint(const std::string&
   return {run.empty() ? std::string(".") : run, path};
 }
 
-Config run_config(const std::string& run_or_checkpoint, Config defaults) {
+Config run_config(const std::string& run_or_checkpoint, Config defaults, const std::string& command) {
   const auto run = resolve_run_or_checkpoint(run_or_checkpoint).first;
-  if (!fs::exists(run + "/config.toml")) throw InputError(run + ": not a run folder (no config.toml)");
+  if (!fs::exists(run + "/config.toml"))
+    throw InputError(run + ": not a run folder" + (command.empty() ? "" : " of " + command) + " (no config.toml)");
   defaults.merge_file(run + "/config.toml");
   return defaults;
 }

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "pesuite/core/error.h"
 #include "pesuite/core/optim.h"
 #include "pesuite/core/run_dir.h"
+#include "pesuite/core/run_files.h"
 #include "pesuite/core/runtime.h"
 #include "pesuite/core/safetensors.h"
 #include "pesuite/core/torch_compat.h"
@@ -264,7 +266,7 @@ LoadedClip load_clip_checkpoint(const std::string& path, const torch::Device& de
   return out;
 }
 
-core::Config clip_resume_config(const std::string& path) { return resumed_config(path, clip_training_defaults(), "clip train"); }
+core::Config clip_resume_config(const std::string& path) { return core::run_config(path, clip_training_defaults(), "clip train"); }
 
 // ---- training -----------------------------------------------------------------------------------
 namespace {
@@ -378,8 +380,7 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
   const bool bf16 = clip_use_bf16(cfg, device);
   std::string run_path, ckpt_path;
   if (!resume.empty()) {
-    const auto p = resume_paths(resume);
-    run_path = p.run, ckpt_path = p.checkpoint;
+    std::tie(run_path, ckpt_path) = core::resolve_run_or_checkpoint(resume);
   }
   // Everything that can be wrong is found before training starts.
   const auto specs = clip_dataset_specs(cfg);

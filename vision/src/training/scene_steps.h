@@ -1,6 +1,6 @@
 #pragma once
 // What the pipelines that train on `scenes:` share (clip_training.cpp, vlm_training.cpp,
-// pin_training.cpp): their dataset specs, each step's draw of scenes, and the paths of a resume.
+// pin_training.cpp): their dataset specs and each step's draw of scenes (a resume's paths: core/run_files.h).
 //
 //   auto specs = scene_specs(cfg, {"data.train", "data.test"});   // ${data} expanded, data.bank added
 //   auto perm = epoch_permutation(seed, epoch, n);                  // the epoch's order of the scenes
@@ -8,7 +8,6 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <numeric>
 #include <random>
 #include <string>
@@ -47,30 +46,6 @@ inline std::vector<std::int64_t> epoch_permutation(std::uint64_t seed, std::int6
 // The generator of one step's draws (which caption, which object, the number texts).
 inline std::mt19937_64 step_rng(std::uint64_t seed, std::int64_t step) {
   return std::mt19937_64(seed * 0xBF58476D1CE4E5B9ULL + static_cast<std::uint64_t>(step));
-}
-
-// `--resume` names a run folder or a checkpoint inside one (<run>/ckpt/<file>).
-struct ResumePaths {
-  std::string run, checkpoint;
-};
-inline ResumePaths resume_paths(const std::string& resume) {
-  namespace fs = std::filesystem;
-  ResumePaths p;
-  if (fs::is_directory(resume)) p.run = resume, p.checkpoint = resume + "/ckpt/last.safetensors";
-  else p.run = fs::path(resume).parent_path().parent_path().string(), p.checkpoint = resume;
-  if (!fs::exists(p.checkpoint)) throw core::InputError(resume + ": no checkpoint to resume from (" + p.checkpoint + ")");
-  return p;
-}
-
-// The config a run folder (or a checkpoint in one) was trained with: its config.toml over
-// `defaults`. InputError naming `command` when there is none.
-inline core::Config resumed_config(const std::string& path, core::Config defaults, const std::string& command) {
-  namespace fs = std::filesystem;
-  std::string run = path;
-  if (!fs::is_directory(path)) run = fs::path(path).parent_path().parent_path().string();
-  if (!fs::exists(run + "/config.toml")) throw core::InputError(path + ": not a run folder of " + command + " (no config.toml)");
-  defaults.merge_file(run + "/config.toml");
-  return defaults;
 }
 
 // AdamW groups as open_clip makes them: no weight decay on gains and biases (fewer than 2

@@ -8,10 +8,12 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "pesuite/core/error.h"
 #include "pesuite/core/optim.h"
 #include "pesuite/core/run_dir.h"
+#include "pesuite/core/run_files.h"
 #include "pesuite/core/runtime.h"
 #include "pesuite/core/torch_compat.h"
 #include "pesuite/core/trainer.h"
@@ -250,7 +252,7 @@ std::vector<std::string> caption_images(Vlm& vlm, const ClipTokenizer& tok, cons
   return out;
 }
 
-core::Config vlm_resume_config(const std::string& path) { return resumed_config(path, vlm_training_defaults(), "vlm train"); }
+core::Config vlm_resume_config(const std::string& path) { return core::run_config(path, vlm_training_defaults(), "vlm train"); }
 
 VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs_root, const std::string& resume) {
   auto& world = core::dist::World::get();
@@ -258,8 +260,7 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   std::string run_path, ckpt_path;
   if (!resume.empty()) {
-    const auto p = resume_paths(resume);
-    run_path = p.run, ckpt_path = p.checkpoint;
+    std::tie(run_path, ckpt_path) = core::resolve_run_or_checkpoint(resume);
   }
   const auto specs = vlm_dataset_specs(cfg);
   const ClipTokenizer tok = clip_tokenizer(cfg);
