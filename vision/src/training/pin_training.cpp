@@ -545,13 +545,12 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
             for (const auto& p : adapter->parameters()) zero = zero + 0.0 * p.sum();
             return zero;
           }
-          const auto from = static_cast<std::ptrdiff_t>(share.begin), to = static_cast<std::ptrdiff_t>(share.end);
-          const auto mine = localisation_rows(vlm->vocabulary(), tok, {names.begin() + from, names.begin() + to},
-                                              {answers.begin() + from, answers.begin() + to}, step < name_steps);
-          const auto images = train.images.index_select(0, torch::tensor(std::vector<std::int64_t>(idx.begin() + from, idx.begin() + to), torch::kInt64));
+          const auto rows_n = share.end - share.begin;
+          const auto images = train.images.index_select(0, torch::tensor(idx, torch::kInt64).narrow(0, share.begin, rows_n));
           const auto media = adapter->media(vlm, images.to(device)).unsqueeze(1);
-          return share_of_next_token_loss(vlm->lm_logits(mine.ids.to(device), media), mine.targets.to(device),
-                                          rows.targets.ne(-100).sum().item<double>(), world.size());
+          return share_of_next_token_loss(vlm->lm_logits(rows.ids.narrow(0, share.begin, rows_n).to(device), media),
+                                          rows.targets.narrow(0, share.begin, rows_n).to(device), rows.targets.ne(-100).sum().item<double>(),
+                                          world.size());
         },
         [&](core::TrainState& s, double loss) {
           running = s.step == 1 ? loss : 0.95 * running + 0.05 * loss;

@@ -343,20 +343,15 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
         masks.emplace_back(batch_rows.back().size(), true);
       }
     }
-    if (!world.distributed()) {
-      auto b = pad_token_rows(batch_rows, masks);
-      return next_token_loss(model(rows_of(train.images, idx, device), b.ids.to(device)), b.targets.to(device));
-    }
-    // Data-parallel: every rank draws the whole batch (cheap: token ids) and trains on its rows.
-    // Its summed cross-entropy over the global batch's target count, times the world size, is its
-    // part of the global mean: GradientSync's mean over ranks is the single-process gradient
-    // (rows are padded per share; the padding is never a target and a causal LM never reads it).
-    const auto global_targets = pad_token_rows(batch_rows, masks).targets.ne(-100).sum().item<double>();
-    const auto share = world.batch_share(static_cast<std::int64_t>(batch_rows.size()));
-    const auto from = static_cast<std::ptrdiff_t>(share.begin), to = static_cast<std::ptrdiff_t>(share.end);
-    auto b = pad_token_rows({batch_rows.begin() + from, batch_rows.begin() + to}, {masks.begin() + from, masks.begin() + to});
-    const std::vector<std::int64_t> share_idx(idx.begin() + from, idx.begin() + to);
-    return share_of_next_token_loss(model(rows_of(train.images, share_idx, device), b.ids.to(device)), b.targets.to(device), global_targets,
+    const auto b = pad_token_rows(batch_rows, masks);
+    if (!world.distributed()) return next_token_loss(model(rows_of(train.images, idx, device), b.ids.to(device)), b.targets.to(device));
+    // Data-parallel: every rank draws the whole batch (cheap: token ids) and trains on its rows,
+    // weighted by the global batch's target count (share_of_next_token_loss).
+    const auto share = world.batch_share(b.ids.size(0));
+    const auto rows_n = share.end - share.begin;
+    const std::vector<std::int64_t> share_idx(idx.begin() + share.begin, idx.begin() + share.end);
+    return share_of_next_token_loss(model(rows_of(train.images, share_idx, device), b.ids.narrow(0, share.begin, rows_n).to(device)),
+                                    b.targets.narrow(0, share.begin, rows_n).to(device), b.targets.ne(-100).sum().item<double>(),
                                     world.size());
   };
   const auto stop_after = cfg.get_int("train.stop_after_steps");

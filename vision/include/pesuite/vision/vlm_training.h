@@ -55,7 +55,8 @@ torch::Tensor next_token_loss(const torch::Tensor& logits, const torch::Tensor& 
 // A data-parallel rank's part of that mean over a global batch: its rows' summed cross-entropy
 // times world_size / global_targets (the global batch's count of targets that are not -100), so
 // that GradientSync's mean over ranks is the single-process gradient even when shares hold
-// different numbers of targets.
+// different numbers of targets. The rows may be a slice of the batch padded as a whole: the
+// padding is never a target, and a causal LM never reads it.
 torch::Tensor share_of_next_token_loss(const torch::Tensor& logits, const torch::Tensor& targets, double global_targets, int world_size);
 
 // The words a VLM for these scenes needs (see above).
