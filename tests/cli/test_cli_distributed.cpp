@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -328,6 +329,28 @@ TEST(Distributed, StreamedImagesEachRankDecodesItsShare) {
   EXPECT_GT(first_moments_agree(streamed_args(dir, "mixed") + mixup, streamed_args(dir, "three") + mixup, 3, 1e-5), 10);
 }
 
+// A training command (args(runs): its arguments, runs into `runs`) as one process, as 2 ranks and as
+// 1 rank: after `steps` AdamW steps the 2 ranks end with the one process's running loss (1e-5), Adam's
+// first moments (within 1e-5 of the largest) and weights (within 1e-4); the 1 rank with its state bit
+// for bit. checkpoint(json) finds a run's last checkpoint in the command's JSON. Returns the 2-rank
+// run's JSON (rank 0's output).
+nlohmann::json expect_two_ranks_train_as_one(const std::function<std::string(const std::string&)>& args, int steps,
+                                             const std::function<std::string(const nlohmann::json&)>& checkpoint) {
+  const auto one = json_of(run_cli("--threads 1" + args("one")));
+  const auto two = json_of(run_cli("--threads 1 --nproc 2" + args("two")));
+  const auto single = json_of(run_cli("--threads 1 --nproc 1" + args("single")));
+  EXPECT_TRUE(one.contains("run") && two.contains("run") && single.contains("run"));
+  if (!one.contains("run") || !two.contains("run") || !single.contains("run")) return two;
+  EXPECT_EQ(one["steps"], steps);
+  EXPECT_EQ(two["steps"], steps);
+  EXPECT_NEAR(two["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-5);
+  const std::string a = checkpoint(one), b = checkpoint(two);
+  EXPECT_GT(expect_close_moments(a, b, 1e-5), 10);
+  EXPECT_GT(expect_close_weights(a, b, 1e-4), 10);
+  EXPECT_GT(pesuite::test::expect_same_checkpoint_state(a, checkpoint(single)), 20);
+  return two;
+}
+
 // A CLIP config small enough for a few steps in seconds: 32 px scenes of the synthetic bank, a
 // 2 x 64 image tower, a batch of 15 (shares of 8 and 7 for 2 ranks).
 std::string clip_args(const TempDir& dir, const std::string& runs) {
@@ -354,21 +377,10 @@ TEST(Distributed, ClipTrainTwoRanksMatchOneProcess) {
   REQUIRE_CPU_GROUP();
   PESUITE_SKIP_WITHOUT_SAMPLE(pesuite::test::sample_data("clip/bpe_simple_vocab_16e6.txt.gz"), "clip/bpe_simple_vocab_16e6.txt.gz");
   TempDir dir;
-  const auto one = json_of(run_cli("--threads 1" + clip_args(dir, "one")));
-  const auto two = json_of(run_cli("--threads 1 --nproc 2" + clip_args(dir, "two")));
-  ASSERT_TRUE(one.contains("run") && two.contains("run"));
-  EXPECT_EQ(one["steps"], 4);
-  EXPECT_EQ(two["steps"], 4);
-  EXPECT_NEAR(two["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-5);
-  const std::string a = one["checkpoint"], b = two["checkpoint"];
-  EXPECT_GT(expect_close_moments(a, b, 1e-5), 10);
-  EXPECT_GT(expect_close_weights(a, b, 1e-4), 10);
-  EXPECT_TRUE(two.contains("zero_shot_test"));  // rank 0 evaluated
-
   // One rank: the whole path (gather, all-reduced gradients) and the plain run's arithmetic, bit for bit.
-  const auto single = json_of(run_cli("--threads 1 --nproc 1" + clip_args(dir, "single")));
-  ASSERT_TRUE(single.contains("run"));
-  EXPECT_GT(pesuite::test::expect_same_checkpoint_state(a, single["checkpoint"].get<std::string>()), 20);
+  const auto two = expect_two_ranks_train_as_one([&](const std::string& runs) { return clip_args(dir, runs); }, 4,
+                                                 [](const nlohmann::json& j) { return j["checkpoint"].get<std::string>(); });
+  EXPECT_TRUE(two.contains("zero_shot_test"));  // rank 0 evaluated
 }
 
 // A captioning VLM small enough for a few steps in seconds: 32 px scenes of the synthetic bank, the
@@ -396,20 +408,10 @@ TEST(Distributed, VlmTrainTwoRanksMatchOneProcess) {
   REQUIRE_CPU_GROUP();
   PESUITE_SKIP_WITHOUT_SAMPLE(pesuite::test::sample_data("clip/bpe_simple_vocab_16e6.txt.gz"), "clip/bpe_simple_vocab_16e6.txt.gz");
   TempDir dir;
-  const auto one = json_of(run_cli("--threads 1" + vlm_args(dir, "one")));
-  const auto two = json_of(run_cli("--threads 1 --nproc 2" + vlm_args(dir, "two")));
-  ASSERT_TRUE(one.contains("run") && two.contains("run"));
-  EXPECT_EQ(one["steps"], 3);
-  EXPECT_EQ(two["steps"], 3);
-  EXPECT_NEAR(two["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-5);
-  const std::string a = one["run"].get<std::string>() + "/ckpt/last.safetensors", b = two["run"].get<std::string>() + "/ckpt/last.safetensors";
-  EXPECT_GT(expect_close_moments(a, b, 1e-5), 10);
-  EXPECT_GT(expect_close_weights(a, b, 1e-4), 10);
+  const auto two = expect_two_ranks_train_as_one([&](const std::string& runs) { return vlm_args(dir, runs); }, 3, [](const nlohmann::json& j) {
+    return j["run"].get<std::string>() + "/ckpt/last.safetensors";
+  });
   EXPECT_GT(two["tokens"].get<double>(), 0);  // rank 0 evaluated
-
-  const auto single = json_of(run_cli("--threads 1 --nproc 1" + vlm_args(dir, "single")));
-  ASSERT_TRUE(single.contains("run"));
-  EXPECT_GT(pesuite::test::expect_same_checkpoint_state(a, single["run"].get<std::string>() + "/ckpt/last.safetensors"), 20);
 }
 
 // PIN and LoRA on a frozen VLM (trained once by `vlm train`), 2 ranks against 1 process: each rank
