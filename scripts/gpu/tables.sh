@@ -19,7 +19,8 @@
 #   env: SEEDS (seeds per row; default the table's), UNITS_IN (an earlier call's OUT/units: its
 #        saved runs are reused), THREADS (CPU threads per worker, default 1: tables whose data
 #        pipeline is CPU work, e.g. headpose's renders and crops, want several)
-# OUT gets <table>.log, <table>-results.md / -results.csv (plus plots) and units/<table>/*.json
+# OUT gets <table>.log, <table>-results.md / -results.csv (plus plots), <table>-progress.txt (each
+# run's last training row: how far a run the limit stopped got) and units/<table>/*.json
 # (the saved runs, to carry into the next call); run folders stay in /tmp.
 set -u
 if [ $# -lt 3 ]; then
@@ -59,6 +60,15 @@ for spec in $tables; do
 done
 wait
 echo "workers done after $(( $(date +%s) - start )) s"
+# How far each run got (the workers' logs stay empty until a run ends): the last training row of
+# every run folder, so that a run the limit stopped shows its step.
+for spec in $tables; do
+  t=${spec%%:*}
+  for m in "$work/$t"/runs/*/*/metrics.jsonl; do
+    [ -f "$m" ] && echo "${m#"$work/"}: $(grep '"epoch"' "$m" | tail -n 1)"
+  done >"$out/$t-progress.txt"
+  echo "== $t: runs' last rows"; cat "$out/$t-progress.txt"
+done
 for spec in $tables; do
   t=${spec%%:*}
   read -r -a args <"$work/$t.args"

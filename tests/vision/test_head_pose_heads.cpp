@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "pesuite/core/error.h"
 #include "pesuite/datasets/euler.h"
 #include "pesuite/vision/head_pose_heads.h"
 
@@ -145,6 +146,27 @@ TEST(HeadPoseHeads, HopenetLossIsCrossEntropyPlusAlphaMse) {
   EXPECT_NEAR(l.parts.at("ce").item<double>(), ce, 1e-4);
   EXPECT_NEAR(l.parts.at("mse").item<double>(), mse, 1e-3 * mse);
   EXPECT_NEAR(l.total.item<double>(), ce + alpha * mse, 1e-3 * mse);
+}
+
+// A 0/1 face mask gives the sum of the kept faces' losses over the whole batch's size (what the
+// semi-supervised step needs with the batch's shape unchanged), for every head; weights 1 give
+// the plain loss.
+TEST(HeadPoseHeads, FaceWeightsMaskTheBatchWithoutChangingItsShape) {
+  torch::manual_seed(3);
+  const auto targets = torch::tensor({{10.0f, -20.0f, 5.0f}, {-60.0f, 30.0f, -15.0f}, {80.0f, 0.0f, 40.0f}, {-5.0f, 45.0f, -70.0f}});
+  const auto keep = torch::tensor({1.0f, 0.0f, 1.0f, 1.0f});
+  const auto kept = torch::tensor({0, 2, 3}, torch::kInt64);
+  for (const std::string head : {"hopenet", "6d", "fullrange"}) {
+    HeadPoseNet net(HeadPoseOptions().backbone("resnet18").head(head));
+    const auto raw = net->forward(torch::randn({4, 3, 64, 64})).detach();
+    const double masked = net->loss(raw, targets, keep).total.item<double>();
+    const double on_kept = net->loss(raw.index_select(0, kept), targets.index_select(0, kept)).total.item<double>();
+    EXPECT_NEAR(masked, on_kept * 3 / 4, 1e-5 * std::abs(on_kept)) << head;
+    EXPECT_NEAR(net->loss(raw, targets, torch::ones({4})).total.item<double>(), net->loss(raw, targets).total.item<double>(),
+                1e-5 * std::abs(on_kept))
+        << head;
+    EXPECT_THROW(net->loss(raw, targets, torch::ones({3})), core::InputError) << head;
+  }
 }
 
 TEST(HeadPoseHeads, WrappedErrors) {

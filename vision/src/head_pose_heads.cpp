@@ -48,17 +48,36 @@ torch::Tensor hopenet_expectation(const torch::Tensor& logits) {
   return (torch::softmax(logits.to(torch::kFloat32), -1) * idx).sum(-1) * kHopenetBinWidth + kHopenetLow;
 }
 
-HeadPoseLoss hopenet_loss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha) {
+namespace {
+
+// The batch mean of per-face (or per face and angle) losses [B] or [B, 3], summed over the angles;
+// with face_weights [B]: sum_i w_i * loss_i / B instead (the weights need not sum to B).
+torch::Tensor face_mean(const torch::Tensor& per_face, const torch::Tensor& face_weights) {
+  if (!face_weights.defined()) return per_face.dim() == 2 ? per_face.mean(0).sum() : per_face.mean();
+  const auto b = static_cast<double>(per_face.size(0));
+  auto w = face_weights.to(per_face.device(), torch::kFloat32);
+  auto summed = per_face.dim() == 2 ? per_face.sum(1) : per_face;
+  return (summed * w).sum() / b;
+}
+
+void check_face_weights(const torch::Tensor& w, std::int64_t b) {
+  if (w.defined() && (w.dim() != 1 || w.size(0) != b))
+    throw core::InputError("head-pose loss face_weights: expected [" + std::to_string(b) + "], got " + c10::str(w.sizes()));
+}
+
+}  // namespace
+
+HeadPoseLoss hopenet_loss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha, const torch::Tensor& face_weights) {
   check_angles(targets, "hopenet_loss targets");
   const auto b = logits.size(0);
+  check_face_weights(face_weights, b);
   auto flat = logits.to(torch::kFloat32).reshape({b * 3, kHopenetBins});
   auto t = targets.to(torch::kFloat32).reshape({b * 3});
   // Per angle (yaw, pitch, roll): CE over its bins + alpha * MSE of its expectation; summed over the angles.
-  auto ce = torch::nn::functional::cross_entropy(flat, hopenet_bins(t), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
-                .view({b, 3})
-                .mean(0)
-                .sum();
-  auto mse = (hopenet_expectation(flat) - t).pow(2).view({b, 3}).mean(0).sum();
+  auto ce = face_mean(torch::nn::functional::cross_entropy(flat, hopenet_bins(t), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+                          .view({b, 3}),
+                      face_weights);
+  auto mse = face_mean((hopenet_expectation(flat) - t).pow(2).view({b, 3}), face_weights);
   HeadPoseLoss out;
   out.total = ce + alpha * mse;
   out.parts["ce"] = ce.detach();
@@ -213,14 +232,15 @@ torch::Tensor HeadPoseNetImpl::rotation(const torch::Tensor& raw) const {
   return rotation_from_euler(angles(raw));
 }
 
-HeadPoseLoss HeadPoseNetImpl::loss(const torch::Tensor& raw_in, const torch::Tensor& targets_in) const {
+HeadPoseLoss HeadPoseNetImpl::loss(const torch::Tensor& raw_in, const torch::Tensor& targets_in, const torch::Tensor& face_weights) const {
   check_angles(targets_in, "head-pose loss targets");
+  check_face_weights(face_weights, raw_in.size(0));
   auto raw = raw_in.to(torch::kFloat32);
   auto targets = targets_in.to(raw.device(), torch::kFloat32);
-  if (options_.head() == "hopenet") return hopenet_loss(raw, targets, options_.alpha());
+  if (options_.head() == "hopenet") return hopenet_loss(raw, targets, options_.alpha(), face_weights);
   HeadPoseLoss out;
   if (options_.head() == "6d") {
-    out.total = geodesic_loss(rotation_from_6d(raw), rotation_from_euler(targets));
+    out.total = face_mean(geodesic_angle(rotation_from_6d(raw), rotation_from_euler(targets)), face_weights);
     out.parts["geodesic"] = out.total.detach();
     return out;
   }
@@ -228,8 +248,8 @@ HeadPoseLoss HeadPoseNetImpl::loss(const torch::Tensor& raw_in, const torch::Ten
   auto u = F::normalize(raw.slice(1, 0, 2), F::NormalizeFuncOptions().dim(1).eps(1e-8));
   auto t = targets / kDeg;
   auto yaw_t = torch::stack({torch::sin(t.select(1, 0)), torch::cos(t.select(1, 0))}, 1);
-  auto chord = (u - yaw_t).pow(2).sum(1).mean();  // 2 - 2 cos(dyaw)
-  auto rest = (raw.slice(1, 2, 4) * (90 / kDeg) - t.slice(1, 1, 3)).pow(2).sum(1).mean();
+  auto chord = face_mean((u - yaw_t).pow(2).sum(1), face_weights);  // 2 - 2 cos(dyaw)
+  auto rest = face_mean((raw.slice(1, 2, 4) * (90 / kDeg) - t.slice(1, 1, 3)).pow(2).sum(1), face_weights);
   out.total = chord + rest;
   out.parts["yaw_chord"] = chord.detach();
   out.parts["pitch_roll_mse"] = rest.detach();

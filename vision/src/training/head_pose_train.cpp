@@ -274,13 +274,18 @@ struct PseudoLabelStep {
       keep = conf >= thr;
       kept_share = (global >= thr).to(torch::kFloat64).mean().item<double>();
     }
-    if (keep.sum().item<std::int64_t>() == 0) return torch::zeros({}, torch::TensorOptions().device(device));
-    auto kept = keep.nonzero().squeeze(1);
-    auto raw_s = forward_raw(model, strong_views.images.index_select(0, kept).to(device), device, bf16);
-    auto unsup = model->loss(raw_s, pseudo.index_select(0, kept).to(device)).total;
-    // Sum over this rank's kept faces / u_batch, times the world size for GradientSync's mean.
+    if (uidx.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+    // Every strong view goes through the network and the faces below the threshold get weight 0
+    // (FixMatch's masked loss): the batch keeps one shape every step. Forwarding only the kept
+    // faces gave the convolutions a new batch size almost every step, and each new shape costs
+    // cuDNN a new execution plan per layer, forward and backward. Batch norm's statistics see the
+    // whole strong batch, as in FixMatch.
+    auto raw_s = forward_raw(model, strong_views.images.to(device), device, bf16);
+    auto unsup = model->loss(raw_s, pseudo.to(device), keep.to(torch::kFloat32)).total;
+    // Sum over this rank's kept faces / u_batch (the loss is that sum / its share's size), times
+    // the world size for GradientSync's mean.
     const double ranks = world.size() > 1 ? static_cast<double>(world.size()) : 1.0;
-    return weight * unsup * (static_cast<double>(kept.size(0)) / static_cast<double>(u_batch) * ranks);
+    return weight * unsup * (static_cast<double>(uidx.size()) / static_cast<double>(u_batch) * ranks);
   }
 };
 

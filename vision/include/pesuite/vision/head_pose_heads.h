@@ -48,11 +48,13 @@ torch::Tensor hopenet_bins(const torch::Tensor& degrees);
 torch::Tensor hopenet_expectation(const torch::Tensor& logits);
 // logits [B, 3, 66], targets [B, 3] degrees: per angle CE + alpha * MSE, summed over the angles
 // (as train_hopenet.py sums loss_yaw, loss_pitch, loss_roll), batch means. parts: ce, mse.
+// face_weights [B] (optional; every loss of this header takes them): sum_i w_i * loss_i / B instead
+// of the mean, e.g. a 0/1 mask of the pseudo-labels kept, with the batch's shape unchanged.
 struct HeadPoseLoss {
   torch::Tensor total;
   std::map<std::string, torch::Tensor> parts;  // detached, for logging
 };
-HeadPoseLoss hopenet_loss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha);
+HeadPoseLoss hopenet_loss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha, const torch::Tensor& face_weights = {});
 
 // ---- rotations -------------------------------------------------------------------------------
 // 6DRepNet's compute_rotation_matrix_from_ortho6d: x = normalize(v[:, 0:3]), z = normalize(x cross
@@ -108,7 +110,7 @@ class HeadPoseNetImpl : public torch::nn::Module {
   // fullrange: yaw in [-180, 180).
   torch::Tensor angles(const torch::Tensor& raw) const;
   torch::Tensor rotation(const torch::Tensor& raw) const;  // [B, 3, 3]
-  HeadPoseLoss loss(const torch::Tensor& raw, const torch::Tensor& targets) const;
+  HeadPoseLoss loss(const torch::Tensor& raw, const torch::Tensor& targets, const torch::Tensor& face_weights = {}) const;
   std::int64_t feature_dim() const { return feature_dim_; }
   bool is_vit() const { return !vit_.is_empty(); }
   const HeadPoseOptions& options() const { return options_; }
