@@ -158,6 +158,7 @@ void run_table(const TableSpec& t, const core::TableOptions& options) {
       std::cout << "skip " << row.config << ": " << missing[r] << " not found" << std::endl;
       continue;
     }
+    table.add_row(row.key);
     const std::string stem = t.unit_stem(row);
     for (int seed = 0; seed < seeds; ++seed) {
       core::Config cfg = configs[r];

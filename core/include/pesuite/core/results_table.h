@@ -26,6 +26,8 @@ class ResultsTable {
                std::vector<std::string> note_columns = {});
 
   void add(const Key& key, const std::string& metric, double value);
+  // A row with no values yet, in its place: a partial table lists every row it will have ("-").
+  void add_row(const Key& key) { row(key); }
   void set_note(const Key& key, const std::string& column, const std::string& text);
   Summary summary(const Key& key, const std::string& metric) const;
 
