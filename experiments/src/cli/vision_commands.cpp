@@ -82,7 +82,7 @@ void add_vision_commands(CLI::App& app) {
   vision->require_subcommand(1);
 
   // ---- train ----
-  auto* train = vision->add_subcommand("train", "Train an image classifier from a config (experiments/configs/vision/*.toml)");
+  auto* train = vision->add_subcommand("train", "Train an image model from a config (experiments/configs/vision/*.toml): a classifier, or head pose where the config says task = \"headpose\"");
   static ConfigOptions config;
   static std::string runs = "runs", resume;
   static bool json = false;
