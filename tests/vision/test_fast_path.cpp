@@ -174,9 +174,10 @@ TEST(FastOps, FastViTFollowsPlainViT) {
       torch::manual_seed(11);
       vision::ViT plain(fast_test_vit(pe)), fast(fast_test_vit(pe));
       {
+        // Every parameter redrawn (biases start at zero: a lost bias would not show), then shared.
         torch::NoGradGuard no_grad;
         auto a = plain->parameters(), b = fast->parameters();
-        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
+        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
       }
       plain->to(dev);
       fast->to(dev);
@@ -203,17 +204,17 @@ TEST(FastOps, FastViTFollowsPlainViT) {
 }
 
 // 200 AdamW steps on a learnable synthetic task, bf16 autocast, fast path vs unfused: the mean loss
-// of the last 20 steps agrees within 0.05 (absolute; both start near ln 10 = 2.3 and must fall
-// below 1.5, so a broken gradient cannot pass).
+// of the last 20 steps agrees within 0.1 (absolute; both start near ln 10 = 2.3 and must fall
+// below 1.5, so a broken gradient cannot pass; bf16 rounding makes the two runs drift apart a little).
 TEST(FastOps, TrainingFollowsUnfusedFor200Steps) {
   FAST_OPS_OR_SKIP(ops);
   const auto dev = torch::Device(torch::kCUDA);
   torch::manual_seed(21);
   const std::int64_t n = 1024, batch = 64;
-  auto images = torch::randn({n, 3, 32, 32}, dev);
-  // Labels from a fixed function of the image (its mean colour in 10 bins): learnable.
-  auto score = images.mean({2, 3}).matmul(torch::tensor({1.0f, -0.7f, 0.4f}, dev));
-  auto labels = torch::bucketize(score, torch::quantile(score, torch::linspace(0.1, 0.9, 9, dev))).to(torch::kInt64);
+  // Each class has a fixed random pattern; an image is its class's pattern under noise: learnable.
+  auto labels = torch::randint(10, {n}, torch::TensorOptions().device(dev).dtype(torch::kInt64));
+  auto patterns = torch::randn({10, 3, 32, 32}, dev);
+  auto images = patterns.index_select(0, labels) * 0.5 + torch::randn({n, 3, 32, 32}, dev);
   auto train = [&](bool fast) {
     torch::manual_seed(7);
     vision::ViT model(fast_test_vit("peg"));
@@ -246,10 +247,56 @@ TEST(FastOps, TrainingFollowsUnfusedFor200Steps) {
             << " -> " << tail_fast << std::endl;
   EXPECT_LT(tail_plain, 1.5);
   EXPECT_LT(tail_fast, 1.5);
-  EXPECT_NEAR(tail_fast, tail_plain, 0.05);
+  EXPECT_NEAR(tail_fast, tail_plain, 0.1);
 }
 
 // ---- on any device ----------------------------------------------------------------------------
+
+namespace {
+// The fused ops' contracts written with LibTorch ops: the fast forward's structure (the residual
+// add moved into the next norm, fc1's bias into the GELU, PEG between blocks) checked on the CPU.
+std::pair<at::Tensor, at::Tensor> reference_add_layer_norm(const at::Tensor& x, const at::Tensor& y, const at::Tensor& w,
+                                                           const at::Tensor& b, double eps, at::ScalarType out_dtype) {
+  auto s = y.defined() ? x + y : x;
+  auto out = torch::layer_norm(s, {s.size(-1)}, w, b, eps);
+  if (out_dtype != at::ScalarType::Undefined) out = out.to(out_dtype);
+  return {s, out};
+}
+at::Tensor reference_bias_gelu(const at::Tensor& h, const at::Tensor& bias) { return torch::gelu(h + bias); }
+}  // namespace
+
+TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
+  vision::FastOps reference;
+  reference.add_layer_norm = &reference_add_layer_norm;
+  reference.bias_gelu = &reference_bias_gelu;
+  for (const std::string pe : {"learned", "peg", "rope2d"})
+    for (const bool gap : {false, true}) {
+      SCOPED_TRACE(pe + (gap ? " gap" : " cls"));
+      torch::manual_seed(13);
+      auto o = fast_test_vit(pe).class_token(!gap);
+      if (pe == "peg") o.pe_after_blocks({0, 2});
+      vision::ViT plain(o), fast(o);
+      {
+        // Every parameter redrawn (biases start at zero: a lost bias would not show), then shared.
+        torch::NoGradGuard no_grad;
+        auto a = plain->parameters(), b = fast->parameters();
+        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
+      }
+      EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
+      auto images = torch::randn({3, 3, 32, 32});
+      auto lp = plain->forward(images), lf = fast->forward(images);
+      EXPECT_LT(rel_err(lf, lp), 1e-5);
+      lp.sum().backward();
+      lf.sum().backward();
+      auto pb = fast->named_parameters();
+      for (const auto& item : plain->named_parameters()) {
+        ASSERT_TRUE(pb[item.key()].grad().defined()) << item.key();
+        EXPECT_LT(rel_err(pb[item.key()].grad(), item.value().grad()), 1e-4) << item.key();
+      }
+      fast->set_fast_path(false);
+      EXPECT_TRUE(torch::equal(fast->forward(images), plain->forward(images)));
+    }
+}
 
 // The bf16 copy stands in for its master: forward reads the copy (no cast), backward delivers the
 // float32 gradient to the master, refresh() follows the master's updates.

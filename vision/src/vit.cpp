@@ -107,8 +107,9 @@ static at::ScalarType cuda_autocast_dtype() {
   return at::ScalarType::Undefined;
 }
 
-std::string ViTImpl::set_fast_path(bool on) {
+std::string ViTImpl::set_fast_path(bool on, const FastOps* ops) {
   fast_path_ = on;
+  fast_ops_override_ = on ? ops : nullptr;
   weight_copies_.reset();
   if (!on) return "off";
   std::vector<torch::Tensor> linear_params;
@@ -118,7 +119,7 @@ std::string ViTImpl::set_fast_path(bool on) {
       if (lin->bias.defined()) linear_params.push_back(lin->bias);
     }
   weight_copies_ = std::make_shared<core::WeightCopies>(linear_params, torch::kBFloat16);
-  return fast_ops_status();
+  return ops != nullptr ? "the given ops" : fast_ops_status();
 }
 
 void ViTImpl::refresh_weight_copies() {
@@ -126,11 +127,11 @@ void ViTImpl::refresh_weight_copies() {
 }
 
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
-  if (fast_path_ && images.is_cuda()) {
+  if (fast_path_ && (images.is_cuda() || fast_ops_override_ != nullptr)) {
     // Copies only where autocast casts to their dtype; an fp32 forward reads the fp32 masters.
     std::optional<core::WeightCopies::Scope> copies;
-    if (weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype()) copies.emplace(*weight_copies_);
-    if (const FastOps* ops = fast_ops()) return forward_features_fast(images, ops);
+    if (images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype()) copies.emplace(*weight_copies_);
+    if (const FastOps* ops = fast_ops_override_ != nullptr ? fast_ops_override_ : fast_ops()) return forward_features_fast(images, ops);
     return forward_features_plain(images);
   }
   return forward_features_plain(images);

@@ -27,6 +27,8 @@ class WeightCopies;
 
 namespace pesuite::vision {
 
+struct FastOps;  // fast_ops.h
+
 struct ViTOptions {
   TORCH_ARG(std::int64_t, img_size) = 224;  // training size (sets the learned table's grid)
   TORCH_ARG(std::int64_t, patch_size) = 16;
@@ -88,7 +90,9 @@ class ViTImpl : public torch::nn::Module {
   // Call after moving the model to its device, and refresh_weight_copies() after every optimiser
   // step and after loading weights. Returns fast_ops_status(): what was loaded, or why the kernels
   // are not there (then the forward is the unfused one, with the weight copies still in use).
-  std::string set_fast_path(bool on);
+  // `ops`: other implementations of the fused ops, used on inputs of any device (tests check the
+  // fast forward's structure on the CPU with LibTorch reference ops); must outlive the model.
+  std::string set_fast_path(bool on, const FastOps* ops = nullptr);
   bool fast_path() const { return fast_path_; }
   void refresh_weight_copies();
 
@@ -107,6 +111,7 @@ class ViTImpl : public torch::nn::Module {
   torch::Tensor forward_features_plain(const torch::Tensor& images);
   torch::Tensor forward_features_fast(const torch::Tensor& images, const void* ops);
   bool fast_path_ = false;
+  const FastOps* fast_ops_override_ = nullptr;
   std::shared_ptr<core::WeightCopies> weight_copies_;
 };
 TORCH_MODULE(ViT);
