@@ -73,9 +73,9 @@ def main():
         md.append("Throughput, batch %s, amp %s (img/s; ratio = ours / compiled; peak = GPU memory allocated at the "
                   "peak of the phase, MiB)" % (batch, next((r.get("amp") for r in thr.values() if r.get("amp")), "?")))
         md.append("")
-        md.append("| model | phase | ours fast | ours plain | eager | compiled | fast / compiled | plain / compiled | "
+        md.append("| model | phase | ours fast | ours plain | eager | compiled | fast / compiled | plain / compiled | plain / eager | "
                   "peak MiB fast | plain | eager | compiled | fast kernels |")
-        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for m in thr_models:
             amp = next((k[1] for k in thr if k[0] == m), None)
             s = {side: thr.get((m, amp, side)) for side in SIDES}
@@ -83,9 +83,10 @@ def main():
                 f = phase + "_img_s"
                 pk = phase + "_peak_mb"
                 kern = s["fast"].get("fast_kernels") if s["fast"] and "fast_kernels" in s["fast"] else "-"
-                md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     m, phase, *(cell(s[x], f, lambda v: "{:,.0f}".format(v)) for x in SIDES),
                     ratio(s["fast"] or {}, s["compiled"] or {}, f), ratio(s["plain"] or {}, s["compiled"] or {}, f),
+                    ratio(s["plain"] or {}, s["eager"] or {}, f),
                     *(cell(s[x], pk, lambda v: "{:,.0f}".format(v)) for x in SIDES), kern))
         md.append("")
     if lat:
