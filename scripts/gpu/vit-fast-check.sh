@@ -54,7 +54,7 @@ write_results() {
     echo "# ViT fast path check ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(( $(date +%s) - t_start )) s of BUDGET $BUDGET)"
     echo
     echo "- git: $(git rev-parse --short=12 HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | grep -q . && echo '(with local changes)')"
-    echo "- $(head -1 "$out/env.txt")"
+    echo "- $(grep -m1 '^torch' "$out/env.txt" || echo 'torch: not importable (env.txt)'); nvcc: $(grep -m1 -o 'release [0-9.]*' "$out/env.txt" || echo '-'); $(grep -m1 -iE '^(c\+\+|g\+\+)' "$out/env.txt")"
     echo "- fused kernels library: $kernels"
     echo "- kernel tests (test_fast_path): $tests_summary"
     echo "- 200-step training check: $train_check"

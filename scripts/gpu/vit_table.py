@@ -101,7 +101,7 @@ def main():
         for m, amp in sorted(keys, key=lambda k: (lat_models.index(k[0]), str(k[1]))):
             s = {side: lat.get((m, amp, side)) for side in SIDES}
             md.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                m, amp, *(cell(s[x], "latency_ms", lambda v: "%.3f" % v) for x in SIDES),
+                m, "fp32" if amp == "none" else amp, *(cell(s[x], "latency_ms", lambda v: "%.3f" % v) for x in SIDES),
                 ratio(s["fast"] or {}, s["compiled"] or {}, "latency_ms", invert=True),
                 ratio(s["plain"] or {}, s["compiled"] or {}, "latency_ms", invert=True)))
         md.append("")
