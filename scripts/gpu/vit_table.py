@@ -74,7 +74,7 @@ def main():
                   "peak of the phase, MiB)" % (batch, next((r.get("amp") for r in thr.values() if r.get("amp")), "?")))
         md.append("")
         md.append("| model | phase | ours fast | ours plain | eager | compiled | fast / compiled | plain / compiled | plain / eager | "
-                  "peak MiB fast | plain | eager | compiled | fast kernels |")
+                  "peak MiB fast | plain | eager | compiled | fast side: kernels / graphs |")
         md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for m in thr_models:
             amp = next((k[1] for k in thr if k[0] == m), None)
@@ -82,7 +82,9 @@ def main():
             for phase in ("train", "infer"):
                 f = phase + "_img_s"
                 pk = phase + "_peak_mb"
-                kern = s["fast"].get("fast_kernels") if s["fast"] and "fast_kernels" in s["fast"] else "-"
+                fr = s["fast"] or {}
+                kern = ("%s / %s" % ("yes" if fr.get("fast_kernels") else "NO", "yes" if fr.get("cuda_graphs") else "NO")
+                        if "fast_kernels" in fr else "-")
                 md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     m, phase, *(cell(s[x], f, lambda v: "{:,.0f}".format(v)) for x in SIDES),
                     ratio(s["fast"] or {}, s["compiled"] or {}, f), ratio(s["plain"] or {}, s["compiled"] or {}, f),

@@ -116,6 +116,13 @@ void run(VitBenchArgs a) {
   }
   const bool fast_kernels = a.fast_path && dev.is_cuda() && vision::fast_ops() != nullptr;
   const bool graphed = a.cuda_graphs && dev.is_cuda() && core::StepGraphs::available();
+  // A capture that fails (an op that cannot be captured) is reported, and that phase goes on with
+  // eager steps, so the figures still come (marked: cuda_graphs false, graph_error).
+  std::string graph_error;
+  auto capture_failed = [&](const char* phase, const std::exception& e) {
+    graph_error += std::string(graph_error.empty() ? "" : "; ") + phase + ": " + e.what();
+    std::cerr << "bench vit: " << phase << " CUDA graph capture failed, eager steps from here: " << e.what() << "\n";
+  };
   std::int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
 
@@ -161,8 +168,15 @@ void run(VitBenchArgs a) {
     };
     auto step = [&] {
       if (!graphs) return body();
-      const auto ran = graphs->run("train", [&] { fused_opt->stage_lr(); }, body);
-      if (ran == core::StepGraphs::Ran::replayed) fused_opt->replayed();
+      try {
+        const auto ran = graphs->run("train", [&] { fused_opt->stage_lr(); }, body);
+        if (ran == core::StepGraphs::Ran::replayed) fused_opt->replayed();
+      } catch (const std::exception& e) {
+        capture_failed("train", e);
+        graphs.reset();
+        fused_opt->set_graph_safe(false);
+        body();
+      }
     };
     reset_peak_memory(dev);
     for (int i = 0; i < a.warmup; ++i) step();
@@ -186,7 +200,13 @@ void run(VitBenchArgs a) {
     if (graphed) graphs = std::make_unique<core::StepGraphs>(dev);
     auto step = [&] {
       if (!graphs) return body();
-      graphs->run("infer", [] {}, body);
+      try {
+        graphs->run("infer", [] {}, body);
+      } catch (const std::exception& e) {
+        capture_failed("infer", e);
+        graphs.reset();
+        body();
+      }
     };
     reset_peak_memory(dev);
     for (int i = 0; i < a.warmup; ++i) step();
@@ -230,7 +250,8 @@ void run(VitBenchArgs a) {
     out["fast_path"] = a.fast_path;
     out["fast_kernels"] = fast_kernels;  // the fused CUDA kernels ran (else the unfused ops)
     out["fast_path_status"] = fast_status;
-    out["cuda_graphs"] = graphed;
+    out["cuda_graphs"] = graphed && graph_error.empty();
+    if (!graph_error.empty()) out["graph_error"] = graph_error;
     out["train_peak_mb"] = train_peak_mb;
     out["infer_peak_mb"] = infer_peak_mb;
     if (a.latency) out["latency_ms"] = latency_ms;
