@@ -94,6 +94,9 @@ if ! skip build; then
   log "build done"
 fi
 [ -x "$p" ] || log "no $p: our columns will be missing"
+if [ "$kernels" = "not built" ] && [ -f "$b/vision/libpesuite_vision_cuda.so" ]; then
+  kernels="present (an earlier build in $b)"
+fi
 
 if ! skip tests && [ -x "$b/tests/vision/test_fast_path" ]; then
   log "kernel tests"
