@@ -83,8 +83,8 @@ if has vision-train && [ -d "$data/fashion-mnist" ]; then
     --set train.batch_size=256 --runs /tmp/runs --json 2>&1 | tail -6
 fi
 if has vit; then
-  echo "== bench vit: pesuite vs PyTorch eager"
-  STEPS=${STEPS:-30} bash scripts/gpu/bench_vit.sh $b "$out/vit" 2>&1 | tail -25
+  echo "== bench vit: pesuite vs PyTorch eager (VIT_SIDES=\"fast plain eager compiled\" for the fast path and torch.compile too)"
+  SIDES=${VIT_SIDES:-"plain eager"} STEPS=${STEPS:-30} bash scripts/gpu/bench_vit.sh $b "$out/vit" 2>&1 | tail -25
 fi
 if has profile; then
   echo "== kernel tables: pesuite vs the PyTorch / PyG reference"

@@ -5,6 +5,13 @@ installed), AdamW(fused=True), bf16 autocast, F.scaled_dot_product_attention, ra
 images, 1000 classes. Prints one JSON line with the same keys as `pesuite bench vit --json`.
 
     python3 scripts/reference/bench_vit.py --model deit_tiny_patch16 --batch 256 --amp bf16 --device cuda
+    python3 scripts/reference/bench_vit.py --model cpvt_tiny --compile            # torch.compile, default mode
+    python3 scripts/reference/bench_vit.py --model cpvt_tiny --latency --compile  # batch 1, mode="reduce-overhead"
+
+--compile compiles the model (torch.compile, default mode; with --latency mode="reduce-overhead",
+CUDA graphs); the compilation happens in the warm-up steps and is reported as compile_s. Peak
+GPU memory per phase (torch.cuda.max_memory_allocated) is reported as train_peak_mb / infer_peak_mb.
+--latency: batch 1, inference only, every call timed to its own synchronisation (median, ms).
 
 Timing as the C++ side: `warmup` untimed steps, then `repeats` blocks of `steps` steps, each timed
 between device synchronisations; the median block gives the figure. No host sync inside a block.
@@ -161,9 +168,13 @@ def main():
     ap.add_argument("--no-fused-adamw", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-infer", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (default mode; reduce-overhead with --latency)")
+    ap.add_argument("--latency", action="store_true", help="batch-1 inference latency (median ms per call)")
     ap.add_argument("--profile", default="", help="also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json")
     a = ap.parse_args()
 
+    if a.latency:
+        a.batch, a.skip_train, a.skip_infer = 1, True, False
     dev = torch.device(a.device)
     torch.manual_seed(0)
     if dev.type == "cuda":
@@ -173,10 +184,24 @@ def main():
     dim, heads, pe = PRESETS[a.model]
     model = ViT(dim, heads, pe, img=a.img, classes=a.classes).to(dev)
     params = sum(p.numel() for p in model.parameters())
+    # The compiled module shares the parameters; the optimiser and the parameter groups read `model`.
+    fwd = model
+    if a.compile:
+        fwd = torch.compile(model, mode="reduce-overhead" if a.latency else None)
+
+    def reset_peak():
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+
+    def peak_mb():
+        return torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda" else 0.0
+
+    compile_s = 0.0
     images = torch.randn(a.batch, 3, a.img, a.img, device=dev)
     labels = torch.randint(0, a.classes, (a.batch,), device=dev)
 
     train_blocks, infer_blocks, mean_loss, fused = [], [], 0.0, False
+    train_peak, infer_peak, latency_ms = 0.0, 0.0, 0.0
     if not a.skip_train:
         fused = not a.no_fused_adamw and dev.type == "cuda"
         opt = torch.optim.AdamW(param_groups(model, a.weight_decay), lr=a.lr, betas=(0.9, 0.999), eps=1e-8,
@@ -187,13 +212,20 @@ def main():
         def train_step():
             opt.zero_grad(set_to_none=True)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=autocast):
-                logits = model(images)
+                logits = fwd(images)
             loss = F.cross_entropy(logits.float(), labels)
             loss.backward()
             opt.step()
             loss_sum.add_(loss.detach())
 
+        reset_peak()
+        if a.compile:  # the first call compiles: timed apart, not part of the figure
+            t0 = time.perf_counter()
+            train_step()
+            sync(dev)
+            compile_s += time.perf_counter() - t0
         train_blocks = timed_blocks(train_step, dev, a.warmup, a.repeats, a.steps)
+        train_peak = peak_mb()
         profile_steps(a, dev, "train", train_step)
         mean_loss = loss_sum.item() / (a.warmup + a.repeats * a.steps)
 
@@ -203,9 +235,28 @@ def main():
 
         def infer_step():
             with torch.inference_mode(), torch.autocast(dev.type, dtype=amp_dtype, enabled=autocast):
-                out_sum.add_(model(images)[:, 0].sum().float())
+                out_sum.add_(fwd(images)[:, 0].sum().float())
 
-        infer_blocks = timed_blocks(infer_step, dev, a.warmup, a.repeats, a.steps)
+        reset_peak()
+        if a.compile:
+            t0 = time.perf_counter()
+            infer_step()
+            sync(dev)
+            compile_s += time.perf_counter() - t0
+        if a.latency:
+            for _ in range(a.warmup):
+                infer_step()
+            calls = []
+            for _ in range(a.steps * a.repeats):
+                sync(dev)
+                t0 = time.perf_counter()
+                infer_step()
+                sync(dev)
+                calls.append((time.perf_counter() - t0) * 1000.0)
+            latency_ms = statistics.median(calls)
+        else:
+            infer_blocks = timed_blocks(infer_step, dev, a.warmup, a.repeats, a.steps)
+        infer_peak = peak_mb()
         profile_steps(a, dev, "infer", infer_step)
         out_sum.item()
 
@@ -216,6 +267,9 @@ def main():
         "steps": a.steps, "repeats": a.repeats, "fused_adamw": fused, "sdpa_kernel": True,
         "train_img_s": ips(train_blocks), "infer_img_s": ips(infer_blocks),
         "train_block_s": train_blocks, "infer_block_s": infer_blocks, "mean_loss": mean_loss,
+        "compiled": a.compile, "compile_mode": ("reduce-overhead" if a.latency else "default") if a.compile else "none",
+        "compile_s": compile_s, "train_peak_mb": train_peak, "infer_peak_mb": infer_peak,
+        **({"latency_ms": latency_ms, "infer_img_s": 1000.0 / latency_ms if latency_ms > 0 else 0.0} if a.latency else {}),
     }))
     return 0
 

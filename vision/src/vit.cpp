@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/weight_copies.h"
 #include "pesuite/heads/head_analysis.h"
 #include "pesuite/heads/layer_norm.h"
 #include "pesuite/core/torch_compat.h"
+#include "pesuite/vision/fast_ops.h"
 
 namespace pesuite::vision {
 
@@ -95,12 +98,99 @@ heads::TokenLayout ViTImpl::layout_for(std::int64_t height, std::int64_t width) 
   return heads::TokenLayout::grid(height / options.patch_size(), width / options.patch_size(), options.class_token() ? 1 : 0);
 }
 
+// The dtype CUDA autocast casts to, or Undefined when it is off (and on LibTorch < 2.4, where the
+// fast path does not run: no CUDA there).
+static at::ScalarType cuda_autocast_dtype() {
+#if PESUITE_TORCH2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4)
+  if (at::autocast::is_autocast_enabled(at::kCUDA)) return at::autocast::get_autocast_dtype(at::kCUDA);
+#endif
+  return at::ScalarType::Undefined;
+}
+
+std::string ViTImpl::set_fast_path(bool on, const FastOps* ops) {
+  fast_path_ = on;
+  fast_ops_override_ = on ? ops : nullptr;
+  weight_copies_.reset();
+  if (!on) return "off";
+  std::vector<torch::Tensor> linear_params;
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* lin = m->as<torch::nn::Linear>()) {
+      linear_params.push_back(lin->weight);
+      if (lin->bias.defined()) linear_params.push_back(lin->bias);
+    }
+  weight_copies_ = std::make_shared<core::WeightCopies>(linear_params, torch::kBFloat16);
+  return ops != nullptr ? "the given ops" : fast_ops_status();
+}
+
+void ViTImpl::refresh_weight_copies() {
+  if (weight_copies_) weight_copies_->refresh();
+}
+
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
+  if (fast_path_ && (images.is_cuda() || fast_ops_override_ != nullptr)) {
+    // Copies only where autocast casts to their dtype; an fp32 forward reads the fp32 masters.
+    std::optional<core::WeightCopies::Scope> copies;
+    if (images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype()) copies.emplace(*weight_copies_);
+    if (const FastOps* ops = fast_ops_override_ != nullptr ? fast_ops_override_ : fast_ops()) return forward_features_fast(images, ops);
+    return forward_features_plain(images);
+  }
+  return forward_features_plain(images);
+}
+
+// forward_features with the fused kernels: the residual add that ends each branch is done by the
+// next LayerNorm's kernel (`pending` is the branch output not yet added to x), and fc1's bias rides
+// in the GELU kernel. Same values as the plain forward up to rounding (tests/vision/test_fast_ops.cpp).
+torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const void* ops_ptr) {
+  const auto& ops = *static_cast<const FastOps*>(ops_ptr);
+  check_images(images);
+  const auto amp = cuda_autocast_dtype();
+  // Block norms feed a Linear: under autocast they write its input dtype directly.
+  const auto block_norm_dtype = amp == at::ScalarType::Undefined ? at::ScalarType::Undefined : amp;
+  auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
+  if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
+  heads::AttentionArgs args;
+  args.layout = layout_for(images.size(2), images.size(3));
+  if (input_pe) x = input_pe->forward(x, args.layout);
+  std::size_t next_pe = 0;
+  const auto& after = options.pe_after_blocks();
+  if (next_pe < block_pe.size() && after[next_pe] < 0) x = block_pe[next_pe++]->forward(x, args.layout);
+  torch::Tensor pending;
+  auto add_norm = [&](const torch::nn::LayerNorm& ln, at::ScalarType out_dtype) {
+    auto [sum, normed] = ops.add_layer_norm(x, pending, ln->weight, ln->bias, ln->options.eps(), out_dtype);
+    x = sum;
+    pending = torch::Tensor();
+    return normed;
+  };
+  const auto* copies = core::WeightCopies::active();
+  for (std::size_t i = 0; i < blocks->size(); ++i) {
+    auto& blk = *blocks[i]->as<Block>();
+    auto n1 = add_norm(blk.norm1, block_norm_dtype);
+    pending = drop_path(blk.attn(n1, args), blk.drop_path_, is_training());
+    auto n2 = add_norm(blk.norm2, block_norm_dtype);
+    auto w1 = copies != nullptr ? copies->get(blk.fc1->weight) : torch::Tensor();
+    auto h = at::linear(n2, w1.defined() ? w1 : blk.fc1->weight);  // the bias goes into the GELU kernel
+    auto hidden = blk.fc1->bias.defined() ? ops.bias_gelu(h, blk.fc1->bias) : torch::gelu(h);
+    pending = drop_path(core::linear(blk.fc2, hidden), blk.drop_path_, is_training());
+    if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) {
+      x = x + pending;
+      pending = torch::Tensor();
+      x = block_pe[next_pe++]->forward(x, args.layout);
+    }
+  }
+  x = add_norm(norm, at::ScalarType::Undefined);  // the head's input in the residual stream's dtype, as the plain forward
+  return options.class_token() ? x.select(1, 0) : x.mean(1);
+}
+
+void ViTImpl::check_images(const torch::Tensor& images) const {
   if (images.dim() != 4 || images.size(1) != options.in_chans())
     throw core::InputError("vit: expected images [B, " + std::to_string(options.in_chans()) + ", H, W], got " + c10::str(images.sizes()));
   if (images.size(2) % options.patch_size() || images.size(3) % options.patch_size())
     throw core::InputError("vit: image size " + std::to_string(images.size(2)) + "x" + std::to_string(images.size(3)) +
                      " is not a multiple of the patch size " + std::to_string(options.patch_size()));
+}
+
+torch::Tensor ViTImpl::forward_features_plain(const torch::Tensor& images) {
+  check_images(images);
   auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
   if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
   heads::AttentionArgs args;
@@ -117,7 +207,11 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   return options.class_token() ? x.select(1, 0) : x.mean(1);
 }
 
-torch::Tensor ViTImpl::forward(const torch::Tensor& images) { return core::linear(head, forward_features(images)); }
+torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
+  std::optional<core::WeightCopies::Scope> copies;  // the head's Linear reads its copy too
+  if (fast_path_ && images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype()) copies.emplace(*weight_copies_);
+  return core::linear(head, forward_features(images));
+}
 
 // Biases, norms, the class token and positional parameters (tables, PEG) get no weight decay.
 static bool exempt_from_decay(const std::string& name, const torch::Tensor& p) {

@@ -3,6 +3,13 @@
 // scripts/reference/bench_vit.py (the same model and optimiser in PyTorch eager).
 //
 //   pesuite bench vit --model deit_small_patch16 --batch 256 --amp bf16 --device cuda --json
+//   pesuite bench vit --model cpvt_tiny --fast-path --cuda-graphs --json      # the GPU fast path
+//   pesuite bench vit --model cpvt_tiny --latency --amp none --cuda-graphs --json  # batch-1 latency
+//
+// --fast-path: fused CUDA kernels and bf16 weight copies (ViTImpl::set_fast_path, fast_ops.h);
+// --cuda-graphs: every training step (forward, backward, fused AdamW, weight-copy refresh) and every
+// inference step replayed as one CUDA graph (core::StepGraphs). Peak GPU memory per phase (the
+// caching allocator's peak of allocated bytes) is reported on CUDA.
 //
 // Timing: `warmup` untimed steps, then `repeats` blocks of `steps` steps, each block timed from a
 // device synchronisation to the next; the median block gives the figure. No host synchronisation
@@ -25,7 +32,14 @@
 #include "pesuite/core/optim.h"
 #include "pesuite/core/runtime.h"
 #include "pesuite/core/torch_compat.h"
+#include "pesuite/core/cuda_graph.h"
+#include "pesuite/vision/fast_ops.h"
 #include "pesuite/vision/vit.h"
+
+#if PESUITE_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 namespace pesuite::cli {
 namespace {
@@ -38,6 +52,7 @@ struct VitBenchArgs {
   int steps = 30, warmup = 10, repeats = 3, threads = 0;
   double lr = 5e-4, weight_decay = 0.05;
   bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false, native_layer_norm = false;
+  bool fast_path = false, cuda_graphs = false, latency = false;
   std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
 
@@ -53,9 +68,33 @@ void profile_steps(const VitBenchArgs& a, const torch::Device& dev, const std::s
   trace.stop(a.profile + "-" + phase + ".json");
 }
 
-void run(const VitBenchArgs& a) {
+// Peak bytes the caching allocator handed out since the last reset (CUDA builds; 0 elsewhere).
+void reset_peak_memory(const torch::Device& dev) {
+#if PESUITE_WITH_CUDA
+  if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.has_index() ? dev.index() : c10::cuda::current_device());
+#else
+  (void)dev;
+#endif
+}
+double peak_memory_mb(const torch::Device& dev) {
+#if PESUITE_WITH_CUDA
+  if (!dev.is_cuda()) return 0;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.has_index() ? dev.index() : c10::cuda::current_device());
+  return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);  // [0]: all pools
+#else
+  (void)dev;
+  return 0;
+#endif
+}
+
+void run(VitBenchArgs a) {
   if (a.steps < 1 || a.warmup < 0 || a.repeats < 1) throw core::InputError("bench vit: need --steps >= 1, --warmup >= 0, --repeats >= 1");
   if (a.batch < 1) throw core::InputError("bench vit: --batch must be >= 1");
+  if (a.latency) {  // batch-1 latency: inference only, every call timed to its own synchronisation
+    a.batch = 1;
+    a.skip_train = true;
+    a.skip_infer = false;
+  }
   if (a.threads > 0) core::set_threads(a.threads);
   const torch::Device dev = core::parse_device(a.device);
   torch::Dtype amp = torch::kFloat32;
@@ -70,6 +109,20 @@ void run(const VitBenchArgs& a) {
     o.img_size(a.img).num_classes(a.classes).column_norm_grads(!a.native_layer_norm);
   });
   model->to(dev);
+  std::string fast_status = "off";
+  if (a.fast_path) {
+    fast_status = model->set_fast_path(true);
+    std::cerr << "bench vit: fast path: " << fast_status << "\n";
+  }
+  const bool fast_kernels = a.fast_path && dev.is_cuda() && vision::fast_ops() != nullptr;
+  const bool graphed = a.cuda_graphs && dev.is_cuda() && core::StepGraphs::available();
+  // A capture that fails (an op that cannot be captured) is reported, and that phase goes on with
+  // eager steps, so the figures still come (marked: cuda_graphs false, graph_error).
+  std::string graph_error;
+  auto capture_failed = [&](const char* phase, const std::exception& e) {
+    graph_error += std::string(graph_error.empty() ? "" : "; ") + phase + ": " + e.what();
+    std::cerr << "bench vit: " << phase << " CUDA graph capture failed, eager steps from here: " << e.what() << "\n";
+  };
   std::int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
 
@@ -77,7 +130,7 @@ void run(const VitBenchArgs& a) {
   auto images = torch::randn({a.batch, 3, a.img, a.img}, opts);
   auto labels = torch::randint(a.classes, {a.batch}, opts.dtype(torch::kInt64));
 
-  double train_ips = 0, infer_ips = 0, last_loss = 0;
+  double train_ips = 0, infer_ips = 0, last_loss = 0, train_peak_mb = 0, infer_peak_mb = 0, latency_ms = 0;
   bool fused = false;
   std::vector<double> train_blocks, infer_blocks;
 
@@ -89,9 +142,17 @@ void run(const VitBenchArgs& a) {
     else opt_owner = std::make_unique<core::FusedAdamW>(model->adamw_groups(defaults), defaults);
     auto& opt = *opt_owner;
     fused = !a.no_fused_adamw && PESUITE_FUSED_ADAMW_CUDA && dev.is_cuda();
+    auto* fused_opt = dynamic_cast<core::FusedAdamW*>(&opt);
+    std::unique_ptr<core::StepGraphs> graphs;
+    if (graphed) {
+      if (fused_opt == nullptr || !fused_opt->uses_fused_kernel())
+        throw core::InputError("bench vit: --cuda-graphs needs the fused AdamW step (drop --no-fused-adamw; LibTorch >= 2.3)");
+      fused_opt->set_graph_safe(true);
+      graphs = std::make_unique<core::StepGraphs>(dev);
+    }
     model->train();
     auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
-    auto step = [&] {
+    auto body = [&] {
       opt.zero_grad();
       torch::Tensor loss;
       {
@@ -102,12 +163,27 @@ void run(const VitBenchArgs& a) {
       }
       loss.backward();
       opt.step();
+      model->refresh_weight_copies();  // the bf16 copies follow the step (no-op without --fast-path)
       loss_sum.add_(loss.detach());
     };
+    auto step = [&] {
+      if (!graphs) return body();
+      try {
+        const auto ran = graphs->run("train", [&] { fused_opt->stage_lr(); }, body);
+        if (ran == core::StepGraphs::Ran::replayed) fused_opt->replayed();
+      } catch (const std::exception& e) {
+        capture_failed("train", e);
+        graphs.reset();
+        fused_opt->set_graph_safe(false);
+        body();
+      }
+    };
+    reset_peak_memory(dev);
     for (int i = 0; i < a.warmup; ++i) step();
     train_blocks = time_blocks(dev, a.repeats, a.steps, step);
     last_loss = loss_sum.item<double>() / (a.warmup + a.repeats * a.steps);
     train_ips = a.batch * a.steps / median(train_blocks);
+    train_peak_mb = peak_memory_mb(dev);
     profile_steps(a, dev, "train", step);
   }
 
@@ -115,15 +191,44 @@ void run(const VitBenchArgs& a) {
     model->eval();
     c10::InferenceMode inference;
     auto out_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
-    auto step = [&] {
+    auto body = [&] {
       std::optional<core::AutocastGuard> guard;
       if (autocast) guard.emplace(dev, amp);
       out_sum.add_(model->forward(images).select(1, 0).sum().to(torch::kFloat32));
     };
+    std::unique_ptr<core::StepGraphs> graphs;
+    if (graphed) graphs = std::make_unique<core::StepGraphs>(dev);
+    auto step = [&] {
+      if (!graphs) return body();
+      try {
+        graphs->run("infer", [] {}, body);
+      } catch (const std::exception& e) {
+        capture_failed("infer", e);
+        graphs.reset();
+        body();
+      }
+    };
+    reset_peak_memory(dev);
     for (int i = 0; i < a.warmup; ++i) step();
-    infer_blocks = time_blocks(dev, a.repeats, a.steps, step);
+    if (a.latency) {
+      // Each call from an idle device to its result: the median of steps x repeats calls.
+      std::vector<double> calls;
+      for (int i = 0; i < a.steps * a.repeats; ++i) {
+        sync(dev);
+        const auto t0 = std::chrono::steady_clock::now();
+        step();
+        sync(dev);
+        calls.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      latency_ms = median(calls);
+      infer_blocks = {};
+      infer_ips = 1000.0 / latency_ms;
+    } else {
+      infer_blocks = time_blocks(dev, a.repeats, a.steps, step);
+      infer_ips = a.batch * a.steps / median(infer_blocks);
+    }
     (void)out_sum.item<double>();
-    infer_ips = a.batch * a.steps / median(infer_blocks);
+    infer_peak_mb = peak_memory_mb(dev);
     profile_steps(a, dev, "infer", step);
   }
 
@@ -142,6 +247,14 @@ void run(const VitBenchArgs& a) {
     out["fused_adamw"] = fused;
     out["layer_norm"] = a.native_layer_norm ? "native" : "auto";  // auto: heads::layer_norm picks
     out["sdpa_kernel"] = core::kHasFusedAttention;
+    out["fast_path"] = a.fast_path;
+    out["fast_kernels"] = fast_kernels;  // the fused CUDA kernels ran (else the unfused ops)
+    out["fast_path_status"] = fast_status;
+    out["cuda_graphs"] = graphed && graph_error.empty();
+    if (!graph_error.empty()) out["graph_error"] = graph_error;
+    out["train_peak_mb"] = train_peak_mb;
+    out["infer_peak_mb"] = infer_peak_mb;
+    if (a.latency) out["latency_ms"] = latency_ms;
     out["train_img_s"] = train_ips;
     out["infer_img_s"] = infer_ips;
     out["train_block_s"] = train_blocks;
@@ -158,6 +271,8 @@ void run(const VitBenchArgs& a) {
   if (!a.skip_train) std::cout << "  training:  " << train_ips << " img/s (mean loss " << std::setprecision(4) << last_loss << ")\n";
   std::cout << std::setprecision(1);
   if (!a.skip_infer) std::cout << "  inference: " << infer_ips << " img/s\n";
+  if (a.latency) std::cout << "  batch-1 latency: " << std::setprecision(3) << latency_ms << " ms\n";
+  if (a.fast_path) std::cout << "  fast path: " << fast_status << (graphed ? ", CUDA graphs" : "") << "\n";
 }
 
 }  // namespace
@@ -184,6 +299,10 @@ void add_bench_vit(CLI::App& bench) {
   cmd->add_flag("--native-layer-norm", a.native_layer_norm,
                 "LibTorch's LayerNorm backward throughout (default: weight/bias gradients as one matrix product on CUDA where faster, heads/layer_norm.h)");
   cmd->add_option("--profile", a.profile, "Also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json (Kineto, LibTorch 2.x)");
+  cmd->add_flag("--fast-path", a.fast_path,
+                "The GPU fast path: fused residual-add + LayerNorm and bias + GELU(erf) kernels, bf16 weight copies (train.fast_path)");
+  cmd->add_flag("--cuda-graphs", a.cuda_graphs, "Replay each training step and each inference step as one CUDA graph (CUDA builds)");
+  cmd->add_flag("--latency", a.latency, "Batch-1 inference latency: every call timed to its own synchronisation (median, ms)");
   cmd->callback([]() { run(a); });
 }
 

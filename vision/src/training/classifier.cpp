@@ -74,6 +74,7 @@ hflip = true
 crop_scale = [0.08, 1.0] # streamed: random-resized-crop area range (fraction of the image)
 color_jitter = 0.0      # streamed: brightness / contrast / saturation jitter factor; 0 = off
 amp = "auto"            # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
+fast_path = false       # CUDA: fused residual-add + LayerNorm and bias + GELU kernels, bf16 weight copies (docs/gpu-fast-path.md); CPU ignores it
 checkpoint_every = 0    # steps; 0 = once per epoch (ckpt/last.safetensors; the end is always saved)
 stop_after_steps = 0    # stop (with a checkpoint) after this many steps of this invocation; resume later. 0 = off
 log_every = 20          # steps between metrics rows
@@ -125,6 +126,13 @@ vision::ViT build_model(const core::Config& cfg, std::int64_t num_classes) {
     if (!cfg.get_ints("model.pe_after_blocks").empty()) o.pe_after_blocks(cfg.get_ints("model.pe_after_blocks"));
     if (pooling != "auto") o.class_token(pooling == "cls");
   });
+}
+
+// train.fast_path on CUDA (ViTImpl::set_fast_path): what was loaded, or "" when off. After the
+// model is on its device and its weights are loaded.
+std::string apply_fast_path(const core::Config& cfg, vision::ViT& model, const torch::Device& device) {
+  if (!cfg.get_bool("train.fast_path") || !device.is_cuda()) return "";
+  return model->set_fast_path(true);
 }
 
 torch::Tensor forward_logits(vision::ViT& model, const torch::Tensor& x, const torch::Device& device, bool bf16) {
@@ -378,6 +386,7 @@ vision::ViT load_classifier(const core::Config& cfg, const std::string& ckpt, co
     if (name.rfind("model.", 0) == 0) state[name.substr(6)] = t;
   core::load_module_state(*model, state, ckpt);
   model->to(device);
+  apply_fast_path(cfg, model, device);
   model->eval();
   return model;
 }
@@ -545,6 +554,8 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
                 std::to_string(total) + " steps, loss " + loss_name,
             false);
   }
+  // After resume: the bf16 weight copies start from the loaded weights, then follow every step.
+  if (const auto fast = apply_fast_path(cfg, model, device); !fast.empty()) run.log("train.fast_path: " + fast, false);
   // The checkpoint carries its config: `vision eval --ckpt` needs nothing else.
   trainer.state().extra["config"] = cfg.to_toml();
   const auto start_step = trainer.state().step;
@@ -557,6 +568,7 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
                          cfg.get_double("train.label_smoothing"), mix, seed};
   double running = trainer.state().extra.value("running_loss", 0.0);
   auto on_step = [&](core::TrainState& st, double loss) {
+    model->refresh_weight_copies();  // train.fast_path's bf16 copies follow the optimiser step (else a no-op)
     running = st.step == 1 ? loss : 0.98 * running + 0.02 * loss;
     st.extra["running_loss"] = running;
     st.epoch = st.step / steps_per_epoch;

@@ -52,7 +52,12 @@ inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const 
 // GEMM's epilogue for inputs of any rank. Calling a torch::nn::Linear module goes through LibTorch's
 // F::linear instead, which for 3-D inputs runs matmul and then `out += bias` as a separate kernel
 // (under bf16 autocast a mixed-dtype one: 14 % of a ViT-Ti training step on an H100).
+// Under a core::WeightCopies::Scope (weight_copies.h) the layer's low-precision copies are read
+// instead of its float32 parameters (the fast path's bf16 forwards).
+torch::Tensor linear_from_copies(const torch::nn::Linear& layer, const torch::Tensor& x);
+bool weight_copies_active();
 inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  if (weight_copies_active()) return linear_from_copies(layer, x);
   return at::linear(x, layer->weight, layer->bias);
 }
 

@@ -21,7 +21,13 @@
 #include "pesuite/heads/attention.h"
 #include "pesuite/heads/pe_registry.h"
 
+namespace pesuite::core {
+class WeightCopies;
+}
+
 namespace pesuite::vision {
+
+struct FastOps;  // fast_ops.h
 
 struct ViTOptions {
   TORCH_ARG(std::int64_t, img_size) = 224;  // training size (sets the learned table's grid)
@@ -78,6 +84,18 @@ class ViTImpl : public torch::nn::Module {
   // Every block's attention, in order (for capture, head masks, head importance).
   std::vector<heads::MultiHeadAttention> attention_layers();
 
+  // The GPU fast path (train.fast_path; fast_ops.h): on CUDA inputs the blocks run the fused
+  // residual-add + LayerNorm and bias + GELU(erf) kernels, and under bf16 autocast every Linear reads
+  // bf16 copies of its weight and bias (core::WeightCopies) instead of casting them in each forward.
+  // Call after moving the model to its device, and refresh_weight_copies() after every optimiser
+  // step and after loading weights. Returns fast_ops_status(): what was loaded, or why the kernels
+  // are not there (then the forward is the unfused one, with the weight copies still in use).
+  // `ops`: other implementations of the fused ops, used on inputs of any device (tests check the
+  // fast forward's structure on the CPU with LibTorch reference ops); must outlive the model.
+  std::string set_fast_path(bool on, const FastOps* ops = nullptr);
+  bool fast_path() const { return fast_path_; }
+  void refresh_weight_copies();
+
   ViTOptions options;
   heads::PositionalEncoding pe;  // resolved spec (kind, params)
   torch::nn::Conv2d patch_embed{nullptr};
@@ -87,6 +105,14 @@ class ViTImpl : public torch::nn::Module {
   torch::nn::ModuleList blocks;
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Linear head{nullptr};
+
+ private:
+  void check_images(const torch::Tensor& images) const;
+  torch::Tensor forward_features_plain(const torch::Tensor& images);
+  torch::Tensor forward_features_fast(const torch::Tensor& images, const void* ops);
+  bool fast_path_ = false;
+  const FastOps* fast_ops_override_ = nullptr;
+  std::shared_ptr<core::WeightCopies> weight_copies_;
 };
 TORCH_MODULE(ViT);
 

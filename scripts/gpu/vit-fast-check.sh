@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The ViT fast path (issue 17, docs/gpu-fast-path.md) on the GPU machine in one call: build with
+# CUDA, the kernel tests and the 200-step training check, then the speed table (ours fast / ours
+# plain / PyTorch eager / torch.compile) and batch-1 latency. Everything lands in OUT as it
+# finishes: build and test logs, bench/ (one JSON line per run), results.md and results.csv.
+#   usage: bash scripts/gpu/vit-fast-check.sh OUT
+#   carry: .device-sysroot (scripts/device-sysroot.sh; the build stage of scripts/gpu-check.sh)
+#   env:   BUDGET (seconds for the whole call, default 510: what cannot finish in it is skipped and
+#          marked, never cut mid-table), NVCC (default /usr/local/cuda/bin/nvcc), STEPS (20),
+#          WARMUP (5), REPEATS (3), FIRST_MODELS ("deit_tiny_patch16 cpvt_tiny"), MORE_MODELS
+#          ("deit_small_patch16 cpvt_small"), LATENCY_MODELS ("deit_tiny_patch16 cpvt_tiny"),
+#          SKIP ("" or any of: build tests first more latency)
+# Order (most important first): build, tests, tiny models, small models, latency. A build whose
+# CUDA kernels fail still gives the plain / eager / compiled columns (the kernels are a library of
+# their own; the fast side then runs unfused and says so: "fast kernels" False in the table).
+set -u -o pipefail
+cd "$(dirname "$0")/../.."
+out=${1:?usage: $0 OUT}
+mkdir -p "$out/bench"
+out=$(cd "$out" && pwd)
+t_start=$(date +%s)
+BUDGET=${BUDGET:-510}
+deadline=$((t_start + BUDGET - 8))  # a few seconds for the last table
+left() { echo $((deadline - $(date +%s))); }
+cap() { local l; l=$(left); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }  # min(left, $1)
+SKIP=${SKIP:-}
+skip() { [[ " $SKIP " == *" $1 "* ]]; }
+log() { echo "[$(( $(date +%s) - t_start )) s] $*" | tee -a "$out/steps.log"; }
+
+sys=$PWD/.device-sysroot
+[ -d "$sys" ] || log "warning: no .device-sysroot here (carry it): the configure step will likely fail"
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig
+export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+export CMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"
+NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
+[ -x "$NVCC" ] && export CUDACXX=$NVCC  # what check_language(CUDA) finds
+# A host g++ newer than this nvcc lists would fail check_language: accept it (errors, if any, stay
+# in the kernels' own target).
+export NVCC_APPEND_FLAGS="${NVCC_APPEND_FLAGS:+$NVCC_APPEND_FLAGS }-allow-unsupported-compiler"
+b=$PWD/build-cuda
+p=$b/experiments/pesuite
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' >"$out/env.txt" 2>&1
+"$NVCC" --version >>"$out/env.txt" 2>&1
+(c++ --version | head -1) >>"$out/env.txt" 2>&1
+kernels="not built"
+tests_summary="not run"
+train_check="not run"
+
+write_results() {
+  python3 scripts/gpu/vit_table.py "$out/bench" >/dev/null 2>&1
+  {
+    echo "# ViT fast path check ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(( $(date +%s) - t_start )) s of BUDGET $BUDGET)"
+    echo
+    echo "- git: $(git rev-parse --short=12 HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | grep -q . && echo '(with local changes)')"
+    echo "- $(grep -m1 '^torch' "$out/env.txt" || echo 'torch: not importable (env.txt)'); nvcc: $(grep -m1 -o 'release [0-9.]*' "$out/env.txt" || echo '-'); $(grep -m1 -iE '^(c\+\+|g\+\+)' "$out/env.txt")"
+    echo "- fused kernels library: $kernels"
+    echo "- kernel tests (test_fast_path): $tests_summary"
+    echo "- 200-step training check: $train_check"
+    echo
+    cat "$out/bench/results.md" 2>/dev/null
+  } >"$out/results.md"
+  cp "$out/bench/results.csv" "$out/results.csv" 2>/dev/null
+}
+trap write_results EXIT
+
+if ! skip build; then
+  log "configure (CUDA kernels on)"
+  cfg=(-S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"
+       -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0)
+  if ! timeout "$(cap 120)" cmake "${cfg[@]}" -DPESUITE_WITH_CUDA_KERNELS=ON >"$out/configure.log" 2>&1; then
+    log "configure with the CUDA kernels failed (tail of configure.log below); again without them"
+    tail -20 "$out/configure.log" | tee -a "$out/steps.log"
+    kernels="configure failed (configure.log)"
+    rm -f "$b/CMakeCache.txt"
+    timeout "$(cap 120)" cmake "${cfg[@]}" -DPESUITE_WITH_CUDA_KERNELS=OFF >"$out/configure-nokernels.log" 2>&1 \
+      || { log "configure failed: see configure-nokernels.log"; tail -30 "$out/configure-nokernels.log"; exit 1; }
+  fi
+  grep -E "pesuite: (ViT fast path|no CUDA compiler|LibTorch is a CPU)" "$out/configure.log" | tee -a "$out/steps.log"
+  # The CUDA kernels first and apart: their errors are their own log, and never block the rest.
+  if [ "$kernels" = "not built" ] && grep -q "ViT fast path CUDA kernels with" "$out/configure.log" 2>/dev/null; then
+    log "build the fused kernels (libpesuite_vision_cuda.so)"
+    if timeout "$(cap 200)" cmake --build "$b" --target pesuite_vision_cuda --parallel "$(nproc)" >"$out/build-kernels.log" 2>&1; then
+      kernels="built"
+    else
+      kernels="FAILED to compile (build-kernels.log)"
+      grep -E "error|FAILED" "$out/build-kernels.log" | head -30 | tee -a "$out/steps.log"
+    fi
+  fi
+  log "build pesuite and test_fast_path ($kernels)"
+  timeout "$(cap 300)" cmake --build "$b" --target pesuite test_fast_path --parallel "$(nproc)" -- -k 0 >"$out/build.log" 2>&1 \
+    || { log "build failed:"; grep -E "error|FAILED" "$out/build.log" | head -30 | tee -a "$out/steps.log"; }
+  log "build done"
+fi
+[ -x "$p" ] || log "no $p: our columns will be missing"
+if [ "$kernels" = "not built" ] && [ -f "$b/vision/libpesuite_vision_cuda.so" ]; then
+  kernels="present (an earlier build in $b)"
+fi
+
+if ! skip tests && [ -x "$b/tests/vision/test_fast_path" ]; then
+  log "kernel tests"
+  PESUITE_REQUIRE_FAST_OPS=1 timeout "$(cap 150)" "$b/tests/vision/test_fast_path" --gtest_filter='-*200Steps*' >"$out/test-kernels.log" 2>&1
+  rc=$?
+  tests_summary="rc=$rc; $(grep -E '^\[  (PASSED|FAILED)  \]|^\[ SKIPPED  \]' "$out/test-kernels.log" | tr '\n' ' ')"
+  grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|error' "$out/test-kernels.log" | head -40 | tee -a "$out/steps.log"
+  write_results
+  log "200-step training check (fast path vs unfused)"
+  PESUITE_REQUIRE_FAST_OPS=1 timeout "$(cap 150)" "$b/tests/vision/test_fast_path" --gtest_filter='*200Steps*' >"$out/test-200steps.log" 2>&1
+  rc=$?
+  train_check="rc=$rc; $(grep -E '200 steps:|^\[  (PASSED|FAILED)  \]|SKIPPED' "$out/test-200steps.log" | tr '\n' ' ')"
+  tail -8 "$out/test-200steps.log" | tee -a "$out/steps.log"
+  write_results
+fi
+
+bench() {  # bench PHASE MODELS
+  log "bench $1: $2 ($(left) s left)"
+  PHASE=$1 MODELS=$2 DEADLINE=$deadline STEPS=${STEPS:-20} WARMUP=${WARMUP:-5} REPEATS=${REPEATS:-3} \
+    bash scripts/gpu/bench_vit.sh "$b" "$out/bench" >"$out/bench-$1-$(echo "$2" | tr ' ' '_').log" 2>&1
+  write_results
+}
+skip first || bench throughput "${FIRST_MODELS:-deit_tiny_patch16 cpvt_tiny}"
+skip more || bench throughput "${MORE_MODELS:-deit_small_patch16 cpvt_small}"
+skip latency || bench latency "${LATENCY_MODELS:-deit_tiny_patch16 cpvt_tiny}"
+write_results
+trap - EXIT
+log "done"
+cat "$out/results.md"

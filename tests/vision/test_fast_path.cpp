@@ -1,0 +1,355 @@
+// The ViT's GPU fast path (train.fast_path): the fused CUDA kernels (vision/cuda/, fast_ops.h)
+// against the unfused LibTorch ops, values and gradients in float32 and bfloat16; the fast ViT
+// forward against the plain one; a 200-step training run fast vs unfused; and the bf16 weight
+// copies (core/weight_copies.h), whose autograd also runs on the CPU.
+//
+// Tolerances, as max |ours - reference| / max |reference| per tensor:
+//   float32: values 1e-5, gradients 1e-4 (summation order only);
+//   bfloat16: values 1e-2, gradients 2e-2 (the reference is float32 math on the same bf16 inputs;
+//   ours rounds the sum and the output to bf16, 2^-8 relative each).
+// Kernel tests skip (with the reason) without a CUDA device or without the kernels' library; set
+// PESUITE_REQUIRE_FAST_OPS=1 (scripts/gpu/vit-fast-check.sh does) to make a missing library a failure.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include "pesuite/core/optim.h"
+#include "pesuite/core/torch_compat.h"
+#include "pesuite/core/weight_copies.h"
+#include "pesuite/vision/fast_ops.h"
+#include "pesuite/vision/vit.h"
+
+#if __has_include(<torch/cuda.h>)
+#include <torch/cuda.h>
+#endif
+
+using namespace pesuite;
+
+namespace {
+
+constexpr double kF32Values = 1e-5, kF32Grads = 1e-4, kBf16Values = 1e-2, kBf16Grads = 2e-2;
+
+double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
+  auto g = got.detach().to(torch::kFloat64).cpu(), w = want.detach().to(torch::kFloat64).cpu();
+  EXPECT_EQ(g.sizes(), w.sizes());
+  const double scale = std::max(w.abs().max().item<double>(), 1e-12);
+  return (g - w).abs().max().item<double>() / scale;
+}
+
+// The kernels, or the reason the test cannot run (GTEST_SKIP in the caller).
+const vision::FastOps* kernels_or_reason(std::string& why) {
+  if (!torch::cuda::is_available()) {
+    why = "no CUDA device: the fused kernels run on the GPU machine (scripts/gpu/vit-fast-check.sh)";
+    return nullptr;
+  }
+  const auto* ops = vision::fast_ops();
+  if (ops == nullptr) why = vision::fast_ops_status();
+  return ops;
+}
+
+#define FAST_OPS_OR_SKIP(ops)                                                                     \
+  std::string why_;                                                                               \
+  const vision::FastOps* ops = kernels_or_reason(why_);                                           \
+  if (ops == nullptr) {                                                                           \
+    const char* req = std::getenv("PESUITE_REQUIRE_FAST_OPS");                                    \
+    if (req != nullptr && *req == '1' && torch::cuda::is_available()) FAIL() << why_;             \
+    GTEST_SKIP() << why_;                                                                         \
+  }
+
+struct AddNormCase {
+  torch::Dtype x, y, out;
+  bool with_y;
+  double values, grads;
+};
+
+void check_add_layer_norm(const vision::FastOps& ops, const AddNormCase& c) {
+  SCOPED_TRACE(std::string("x ") + c10::toString(c.x) + ", y " + c10::toString(c.y) + ", out " + c10::toString(c.out) +
+               (c.with_y ? "" : ", no y"));
+  torch::manual_seed(3);
+  const auto dev = torch::Device(torch::kCUDA);
+  const std::int64_t rows = 517, cols = 192;  // a row count that is not a multiple of any tile
+  auto x = (torch::randn({rows / 11, 11, cols}, dev) * 2 + 0.5).to(c.x).requires_grad_(true);
+  auto y = torch::randn({rows / 11, 11, cols}, dev).to(c.y).requires_grad_(true);
+  auto w = (1 + 0.3 * torch::randn({cols}, dev)).requires_grad_(true);
+  auto b = (0.1 * torch::randn({cols}, dev)).requires_grad_(true);
+  auto [s, out] = ops.add_layer_norm(x, c.with_y ? y : torch::Tensor(), w, b, 1e-6, c.out);
+  ASSERT_EQ(out.scalar_type(), c.out);
+  ASSERT_EQ(s.scalar_type(), c.x);
+  auto gs = torch::randn(s.sizes(), dev).to(c.x), gout = torch::randn(out.sizes(), dev).to(c.out);
+  torch::autograd::backward({s, out}, {gs, gout});
+
+  // Reference: float32 math on the same inputs (the sum rounded to x's dtype, as it is stored).
+  auto xr = x.detach().to(torch::kFloat32).requires_grad_(true);
+  auto yr = y.detach().to(torch::kFloat32).requires_grad_(true);
+  auto wr = w.detach().clone().requires_grad_(true), br = b.detach().clone().requires_grad_(true);
+  auto sr = c.with_y ? xr + yr : xr * 1;
+  auto outr = torch::layer_norm(sr, {cols}, wr, br, 1e-6);
+  torch::autograd::backward({sr, outr}, {gs.to(torch::kFloat32), gout.to(torch::kFloat32)});
+
+  EXPECT_LT(rel_err(s, sr), c.values);
+  EXPECT_LT(rel_err(out, outr), c.values);
+  EXPECT_LT(rel_err(x.grad(), xr.grad()), c.grads);
+  if (c.with_y) {
+    ASSERT_TRUE(y.grad().defined());
+    EXPECT_EQ(y.grad().scalar_type(), c.y);
+    EXPECT_LT(rel_err(y.grad(), yr.grad()), c.grads);
+  }
+  EXPECT_EQ(w.grad().scalar_type(), torch::kFloat32);
+  EXPECT_LT(rel_err(w.grad(), wr.grad()), c.grads);
+  EXPECT_LT(rel_err(b.grad(), br.grad()), c.grads);
+
+  // Without gradients: the same values through the plain forward.
+  torch::NoGradGuard no_grad;
+  auto [s2, out2] = ops.add_layer_norm(x.detach(), c.with_y ? y.detach() : torch::Tensor(), w.detach(), b.detach(), 1e-6, c.out);
+  EXPECT_TRUE(torch::equal(out2, out.detach()));
+}
+
+}  // namespace
+
+TEST(FastOps, AddLayerNormMatchesUnfusedFloat32) {
+  FAST_OPS_OR_SKIP(ops);
+  check_add_layer_norm(*ops, {torch::kFloat32, torch::kFloat32, torch::kFloat32, true, kF32Values, kF32Grads});
+  check_add_layer_norm(*ops, {torch::kFloat32, torch::kFloat32, torch::kFloat32, false, kF32Values, kF32Grads});
+}
+
+TEST(FastOps, AddLayerNormMatchesUnfusedBFloat16) {
+  FAST_OPS_OR_SKIP(ops);
+  // The fast path's case under autocast: float32 residual stream, bf16 branch, bf16 normed output.
+  check_add_layer_norm(*ops, {torch::kFloat32, torch::kBFloat16, torch::kBFloat16, true, kBf16Values, kBf16Grads});
+  check_add_layer_norm(*ops, {torch::kBFloat16, torch::kBFloat16, torch::kBFloat16, true, kBf16Values, kBf16Grads});
+  check_add_layer_norm(*ops, {torch::kBFloat16, torch::kBFloat16, torch::kFloat32, false, kBf16Values, kBf16Grads});
+  check_add_layer_norm(*ops, {torch::kHalf, torch::kHalf, torch::kHalf, true, kBf16Values, kBf16Grads});
+}
+
+namespace {
+void check_bias_gelu(const vision::FastOps& ops, torch::Dtype dtype, double values, double grads) {
+  SCOPED_TRACE(c10::toString(dtype));
+  torch::manual_seed(5);
+  const auto dev = torch::Device(torch::kCUDA);
+  auto h = (torch::randn({3, 347, 768}, dev) * 2).to(dtype).requires_grad_(true);
+  auto bias = (0.5 * torch::randn({768}, dev)).requires_grad_(true);  // float32, as fc1's bias under autocast
+  auto out = ops.bias_gelu(h, bias);
+  ASSERT_EQ(out.scalar_type(), dtype);
+  auto g = torch::randn(out.sizes(), dev).to(dtype);
+  out.backward(g);
+
+  auto hr = h.detach().to(torch::kFloat32).requires_grad_(true);
+  auto br = bias.detach().clone().requires_grad_(true);
+  auto outr = torch::gelu(hr + br);  // approximate = "none": the erf form
+  outr.backward(g.to(torch::kFloat32));
+  EXPECT_LT(rel_err(out, outr), values);
+  EXPECT_LT(rel_err(h.grad(), hr.grad()), grads);
+  EXPECT_EQ(bias.grad().scalar_type(), torch::kFloat32);
+  EXPECT_LT(rel_err(bias.grad(), br.grad()), grads);
+  // Not the tanh approximation: the two differ by up to ~5e-4 around |x| ~ 2, well above float32 rounding.
+  if (dtype == torch::kFloat32) {
+    auto tanh_form = torch::gelu(hr.detach() + br.detach(), "tanh");
+    EXPECT_GT((out.detach() - tanh_form).abs().max().item<double>(), 1e-4);
+  }
+}
+}  // namespace
+
+TEST(FastOps, BiasGeluMatchesUnfusedErfGelu) {
+  FAST_OPS_OR_SKIP(ops);
+  check_bias_gelu(*ops, torch::kFloat32, kF32Values, kF32Grads);
+  check_bias_gelu(*ops, torch::kBFloat16, kBf16Values, kBf16Grads);
+}
+
+namespace {
+vision::ViTOptions fast_test_vit(const std::string& pe) {
+  return vision::ViTOptions().img_size(32).patch_size(4).in_chans(3).dim(96).depth(4).heads(3).num_classes(10).pe(pe);
+}
+}  // namespace
+
+// The whole fast forward and backward against the plain model with the same weights: float32
+// (kernels only) and bf16 autocast (kernels + weight copies), DeiT-style and CPVT-style (PEG).
+TEST(FastOps, FastViTFollowsPlainViT) {
+  FAST_OPS_OR_SKIP(ops);
+  const auto dev = torch::Device(torch::kCUDA);
+  for (const std::string pe : {"learned", "peg"})
+    for (const bool bf16 : {false, true}) {
+      SCOPED_TRACE(pe + (bf16 ? " bf16" : " fp32"));
+      torch::manual_seed(11);
+      vision::ViT plain(fast_test_vit(pe)), fast(fast_test_vit(pe));
+      {
+        // Every parameter redrawn (biases start at zero: a lost bias would not show), then shared.
+        torch::NoGradGuard no_grad;
+        auto a = plain->parameters(), b = fast->parameters();
+        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
+      }
+      plain->to(dev);
+      fast->to(dev);
+      fast->set_fast_path(true);
+      auto images = torch::randn({8, 3, 32, 32}, dev);
+      auto run = [&](vision::ViT& m) {
+        std::optional<core::AutocastGuard> amp;
+        if (bf16) amp.emplace(dev, torch::kBFloat16);
+        auto logits = m->forward(images).to(torch::kFloat32);
+        return logits;
+      };
+      auto lp = run(plain), lf = run(fast);
+      EXPECT_LT(rel_err(lf, lp), bf16 ? 5e-2 : 1e-4);
+      lp.square().sum().backward();
+      lf.square().sum().backward();
+      auto pa = plain->named_parameters(), pb = fast->named_parameters();
+      for (const auto& item : pa) {
+        const auto& g = pb[item.key()].grad();
+        ASSERT_TRUE(g.defined()) << item.key();
+        EXPECT_EQ(g.scalar_type(), torch::kFloat32) << item.key();
+        EXPECT_LT(rel_err(g, item.value().grad()), bf16 ? 0.1 : 1e-3) << item.key();
+      }
+    }
+}
+
+// 200 AdamW steps on a learnable synthetic task, bf16 autocast, fast path vs unfused: the mean loss
+// of the last 20 steps agrees within 0.1 (absolute; both start near ln 10 = 2.3 and must fall
+// below 1.5, so a broken gradient cannot pass; bf16 rounding makes the two runs drift apart a little).
+TEST(FastOps, TrainingFollowsUnfusedFor200Steps) {
+  FAST_OPS_OR_SKIP(ops);
+  const auto dev = torch::Device(torch::kCUDA);
+  torch::manual_seed(21);
+  const std::int64_t n = 1024, batch = 64;
+  // Each class has a fixed random pattern; an image is its class's pattern under noise: learnable.
+  auto labels = torch::randint(10, {n}, torch::TensorOptions().device(dev).dtype(torch::kInt64));
+  auto patterns = torch::randn({10, 3, 32, 32}, dev);
+  auto images = patterns.index_select(0, labels) * 0.5 + torch::randn({n, 3, 32, 32}, dev);
+  auto train = [&](bool fast) {
+    torch::manual_seed(7);
+    vision::ViT model(fast_test_vit("peg"));
+    model->to(dev);
+    if (fast) model->set_fast_path(true);
+    const auto o = torch::optim::AdamWOptions(1e-3).weight_decay(0.05);
+    core::FusedAdamW opt(model->adamw_groups(o), o);
+    std::vector<double> losses;
+    for (int step = 0; step < 200; ++step) {
+      const auto idx = torch::arange(step * batch, (step + 1) * batch, dev) % n;
+      opt.zero_grad();
+      torch::Tensor loss;
+      {
+        core::AutocastGuard amp(dev, torch::kBFloat16);
+        loss = torch::nn::functional::cross_entropy(model->forward(images.index_select(0, idx)).to(torch::kFloat32),
+                                                    labels.index_select(0, idx));
+      }
+      loss.backward();
+      opt.step();
+      model->refresh_weight_copies();
+      losses.push_back(loss.item<double>());
+    }
+    double tail = 0;
+    for (int i = 180; i < 200; ++i) tail += losses[i] / 20;
+    return std::make_pair(losses.front(), tail);
+  };
+  const auto [first_plain, tail_plain] = train(false);
+  const auto [first_fast, tail_fast] = train(true);
+  std::cout << "[ INFO     ] 200 steps: unfused loss " << first_plain << " -> " << tail_plain << ", fast path " << first_fast
+            << " -> " << tail_fast << std::endl;
+  EXPECT_LT(tail_plain, 1.5);
+  EXPECT_LT(tail_fast, 1.5);
+  EXPECT_NEAR(tail_fast, tail_plain, 0.1);
+}
+
+// ---- on any device ----------------------------------------------------------------------------
+
+namespace {
+// The fused ops' contracts written with LibTorch ops: the fast forward's structure (the residual
+// add moved into the next norm, fc1's bias into the GELU, PEG between blocks) checked on the CPU.
+std::pair<at::Tensor, at::Tensor> reference_add_layer_norm(const at::Tensor& x, const at::Tensor& y, const at::Tensor& w,
+                                                           const at::Tensor& b, double eps, at::ScalarType out_dtype) {
+  auto s = y.defined() ? x + y : x;
+  auto out = torch::layer_norm(s, {s.size(-1)}, w, b, eps);
+  if (out_dtype != at::ScalarType::Undefined) out = out.to(out_dtype);
+  return {s, out};
+}
+at::Tensor reference_bias_gelu(const at::Tensor& h, const at::Tensor& bias) { return torch::gelu(h + bias); }
+}  // namespace
+
+TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
+  vision::FastOps reference;
+  reference.add_layer_norm = &reference_add_layer_norm;
+  reference.bias_gelu = &reference_bias_gelu;
+  for (const std::string pe : {"learned", "peg", "rope2d"})
+    for (const bool gap : {false, true}) {
+      SCOPED_TRACE(pe + (gap ? " gap" : " cls"));
+      torch::manual_seed(13);
+      auto o = fast_test_vit(pe).class_token(!gap);
+      if (pe == "peg") o.pe_after_blocks({0, 2});
+      vision::ViT plain(o), fast(o);
+      {
+        // Every parameter redrawn (biases start at zero: a lost bias would not show), then shared.
+        torch::NoGradGuard no_grad;
+        auto a = plain->parameters(), b = fast->parameters();
+        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
+      }
+      EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
+      auto images = torch::randn({3, 3, 32, 32});
+      auto lp = plain->forward(images), lf = fast->forward(images);
+      EXPECT_LT(rel_err(lf, lp), 1e-5);
+      lp.sum().backward();
+      lf.sum().backward();
+      auto pb = fast->named_parameters();
+      for (const auto& item : plain->named_parameters()) {
+        ASSERT_TRUE(pb[item.key()].grad().defined()) << item.key();
+        EXPECT_LT(rel_err(pb[item.key()].grad(), item.value().grad()), 1e-4) << item.key();
+      }
+      fast->set_fast_path(false);
+      EXPECT_TRUE(torch::equal(fast->forward(images), plain->forward(images)));
+    }
+}
+
+// The bf16 copy stands in for its master: forward reads the copy (no cast), backward delivers the
+// float32 gradient to the master, refresh() follows the master's updates.
+TEST(WeightCopies, CopyForwardMasterGradient) {
+  torch::manual_seed(1);
+  auto w = torch::randn({6, 4}).requires_grad_(true);
+  auto b = torch::randn({6}).requires_grad_(true);
+  auto other = torch::randn({3}).to(torch::kFloat64);  // not float32: left out
+  core::WeightCopies copies({w, b, other}, torch::kBFloat16);
+  EXPECT_EQ(copies.size(), 2u);
+  EXPECT_FALSE(copies.get(other).defined());
+  auto wc = copies.get(w);
+  ASSERT_TRUE(wc.defined());
+  EXPECT_EQ(wc.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(wc.detach(), w.detach().to(torch::kBFloat16)));
+  auto x = torch::randn({5, 4}).to(torch::kBFloat16);
+  auto y = torch::linear(x, wc, copies.get(b));
+  auto g = torch::randn({5, 6});
+  y.to(torch::kFloat32).backward(g);
+  ASSERT_TRUE(w.grad().defined());
+  EXPECT_EQ(w.grad().scalar_type(), torch::kFloat32);
+  auto want = g.to(torch::kBFloat16).t().to(torch::kFloat32).matmul(x.to(torch::kFloat32));
+  EXPECT_LT(rel_err(w.grad(), want), 1e-2);
+  EXPECT_LT(rel_err(b.grad(), g.to(torch::kBFloat16).to(torch::kFloat32).sum(0)), 1e-2);
+  {
+    torch::NoGradGuard no_grad;
+    w.add_(1.0);
+  }
+  EXPECT_FALSE(torch::equal(copies.get(w).detach(), w.detach().to(torch::kBFloat16)));
+  copies.refresh();
+  EXPECT_TRUE(torch::equal(copies.get(w).detach(), w.detach().to(torch::kBFloat16)));
+}
+
+// core::linear reads the copies only inside a Scope; the fast path on a CPU model is the plain
+// forward (same values, bit for bit).
+TEST(WeightCopies, ScopeRoutesCoreLinear) {
+  torch::nn::Linear lin(4, 3);
+  core::WeightCopies copies({lin->weight, lin->bias}, torch::kBFloat16);
+  auto x = torch::randn({2, 4});
+  EXPECT_EQ(core::linear(lin, x).scalar_type(), torch::kFloat32);
+  {
+    core::WeightCopies::Scope use(copies);
+    EXPECT_EQ(core::WeightCopies::active(), &copies);
+    auto y = core::linear(lin, x.to(torch::kBFloat16));
+    EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_EQ(core::WeightCopies::active(), nullptr);
+
+  torch::manual_seed(4);
+  vision::ViT plain(fast_test_vit("peg"));
+  auto images = torch::randn({2, 3, 32, 32});
+  auto before = plain->forward(images);
+  const auto status = plain->set_fast_path(true);
+  EXPECT_FALSE(status.empty());
+  EXPECT_TRUE(torch::equal(plain->forward(images), before));
+}

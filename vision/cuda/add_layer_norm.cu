@@ -1,0 +1,196 @@
+// Residual add + LayerNorm (add_layer_norm_kernels.h): one warp per row for the forward and the
+// input gradient, column tiles over row chunks for the weight and bias gradients.
+#include "add_layer_norm_kernels.h"
+#include "convert.cuh"
+
+namespace pesuite::vision::fused {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerBlock = 4;      // warps per block, one row each
+constexpr int kColTile = 32;          // weight-gradient kernel: columns per block
+constexpr int kRowLanes = 8;          // weight-gradient kernel: rows in flight per block
+constexpr std::int64_t kMaxChunks = 512;
+
+template <typename TX, typename TY, typename TO>
+__global__ void __launch_bounds__(kWarp * kRowsPerBlock)
+    add_ln_forward_kernel(const TX* x, const TY* y, const float* __restrict__ w, const float* __restrict__ b, TX* s,
+                          TO* __restrict__ out, float* __restrict__ mean_out, float* __restrict__ rstd_out,
+                          std::int64_t rows, std::int64_t cols, float eps) {
+  const int lane = threadIdx.x;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+  if (row >= rows) return;  // the whole warp leaves together
+  const std::int64_t base = row * cols;
+  // Pass 1: the sum, stored in x's type; the statistics are those of the stored values.
+  float sum = 0.f;
+  if (y != nullptr) {
+    for (std::int64_t c = lane; c < cols; c += kWarp) {
+      const TX v = from_float<TX>(to_float(x[base + c]) + to_float(y[base + c]));
+      s[base + c] = v;
+      sum += to_float(v);
+    }
+  } else {
+    for (std::int64_t c = lane; c < cols; c += kWarp) sum += to_float(x[base + c]);
+  }
+  const float mean = warp_sum(sum) / static_cast<float>(cols);
+  // Each lane reads back only what it wrote itself.
+  const TX* src = y != nullptr ? s : x;
+  float var = 0.f;
+  for (std::int64_t c = lane; c < cols; c += kWarp) {
+    const float d = to_float(src[base + c]) - mean;
+    var += d * d;
+  }
+  var = warp_sum(var) / static_cast<float>(cols);
+  const float rstd = rsqrtf(var + eps);
+  for (std::int64_t c = lane; c < cols; c += kWarp) {
+    float v = (to_float(src[base + c]) - mean) * rstd;
+    if (w != nullptr) v *= w[c];
+    if (b != nullptr) v += b[c];
+    out[base + c] = from_float<TO>(v);
+  }
+  if (lane == 0) {
+    mean_out[row] = mean;
+    rstd_out[row] = rstd;
+  }
+}
+
+template <typename TX, typename TY, typename TO>
+__global__ void __launch_bounds__(kWarp * kRowsPerBlock)
+    add_ln_backward_input_kernel(const TX* __restrict__ s, const TO* __restrict__ grad_out, const TX* __restrict__ grad_s,
+                                 const float* __restrict__ w, const float* __restrict__ mean_in,
+                                 const float* __restrict__ rstd_in, TX* __restrict__ grad_x, TY* __restrict__ grad_y,
+                                 std::int64_t rows, std::int64_t cols) {
+  const int lane = threadIdx.x;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+  if (row >= rows) return;
+  const std::int64_t base = row * cols;
+  const float mean = mean_in[row], rstd = rstd_in[row];
+  float sum_g = 0.f, sum_gx = 0.f;
+  for (std::int64_t c = lane; c < cols; c += kWarp) {
+    const float xhat = (to_float(s[base + c]) - mean) * rstd;
+    const float g = to_float(grad_out[base + c]) * (w != nullptr ? w[c] : 1.f);
+    sum_g += g;
+    sum_gx += g * xhat;
+  }
+  const float inv_cols = 1.f / static_cast<float>(cols);
+  const float mean_g = warp_sum(sum_g) * inv_cols, mean_gx = warp_sum(sum_gx) * inv_cols;
+  for (std::int64_t c = lane; c < cols; c += kWarp) {
+    const float xhat = (to_float(s[base + c]) - mean) * rstd;
+    const float g = to_float(grad_out[base + c]) * (w != nullptr ? w[c] : 1.f);
+    float d = rstd * (g - mean_g - xhat * mean_gx);
+    if (grad_s != nullptr) d += to_float(grad_s[base + c]);
+    grad_x[base + c] = from_float<TX>(d);
+    if (grad_y != nullptr) grad_y[base + c] = from_float<TY>(d);
+  }
+}
+
+template <typename TX, typename TO>
+__global__ void __launch_bounds__(kColTile * kRowLanes)
+    add_ln_backward_weight_kernel(const TX* __restrict__ s, const TO* __restrict__ grad_out,
+                                  const float* __restrict__ mean_in, const float* __restrict__ rstd_in,
+                                  float* __restrict__ part_w, float* __restrict__ part_b, std::int64_t rows,
+                                  std::int64_t cols, std::int64_t rows_per_chunk) {
+  __shared__ float sw[kRowLanes][kColTile + 1];
+  __shared__ float sb[kRowLanes][kColTile + 1];
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kColTile + threadIdx.x;
+  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
+  const std::int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  float dw = 0.f, db = 0.f;
+  if (c < cols) {
+    for (std::int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+      const float g = to_float(grad_out[r * cols + c]);
+      const float xhat = (to_float(s[r * cols + c]) - mean_in[r]) * rstd_in[r];
+      dw += g * xhat;
+      db += g;
+    }
+  }
+  sw[threadIdx.y][threadIdx.x] = dw;
+  sb[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float tw = 0.f, tb = 0.f;
+    for (int i = 0; i < kRowLanes; ++i) {
+      tw += sw[i][threadIdx.x];
+      tb += sb[i][threadIdx.x];
+    }
+    part_w[static_cast<std::int64_t>(blockIdx.y) * cols + c] = tw;
+    part_b[static_cast<std::int64_t>(blockIdx.y) * cols + c] = tb;
+  }
+}
+
+unsigned int row_blocks(std::int64_t rows) { return static_cast<unsigned int>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
+
+}  // namespace
+
+bool add_layer_norm_forward(Dtype x_type, Dtype y_type, Dtype out_type, const void* x, const void* y, const float* w,
+                            const float* b, void* s, void* out, float* mean, float* rstd, std::int64_t rows,
+                            std::int64_t cols, float eps, void* stream) {
+  if (rows <= 0 || cols <= 0) return true;
+  auto st = static_cast<cudaStream_t>(stream);
+  const dim3 block(kWarp, kRowsPerBlock);
+  bool known = false;
+  dispatch_dtype(x_type, [&](auto tx) {
+    using TX = typename decltype(tx)::type;
+    dispatch_dtype(y_type, [&](auto ty) {
+      using TY = typename decltype(ty)::type;
+      known = dispatch_dtype(out_type, [&](auto to) {
+        using TO = typename decltype(to)::type;
+        add_ln_forward_kernel<TX, TY, TO><<<row_blocks(rows), block, 0, st>>>(
+            static_cast<const TX*>(x), static_cast<const TY*>(y), w, b, static_cast<TX*>(s), static_cast<TO*>(out), mean,
+            rstd, rows, cols, eps);
+      });
+    });
+  });
+  return known;
+}
+
+bool add_layer_norm_backward_input(Dtype x_type, Dtype y_type, Dtype out_type, const void* s, const void* grad_out,
+                                   const void* grad_s, const float* w, const float* mean, const float* rstd,
+                                   void* grad_x, void* grad_y, std::int64_t rows, std::int64_t cols, void* stream) {
+  if (rows <= 0 || cols <= 0) return true;
+  auto st = static_cast<cudaStream_t>(stream);
+  const dim3 block(kWarp, kRowsPerBlock);
+  bool known = false;
+  dispatch_dtype(x_type, [&](auto tx) {
+    using TX = typename decltype(tx)::type;
+    dispatch_dtype(y_type, [&](auto ty) {
+      using TY = typename decltype(ty)::type;
+      known = dispatch_dtype(out_type, [&](auto to) {
+        using TO = typename decltype(to)::type;
+        add_ln_backward_input_kernel<TX, TY, TO><<<row_blocks(rows), block, 0, st>>>(
+            static_cast<const TX*>(s), static_cast<const TO*>(grad_out), static_cast<const TX*>(grad_s), w, mean, rstd,
+            static_cast<TX*>(grad_x), static_cast<TY*>(grad_y), rows, cols);
+      });
+    });
+  });
+  return known;
+}
+
+std::int64_t add_layer_norm_weight_chunks(std::int64_t rows) {
+  const std::int64_t chunks = (rows + 63) / 64;  // at least 64 rows (8 per thread) per block
+  return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
+}
+
+bool add_layer_norm_backward_weight(Dtype x_type, Dtype out_type, const void* s, const void* grad_out, const float* mean,
+                                    const float* rstd, float* part_w, float* part_b, std::int64_t rows, std::int64_t cols,
+                                    void* stream) {
+  if (cols <= 0) return true;
+  auto st = static_cast<cudaStream_t>(stream);
+  const std::int64_t chunks = add_layer_norm_weight_chunks(rows);
+  const std::int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
+  const dim3 grid(static_cast<unsigned int>((cols + kColTile - 1) / kColTile), static_cast<unsigned int>(chunks));
+  const dim3 block(kColTile, kRowLanes);
+  bool known = false;
+  dispatch_dtype(x_type, [&](auto tx) {
+    using TX = typename decltype(tx)::type;
+    known = dispatch_dtype(out_type, [&](auto to) {
+      using TO = typename decltype(to)::type;
+      add_ln_backward_weight_kernel<TX, TO><<<grid, block, 0, st>>>(static_cast<const TX*>(s),
+                                                                     static_cast<const TO*>(grad_out), mean, rstd, part_w,
+                                                                     part_b, rows, cols, rows_per_chunk);
+    });
+  });
+  return known;
+}
+
+}  // namespace pesuite::vision::fused

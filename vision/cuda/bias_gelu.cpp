@@ -1,0 +1,69 @@
+// FastOps::bias_gelu (fast_ops.h): the autograd function around the bias + exact GELU kernels
+// (bias_gelu.cu).
+#include <torch/torch.h>
+
+#include <c10/cuda/CUDAGuard.h>
+
+#include "bias_gelu_kernels.h"
+#include "glue.h"
+
+namespace pesuite::vision::fused {
+namespace {
+
+// h contiguous, bias float32 contiguous [cols].
+at::Tensor gelu_forward(const at::Tensor& h, const at::Tensor& b) {
+  auto out = at::empty_like(h);
+  const auto cols = h.size(-1), rows = h.numel() / cols;
+  const bool ok = bias_gelu_forward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), out.data_ptr(), rows, cols,
+                                    current_stream(h));
+  TORCH_CHECK(ok, "bias_gelu: unsupported dtype");
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+std::pair<at::Tensor, at::Tensor> prepared(const at::Tensor& h, const at::Tensor& bias) {
+  check_cuda(h, "bias_gelu: h");
+  check_cuda(bias, "bias_gelu: bias");
+  TORCH_CHECK(h.dim() >= 1 && h.size(-1) > 0, "bias_gelu: h needs a non-empty last dimension");
+  TORCH_CHECK(bias.numel() == h.size(-1), "bias_gelu: bias has ", bias.numel(), " elements, h's rows ", h.size(-1));
+  return {h.contiguous(), bias.to(at::kFloat).contiguous()};
+}
+
+struct BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h_in, const at::Tensor& bias) {
+    c10::cuda::CUDAGuard on_device(h_in.device());
+    auto [h, b] = prepared(h_in, bias);
+    ctx->save_for_backward({h, b});
+    ctx->saved_data["bias_dtype"] = static_cast<std::int64_t>(bias.scalar_type());
+    return gelu_forward(h, b);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& h = saved[0];
+    const auto& b = saved[1];
+    c10::cuda::CUDAGuard on_device(h.device());
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
+    const auto g = grads[0].to(h.scalar_type()).contiguous();
+    const auto cols = h.size(-1), rows = h.numel() / cols;
+    auto grad_h = at::empty_like(h);
+    auto part = at::empty({bias_gelu_chunks(rows), cols}, h.options().dtype(at::kFloat));
+    const bool ok = bias_gelu_backward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), g.data_ptr(),
+                                       grad_h.data_ptr(), part.data_ptr<float>(), rows, cols, current_stream(h));
+    TORCH_CHECK(ok, "bias_gelu backward: unsupported dtype");
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const auto bias_dtype = static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt());
+    return {grad_h, part.sum(0).to(bias_dtype)};
+  }
+};
+
+}  // namespace
+
+at::Tensor bias_gelu(const at::Tensor& h, const at::Tensor& bias) {
+  if (torch::GradMode::is_enabled() && (h.requires_grad() || bias.requires_grad())) return BiasGeluFunction::apply(h, bias);
+  c10::cuda::CUDAGuard on_device(h.device());
+  auto [hc, b] = prepared(h, bias);
+  return gelu_forward(hc, b);
+}
+
+}  // namespace pesuite::vision::fused

@@ -1,0 +1,24 @@
+// Fills pesuite::vision::fast_ops() (fast_ops.h) when libpesuite_vision_cuda.so is loaded.
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+
+#include "pesuite/vision/fast_ops.h"
+
+namespace pesuite::vision::fused {
+
+std::pair<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight,
+                                                 const at::Tensor& bias, double eps, at::ScalarType out_dtype);
+at::Tensor bias_gelu(const at::Tensor& h, const at::Tensor& bias);
+
+namespace {
+[[maybe_unused]] const bool registered = [] {
+  FastOps ops;
+  ops.add_layer_norm = &add_layer_norm;
+  ops.bias_gelu = &bias_gelu;
+  register_fast_ops(ops);
+  return true;
+}();
+}  // namespace
+
+}  // namespace pesuite::vision::fused

@@ -1,0 +1,38 @@
+#pragma once
+// The ViT's fused CUDA kernels (vision/cuda/), reached through a table of functions that the CUDA
+// library fills when it is loaded. The library is built only where CMake finds a CUDA compiler
+// (libpesuite_vision_cuda.so beside libpesuite_vision.so) and loaded on first use, so nothing else
+// links it: a CPU build, or a CUDA build whose kernels failed to compile, runs the unfused ops.
+//
+//   if (const auto* ops = pesuite::vision::fast_ops()) {
+//     auto [sum, normed] = ops->add_layer_norm(x, branch, ln->weight, ln->bias, 1e-6, at::kBFloat16);
+//     auto hidden = ops->bias_gelu(at::linear(normed, fc1->weight), fc1->bias);  // exact (erf) GELU
+//   } else {
+//     std::cerr << pesuite::vision::fast_ops_status() << "\n";  // why not
+//   }
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <utility>
+
+namespace pesuite::vision {
+
+struct FastOps {
+  // (s, layer_norm(s)) with s = x + y (y may be undefined: s = x). Statistics in float32; s in x's
+  // dtype, the normed output in `out_dtype` (at::ScalarType::Undefined: x's). Differentiable in
+  // x, y, weight, bias (both defined, [x.size(-1)]). CUDA tensors, last dimension normalised.
+  std::pair<at::Tensor, at::Tensor> (*add_layer_norm)(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight,
+                                                     const at::Tensor& bias, double eps, at::ScalarType out_dtype) = nullptr;
+  // gelu(h + bias) with the exact (erf) GELU, in h's dtype; bias [h.size(-1)] of any float dtype.
+  // Differentiable in h and bias.
+  at::Tensor (*bias_gelu)(const at::Tensor& h, const at::Tensor& bias) = nullptr;
+};
+
+// The kernels, loading the CUDA library on the first call; nullptr when it is not there.
+const FastOps* fast_ops();
+// "loaded <path>" or why fast_ops() is null (not built, dlopen's error).
+std::string fast_ops_status();
+// Called by the CUDA library when it is loaded.
+void register_fast_ops(const FastOps& ops);
+
+}  // namespace pesuite::vision
