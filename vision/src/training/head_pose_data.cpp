@@ -37,6 +37,16 @@ class ViewRng {
     const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
     return std::sqrt(-2 * std::log(u1)) * std::cos(2 * 3.14159265358979323846 * u2);
   }
+  // n standard normals into out, two per Box-Muller draw (cos and sin: half the logs and roots of
+  // n normal() calls; a strong view draws one per pixel and channel).
+  void normals(float* out, std::int64_t n) {
+    for (std::int64_t k = 0; k < n; k += 2) {
+      const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
+      const double r = std::sqrt(-2 * std::log(u1)), t = 2 * 3.14159265358979323846 * u2;
+      out[k] = static_cast<float>(r * std::cos(t));
+      if (k + 1 < n) out[k + 1] = static_cast<float>(r * std::sin(t));
+    }
+  }
 
  private:
   std::uint64_t state_;
@@ -239,9 +249,11 @@ void augment_view(torch::Tensor& v, const ViewAugment& a, ViewRng& rng) {
     v.sub_(mean).mul_(f).add_(mean);
   }
   if (a.noise > 0) {
-    const double sigma = rng.uniform(0, a.noise);
+    const auto sigma = static_cast<float>(rng.uniform(0, a.noise));
+    std::vector<float> z(static_cast<std::size_t>(v.numel()));
+    rng.normals(z.data(), v.numel());
     float* p = v.data_ptr<float>();
-    for (std::int64_t k = 0; k < v.numel(); ++k) p[k] += static_cast<float>(sigma * rng.normal());
+    for (std::int64_t k = 0; k < v.numel(); ++k) p[k] += sigma * z[static_cast<std::size_t>(k)];
   }
   v.clamp_(0, 255);
   if (a.cutout > 0 && rng.uniform() < 0.5) {
@@ -253,8 +265,16 @@ void augment_view(torch::Tensor& v, const ViewAugment& a, ViewRng& rng) {
   }
 }
 
+// hwc [H, W, 3] float 0..255 (contiguous) -> out [3, H, W] (contiguous), (x / 255 - mean) / std per
+// channel: one pass over the pixels (per-channel ATen ops made temporaries of every plane).
 void normalise_into(const torch::Tensor& hwc, const std::array<float, 3>& mean, const std::array<float, 3>& std, torch::Tensor out) {
-  for (int c = 0; c < 3; ++c) out[c].copy_((hwc.select(2, c) / 255.0f - mean[c]) / std[c]);
+  const auto src = hwc.contiguous();
+  if (!out.is_contiguous() || out.scalar_type() != torch::kFloat32) throw std::logic_error("normalise_into: out must be contiguous float32");
+  const std::int64_t plane = src.size(0) * src.size(1);
+  const float* in = src.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for (std::int64_t i = 0; i < plane; ++i)  // the same float operations as before, so the same bits
+    for (int c = 0; c < 3; ++c) o[c * plane + i] = (in[i * 3 + c] / 255.0f - mean[c]) / std[c];
 }
 
 }  // namespace
