@@ -96,7 +96,10 @@ std::string ResultsTable::markdown(const std::string& title, int digits) const {
   std::size_t max_n = 0;
   for (const auto& r : rows_)
     for (const auto& [m, v] : r.values) max_n = std::max(max_n, v.size());
-  md << "\nmean ± sample std over " << max_n << " seeds/folds per cell (results.csv has every value).\n";
+  if (max_n == 0)
+    md << "\nNo values yet: every cell is '-' until its runs are saved.\n";
+  else
+    md << "\nmean ± sample std over " << max_n << " seeds/folds per cell (results.csv has every value).\n";
   return md.str();
 }
 

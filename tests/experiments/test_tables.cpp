@@ -92,6 +92,8 @@ TEST(TableUnits, APartialTableListsEveryRow) {
   run_named_table("csl", o);
   const std::string md = pesuite::core::read_file(dir / "none-yet/results.md");
   EXPECT_NE(md.find("[partial: 0 of 6 runs"), std::string::npos) << md;
+  EXPECT_NE(md.find("No values yet"), std::string::npos) << md;
+  EXPECT_EQ(md.find("over 0 seeds"), std::string::npos) << md;
   for (const std::string pe : {"none", "lap", "rwse"}) EXPECT_NE(md.find("| gine | " + pe + " | - | - |"), std::string::npos) << pe << "\n" << md;
 }
 
