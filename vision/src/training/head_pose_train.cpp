@@ -276,10 +276,9 @@ struct PseudoLabelStep {
     }
     if (uidx.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
     // Every strong view goes through the network and the faces below the threshold get weight 0
-    // (FixMatch's masked loss): the batch keeps one shape every step. Forwarding only the kept
-    // faces gave the convolutions a new batch size almost every step, and each new shape costs
-    // cuDNN a new execution plan per layer, forward and backward. Batch norm's statistics see the
-    // whole strong batch, as in FixMatch.
+    // (FixMatch's masked loss): the batch keeps one shape every step (forwarding only the kept
+    // faces gave the convolutions a new batch size almost every step), and batch norm's
+    // statistics see the whole strong batch, as in FixMatch.
     auto raw_s = forward_raw(model, strong_views.images.to(device), device, bf16);
     auto unsup = model->loss(raw_s, pseudo.to(device), keep.to(torch::kFloat32)).total;
     // Sum over this rank's kept faces / u_batch (the loss is that sum / its share's size), times
