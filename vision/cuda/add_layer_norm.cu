@@ -10,7 +10,6 @@ constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 4;      // warps per block, one row each
 constexpr int kColTile = 32;          // weight-gradient kernel: columns per block
 constexpr int kRowLanes = 8;          // weight-gradient kernel: rows in flight per block
-constexpr std::int64_t kMaxChunks = 512;
 
 template <typename TX, typename TY, typename TO>
 __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
@@ -128,20 +127,14 @@ bool add_layer_norm_forward(Dtype x_type, Dtype y_type, Dtype out_type, const vo
   if (rows <= 0 || cols <= 0) return true;
   auto st = static_cast<cudaStream_t>(stream);
   const dim3 block(kWarp, kRowsPerBlock);
-  bool known = false;
-  dispatch_dtype(x_type, [&](auto tx) {
+  return dispatch_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
     using TX = typename decltype(tx)::type;
-    dispatch_dtype(y_type, [&](auto ty) {
-      using TY = typename decltype(ty)::type;
-      known = dispatch_dtype(out_type, [&](auto to) {
-        using TO = typename decltype(to)::type;
-        add_ln_forward_kernel<TX, TY, TO><<<row_blocks(rows), block, 0, st>>>(
-            static_cast<const TX*>(x), static_cast<const TY*>(y), w, b, static_cast<TX*>(s), static_cast<TO*>(out), mean,
-            rstd, rows, cols, eps);
-      });
-    });
+    using TY = typename decltype(ty)::type;
+    using TO = typename decltype(to)::type;
+    add_ln_forward_kernel<TX, TY, TO><<<row_blocks(rows), block, 0, st>>>(
+        static_cast<const TX*>(x), static_cast<const TY*>(y), w, b, static_cast<TX*>(s), static_cast<TO*>(out), mean, rstd,
+        rows, cols, eps);
   });
-  return known;
 }
 
 bool add_layer_norm_backward_input(Dtype x_type, Dtype y_type, Dtype out_type, const void* s, const void* grad_out,
@@ -150,26 +143,17 @@ bool add_layer_norm_backward_input(Dtype x_type, Dtype y_type, Dtype out_type, c
   if (rows <= 0 || cols <= 0) return true;
   auto st = static_cast<cudaStream_t>(stream);
   const dim3 block(kWarp, kRowsPerBlock);
-  bool known = false;
-  dispatch_dtype(x_type, [&](auto tx) {
+  return dispatch_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
     using TX = typename decltype(tx)::type;
-    dispatch_dtype(y_type, [&](auto ty) {
-      using TY = typename decltype(ty)::type;
-      known = dispatch_dtype(out_type, [&](auto to) {
-        using TO = typename decltype(to)::type;
-        add_ln_backward_input_kernel<TX, TY, TO><<<row_blocks(rows), block, 0, st>>>(
-            static_cast<const TX*>(s), static_cast<const TO*>(grad_out), static_cast<const TX*>(grad_s), w, mean, rstd,
-            static_cast<TX*>(grad_x), static_cast<TY*>(grad_y), rows, cols);
-      });
-    });
+    using TY = typename decltype(ty)::type;
+    using TO = typename decltype(to)::type;
+    add_ln_backward_input_kernel<TX, TY, TO><<<row_blocks(rows), block, 0, st>>>(
+        static_cast<const TX*>(s), static_cast<const TO*>(grad_out), static_cast<const TX*>(grad_s), w, mean, rstd,
+        static_cast<TX*>(grad_x), static_cast<TY*>(grad_y), rows, cols);
   });
-  return known;
 }
 
-std::int64_t add_layer_norm_weight_chunks(std::int64_t rows) {
-  const std::int64_t chunks = (rows + 63) / 64;  // at least 64 rows (8 per thread) per block
-  return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
-}
+std::int64_t add_layer_norm_weight_chunks(std::int64_t rows) { return column_sum_chunks(rows); }
 
 bool add_layer_norm_backward_weight(Dtype x_type, Dtype out_type, const void* s, const void* grad_out, const float* mean,
                                     const float* rstd, float* part_w, float* part_b, std::int64_t rows, std::int64_t cols,

@@ -9,7 +9,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kColTile = 32;
 constexpr int kRowLanes = 8;
-constexpr std::int64_t kMaxChunks = 512;
 constexpr float kSqrtHalf = 0.70710678118654752440f;  // 1 / sqrt(2)
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1 / sqrt(2 pi)
 
@@ -74,10 +73,7 @@ bool bias_gelu_forward(Dtype type, const void* h, const float* bias, void* out, 
   });
 }
 
-std::int64_t bias_gelu_chunks(std::int64_t rows) {
-  const std::int64_t chunks = (rows + 63) / 64;
-  return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
-}
+std::int64_t bias_gelu_chunks(std::int64_t rows) { return column_sum_chunks(rows); }
 
 bool bias_gelu_backward(Dtype type, const void* h, const float* bias, const void* grad_out, void* grad_h,
                         float* part_bias, std::int64_t rows, std::int64_t cols, void* stream) {

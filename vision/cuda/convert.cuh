@@ -4,6 +4,8 @@
 //
 //   float v = load<__nv_bfloat16>(p, i);  store<__half>(q, i, v);
 //   dispatch_dtype(d, [&](auto tag) { using T = typename decltype(tag)::type; ... });
+#include <cstdint>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -49,6 +51,26 @@ bool dispatch_dtype(Dtype d, F&& f) {
     case Dtype::f16: f(TypeTag<__half>{}); return true;
   }
   return false;
+}
+
+// Calls f(TypeTag<A>{}, TypeTag<B>{}, TypeTag<C>{}) with the CUDA types of a, b and c; returns false
+// when any of them is unknown (f is not called then).
+template <typename F>
+bool dispatch_dtypes(Dtype a, Dtype b, Dtype c, F&& f) {
+  bool known = false;
+  dispatch_dtype(a, [&](auto ta) {
+    dispatch_dtype(b, [&](auto tb) { known = dispatch_dtype(c, [&](auto tc) { f(ta, tb, tc); }); });
+  });
+  return known;
+}
+
+// Row chunks of the column-sum kernels (LayerNorm's weight / bias gradients, the GELU's bias
+// gradient): at least 64 rows (8 per thread) per block, at most 512 blocks; the caller sums the
+// chunks' partial sums.
+inline std::int64_t column_sum_chunks(std::int64_t rows) {
+  constexpr std::int64_t kMaxChunks = 512;
+  const std::int64_t chunks = (rows + 63) / 64;
+  return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
 }
 
 }  // namespace pesuite::vision::fused
