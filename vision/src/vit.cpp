@@ -126,11 +126,16 @@ void ViTImpl::refresh_weight_copies() {
   if (weight_copies_) weight_copies_->refresh();
 }
 
+// The bf16 copies are read only where autocast casts to their dtype; an fp32 forward reads the fp32
+// masters.
+bool ViTImpl::reads_weight_copies(const torch::Tensor& images) const {
+  return fast_path_ && images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype();
+}
+
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   if (fast_path_ && (images.is_cuda() || fast_ops_override_ != nullptr)) {
-    // Copies only where autocast casts to their dtype; an fp32 forward reads the fp32 masters.
     std::optional<core::WeightCopies::Scope> copies;
-    if (images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype()) copies.emplace(*weight_copies_);
+    if (reads_weight_copies(images)) copies.emplace(*weight_copies_);
     if (const FastOps* ops = fast_ops_override_ != nullptr ? fast_ops_override_ : fast_ops()) return forward_features_fast(images, ops);
     return forward_features_plain(images);
   }
@@ -139,21 +144,15 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
 
 // forward_features with the fused kernels: the residual add that ends each branch is done by the
 // next LayerNorm's kernel (`pending` is the branch output not yet added to x), and fc1's bias rides
-// in the GELU kernel. Same values as the plain forward up to rounding (tests/vision/test_fast_ops.cpp).
+// in the GELU kernel. Same values as the plain forward up to rounding (tests/vision/test_fast_path.cpp).
 torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const void* ops_ptr) {
   const auto& ops = *static_cast<const FastOps*>(ops_ptr);
-  check_images(images);
-  const auto amp = cuda_autocast_dtype();
-  // Block norms feed a Linear: under autocast they write its input dtype directly.
-  const auto block_norm_dtype = amp == at::ScalarType::Undefined ? at::ScalarType::Undefined : amp;
-  auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
-  if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
+  // Block norms feed a Linear: under autocast they write its input dtype directly (Undefined: off).
+  const auto block_norm_dtype = cuda_autocast_dtype();
   heads::AttentionArgs args;
-  args.layout = layout_for(images.size(2), images.size(3));
-  if (input_pe) x = input_pe->forward(x, args.layout);
   std::size_t next_pe = 0;
+  auto x = embed_tokens(images, args, next_pe);
   const auto& after = options.pe_after_blocks();
-  if (next_pe < block_pe.size() && after[next_pe] < 0) x = block_pe[next_pe++]->forward(x, args.layout);
   torch::Tensor pending;
   auto add_norm = [&](const torch::nn::LayerNorm& ln, at::ScalarType out_dtype) {
     auto [sum, normed] = ops.add_layer_norm(x, pending, ln->weight, ln->bias, ln->options.eps(), out_dtype);
@@ -181,24 +180,29 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
   return options.class_token() ? x.select(1, 0) : x.mean(1);
 }
 
-void ViTImpl::check_images(const torch::Tensor& images) const {
+// The token sequence both forwards start from: checked images -> patch tokens (+ class token),
+// args.layout set, the absolute PE added and the conditional PEs listed before block 0 applied
+// (next_pe: the first block PE not applied yet).
+torch::Tensor ViTImpl::embed_tokens(const torch::Tensor& images, heads::AttentionArgs& args, std::size_t& next_pe) {
   if (images.dim() != 4 || images.size(1) != options.in_chans())
     throw core::InputError("vit: expected images [B, " + std::to_string(options.in_chans()) + ", H, W], got " + c10::str(images.sizes()));
   if (images.size(2) % options.patch_size() || images.size(3) % options.patch_size())
     throw core::InputError("vit: image size " + std::to_string(images.size(2)) + "x" + std::to_string(images.size(3)) +
                      " is not a multiple of the patch size " + std::to_string(options.patch_size()));
+  auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
+  if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
+  args.layout = layout_for(images.size(2), images.size(3));
+  if (input_pe) x = input_pe->forward(x, args.layout);
+  const auto& after = options.pe_after_blocks();
+  if (next_pe < block_pe.size() && after[next_pe] < 0) x = block_pe[next_pe++]->forward(x, args.layout);
+  return x;
 }
 
 torch::Tensor ViTImpl::forward_features_plain(const torch::Tensor& images) {
-  check_images(images);
-  auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, h*w, D]
-  if (options.class_token()) x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1);
   heads::AttentionArgs args;
-  args.layout = layout_for(images.size(2), images.size(3));
-  if (input_pe) x = input_pe->forward(x, args.layout);
   std::size_t next_pe = 0;
+  auto x = embed_tokens(images, args, next_pe);
   const auto& after = options.pe_after_blocks();
-  if (next_pe < block_pe.size() && after[next_pe] < 0) x = block_pe[next_pe++]->forward(x, args.layout);
   for (std::size_t i = 0; i < blocks->size(); ++i) {
     x = blocks[i]->as<Block>()->forward(x, args);
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) x = block_pe[next_pe++]->forward(x, args.layout);
@@ -209,7 +213,7 @@ torch::Tensor ViTImpl::forward_features_plain(const torch::Tensor& images) {
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
   std::optional<core::WeightCopies::Scope> copies;  // the head's Linear reads its copy too
-  if (fast_path_ && images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype()) copies.emplace(*weight_copies_);
+  if (reads_weight_copies(images)) copies.emplace(*weight_copies_);
   return core::linear(head, forward_features(images));
 }
 

@@ -107,7 +107,8 @@ class ViTImpl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
 
  private:
-  void check_images(const torch::Tensor& images) const;
+  torch::Tensor embed_tokens(const torch::Tensor& images, heads::AttentionArgs& args, std::size_t& next_pe);
+  bool reads_weight_copies(const torch::Tensor& images) const;
   torch::Tensor forward_features_plain(const torch::Tensor& images);
   torch::Tensor forward_features_fast(const torch::Tensor& images, const void* ops);
   bool fast_path_ = false;
