@@ -234,10 +234,10 @@ torch::Tensor HeadPoseNetImpl::rotation(const torch::Tensor& raw) const {
 
 HeadPoseLoss HeadPoseNetImpl::loss(const torch::Tensor& raw_in, const torch::Tensor& targets_in, const torch::Tensor& face_weights) const {
   check_angles(targets_in, "head-pose loss targets");
-  check_face_weights(face_weights, raw_in.size(0));
   auto raw = raw_in.to(torch::kFloat32);
   auto targets = targets_in.to(raw.device(), torch::kFloat32);
-  if (options_.head() == "hopenet") return hopenet_loss(raw, targets, options_.alpha(), face_weights);
+  if (options_.head() == "hopenet") return hopenet_loss(raw, targets, options_.alpha(), face_weights);  // checks the weights
+  check_face_weights(face_weights, raw.size(0));
   HeadPoseLoss out;
   if (options_.head() == "6d") {
     out.total = face_mean(geodesic_angle(rotation_from_6d(raw), rotation_from_euler(targets)), face_weights);

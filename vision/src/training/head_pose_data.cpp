@@ -33,12 +33,8 @@ class ViewRng {
     return z ^ (z >> 31);
   }
   double uniform(double lo = 0, double hi = 1) { return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  double normal() {  // Box-Muller
-    const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
-    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * 3.14159265358979323846 * u2);
-  }
   // n standard normals into out, two per Box-Muller draw (cos and sin: half the logs and roots of
-  // n normal() calls; a strong view draws one per pixel and channel).
+  // one draw per normal; a strong view draws one per pixel and channel).
   void normals(float* out, std::int64_t n) {
     for (std::int64_t k = 0; k < n; k += 2) {
       const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
