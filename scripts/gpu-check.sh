@@ -14,12 +14,7 @@ out=${1:-/tmp/gpu-check}; shift || true
 mkdir -p "$out"
 stages=${*:-"build tests attention gnn graph-train vision-train vit graph-pe"}
 has() { [[ " $stages " == *" $1 "* ]]; }
-sys=$PWD/.device-sysroot
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig
-export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
-export CMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"  # for the consumer-package test
+source scripts/gpu/env.sh  # sysroot, LibTorch prefix, NCCL settings
 b=$PWD/build-cuda
 p=$b/experiments/pesuite
 data=$PWD/.device-data

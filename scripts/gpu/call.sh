@@ -16,11 +16,7 @@ set -u
 t0=$(date +%s)
 budget=${BUDGET:-520}
 out=${OUT:?OUT: the device tool sets it}
-sys=$PWD/.device-sysroot
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig
-export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+source "$(dirname "$0")/env.sh"  # sysroot, LibTorch prefix, NCCL settings
 [ -n "${UNITS_IN:-}" ] && export UNITS_IN=$(realpath "$UNITS_IN")
 w=$out/w
 mkdir -p "$w"

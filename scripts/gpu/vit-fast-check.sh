@@ -27,13 +27,8 @@ SKIP=${SKIP:-}
 skip() { [[ " $SKIP " == *" $1 "* ]]; }
 log() { echo "[$(( $(date +%s) - t_start )) s] $*" | tee -a "$out/steps.log"; }
 
-sys=$PWD/.device-sysroot
+source scripts/gpu/env.sh  # sysroot, LibTorch prefix, NCCL settings
 [ -d "$sys" ] || log "warning: no .device-sysroot here (carry it): the configure step will likely fail"
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig
-export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
-export CMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"
 NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 [ -x "$NVCC" ] && export CUDACXX=$NVCC  # what check_language(CUDA) finds
 # A host g++ newer than this nvcc lists would fail check_language: accept it (errors, if any, stay
