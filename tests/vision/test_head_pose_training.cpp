@@ -1,12 +1,14 @@
 // Head-pose data, training and the `vision headpose` command (head_pose_data.h,
-// head_pose_training.h): the crop / resize against exact cases, repeatable views with the flip's
-// sign convention, a tiny model whose loss falls and whose interrupted run resumes bit for bit, the
-// semi-supervised mechanics (adaptive threshold, flip agreement) and a semi run, and the CLI.
+// head_pose_training.h): the crop / resize against exact cases and, bit for bit, against its first
+// (naive) version; repeatable views with the flip's sign convention, a tiny model whose loss falls
+// and whose interrupted run resumes bit for bit, the semi-supervised mechanics (adaptive threshold,
+// flip agreement) and a semi run, and the CLI.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +35,72 @@ datasets::RgbImage ramp_image(int w, int h) {
       p[2] = static_cast<std::uint8_t>((r + c) % 256);
     }
   return img;
+}
+
+// The first crop_resize (a vector of weights per output column / row, one accumulator per pixel),
+// kept as the reference the flat-tap version must match bit for bit.
+std::vector<std::pair<std::int64_t, std::vector<float>>> naive_taps(std::int64_t in, std::int64_t out, std::int64_t first, std::int64_t count) {
+  std::vector<std::pair<std::int64_t, std::vector<float>>> t;
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  const double support = std::max(scale, 1.0);
+  for (std::int64_t i = first; i < first + count; ++i) {
+    const double centre = (static_cast<double>(i) + 0.5) * scale;
+    const auto lo = static_cast<std::int64_t>(std::floor(centre - support)), hi = static_cast<std::int64_t>(std::ceil(centre + support));
+    std::vector<float> w;
+    double total = 0;
+    std::vector<double> raw;
+    const auto a = std::max<std::int64_t>(lo, 0), b = std::min<std::int64_t>(hi, in);
+    for (std::int64_t j = a; j < b; ++j) {
+      const double v = std::max(0.0, 1.0 - std::abs((static_cast<double>(j) + 0.5 - centre) / support));
+      raw.push_back(v);
+      total += v;
+    }
+    for (double v : raw) w.push_back(static_cast<float>(total > 0 ? v / total : 0));
+    t.push_back({a, std::move(w)});
+  }
+  return t;
+}
+
+torch::Tensor naive_crop_resize(const datasets::RgbImage& image, const std::array<std::int64_t, 4>& rect, std::int64_t short_side,
+                                std::int64_t ox, std::int64_t oy, std::int64_t out_w, std::int64_t out_h, bool flip) {
+  const auto cw = std::max<std::int64_t>(1, rect[2] - rect[0]), ch = std::max<std::int64_t>(1, rect[3] - rect[1]);
+  const auto rw = cw <= ch ? short_side : static_cast<std::int64_t>(static_cast<double>(short_side) * cw / ch);
+  const auto rh = cw <= ch ? static_cast<std::int64_t>(static_cast<double>(short_side) * ch / cw) : short_side;
+  const auto tx = naive_taps(cw, rw, ox, out_w), ty = naive_taps(ch, rh, oy, out_h);
+  std::int64_t row_lo = ch, row_hi = 0;
+  for (const auto& [start, w] : ty) {
+    row_lo = std::min(row_lo, start);
+    row_hi = std::max(row_hi, start + static_cast<std::int64_t>(w.size()));
+  }
+  const auto rows = std::max<std::int64_t>(0, row_hi - row_lo);
+  std::vector<float> tmp(static_cast<std::size_t>(rows * out_w * 3), 0.f);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const auto y = rect[1] + row_lo + r;
+    if (y < 0 || y >= image.height) continue;
+    for (std::int64_t c = 0; c < out_w; ++c) {
+      float acc[3] = {0, 0, 0};
+      for (std::size_t k = 0; k < tx[c].second.size(); ++k) {
+        const auto x = rect[0] + tx[c].first + static_cast<std::int64_t>(k);
+        if (x < 0 || x >= image.width) continue;
+        const std::uint8_t* p = image.at(static_cast<int>(y), static_cast<int>(x));
+        for (int ch3 = 0; ch3 < 3; ++ch3) acc[ch3] += tx[c].second[k] * p[ch3];
+      }
+      std::copy_n(acc, 3, &tmp[static_cast<std::size_t>((r * out_w + c) * 3)]);
+    }
+  }
+  auto out = torch::zeros({out_h, out_w, 3}, torch::kFloat32);
+  float* o = out.data_ptr<float>();
+  for (std::int64_t i = 0; i < out_h; ++i) {
+    for (std::int64_t c = 0; c < out_w; ++c) {
+      float acc[3] = {0, 0, 0};
+      for (std::size_t k = 0; k < ty[i].second.size(); ++k) {
+        const float* p = &tmp[static_cast<std::size_t>(((ty[i].first + static_cast<std::int64_t>(k) - row_lo) * out_w + c) * 3)];
+        for (int ch3 = 0; ch3 < 3; ++ch3) acc[ch3] += ty[i].second[k] * p[ch3];
+      }
+      std::copy_n(acc, 3, o + (i * out_w + (flip ? out_w - 1 - c : c)) * 3);
+    }
+  }
+  return out;
 }
 
 // A tiny head-pose config: ResNet-18 at 32 px on 64 renders of 48 px, CPU.
@@ -87,6 +155,29 @@ TEST(HeadPoseData, CropResizeIsExactOnSimpleCases) {
   EXPECT_EQ(wide.sizes(), (std::vector<std::int64_t>{10, 10, 3}));
   auto wide_full = crop_resize(img, {0, 0, 20, 10}, 10, 0, 0, 20, 10, false);
   EXPECT_TRUE(torch::allclose(wide, wide_full.slice(1, 5, 15)));
+}
+
+TEST(HeadPoseData, CropResizeMatchesTheNaiveReferenceBitForBit) {
+  std::mt19937_64 rng(7);
+  auto uniform = [&](std::int64_t lo, std::int64_t hi) { return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1)); };
+  datasets::RgbImage img(61, 47);
+  for (auto& v : img.pixels) v = static_cast<std::uint8_t>(rng() % 256);
+  for (int trial = 0; trial < 400; ++trial) {
+    // Rects from inside the image to far outside it; short sides from a quarter to three times the crop.
+    const auto left = uniform(-30, 55), top = uniform(-30, 40);
+    const std::array<std::int64_t, 4> rect{left, top, left + uniform(1, 90), top + uniform(1, 90)};
+    const auto cw = rect[2] - rect[0], ch = rect[3] - rect[1];
+    const auto short_side = std::max<std::int64_t>(1, std::min(cw, ch) * uniform(25, 300) / 100);
+    const auto rw = cw <= ch ? short_side : static_cast<std::int64_t>(static_cast<double>(short_side) * cw / ch);
+    const auto rh = cw <= ch ? static_cast<std::int64_t>(static_cast<double>(short_side) * ch / cw) : short_side;
+    const auto out_w = uniform(1, rw), out_h = uniform(1, rh);
+    const auto ox = uniform(0, rw - out_w), oy = uniform(0, rh - out_h);
+    const bool flip = trial % 2 == 1;
+    const auto fast = crop_resize(img, rect, short_side, ox, oy, out_w, out_h, flip);
+    ASSERT_TRUE(torch::equal(fast, naive_crop_resize(img, rect, short_side, ox, oy, out_w, out_h, flip)))
+        << "rect " << rect[0] << " " << rect[1] << " " << rect[2] << " " << rect[3] << " short " << short_side << " window " << ox << " "
+        << oy << " " << out_w << "x" << out_h << " flip " << flip;
+  }
 }
 
 TEST(HeadPoseData, ViewsAreRepeatableAndFlipsNegateYawAndRoll) {

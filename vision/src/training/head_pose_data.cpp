@@ -48,33 +48,88 @@ class ViewRng {
   std::uint64_t state_;
 };
 
-// PIL's bilinear resampling weights for outputs [first, first + count) of a resize in -> out.
+// PIL's bilinear resampling weights for outputs [first, first + count) of a resize in -> out: output
+// i reads inputs [start[i], start[i] + count[i]) with weights w[offset[i]], w[offset[i] + 1], ...
+// (one array for all outputs: no allocation per output, no indirection in the inner loops).
 struct Taps {
-  std::vector<std::int64_t> start;
-  std::vector<std::vector<float>> w;
+  std::vector<std::int64_t> start, count, offset;
+  std::vector<float> w;
 };
 Taps taps(std::int64_t in, std::int64_t out, std::int64_t first, std::int64_t count) {
   Taps t;
   const double scale = static_cast<double>(in) / static_cast<double>(out);
   const double support = std::max(scale, 1.0);  // triangle radius in input pixels
+  std::vector<double> raw;
   for (std::int64_t i = first; i < first + count; ++i) {
     const double centre = (static_cast<double>(i) + 0.5) * scale;
     const auto lo = static_cast<std::int64_t>(std::floor(centre - support)), hi = static_cast<std::int64_t>(std::ceil(centre + support));
-    std::vector<float> w;
-    double total = 0;
-    std::vector<double> raw;
     const auto a = std::max<std::int64_t>(lo, 0), b = std::min<std::int64_t>(hi, in);
+    double total = 0;
+    raw.clear();
     for (std::int64_t j = a; j < b; ++j) {
       const double x = (static_cast<double>(j) + 0.5 - centre) / support;
       const double v = std::max(0.0, 1.0 - std::abs(x));
       raw.push_back(v);
       total += v;
     }
-    for (double v : raw) w.push_back(static_cast<float>(total > 0 ? v / total : 0));
     t.start.push_back(a);
-    t.w.push_back(std::move(w));
+    t.count.push_back(static_cast<std::int64_t>(raw.size()));
+    t.offset.push_back(static_cast<std::int64_t>(t.w.size()));
+    for (double v : raw) t.w.push_back(static_cast<float>(total > 0 ? v / total : 0));
   }
   return t;
+}
+
+// Image rows y0 .. y0 + rows resampled horizontally by tx (x0: the crop's left edge in the image)
+// into dst [rows, out_w, 3], mirrored when `flip`. dst must be zeroed: rows outside the image stay
+// black, and taps outside it are skipped (they would add black).
+void resample_rows(const datasets::RgbImage& image, std::int64_t x0, std::int64_t y0, std::int64_t rows, const Taps& tx, bool flip,
+                   float* dst) {
+  const auto out_w = static_cast<std::int64_t>(tx.start.size());
+  // Each column's taps clipped to the image once, not once per row.
+  std::vector<std::int64_t> k0(static_cast<std::size_t>(out_w)), k1(static_cast<std::size_t>(out_w));
+  for (std::int64_t c = 0; c < out_w; ++c) {
+    const auto x = x0 + tx.start[c], n = tx.count[c];
+    k0[c] = std::clamp<std::int64_t>(-x, 0, n);
+    k1[c] = std::clamp<std::int64_t>(image.width - x, k0[c], n);
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const auto y = y0 + r;
+    if (y < 0 || y >= image.height) continue;
+    const std::uint8_t* src = image.at(static_cast<int>(y), 0);
+    float* row = dst + r * out_w * 3;
+    for (std::int64_t c = 0; c < out_w; ++c) {
+      const float* w = tx.w.data() + tx.offset[c];
+      const auto base = (x0 + tx.start[c]) * 3;  // tap k reads src[base + 3 k ...], inside the row for k in [k0, k1)
+      float a0 = 0, a1 = 0, a2 = 0;
+      for (std::int64_t k = k0[c]; k < k1[c]; ++k) {
+        const std::uint8_t* p = src + base + 3 * k;
+        a0 += w[k] * p[0];
+        a1 += w[k] * p[1];
+        a2 += w[k] * p[2];
+      }
+      float* o = row + (flip ? out_w - 1 - c : c) * 3;
+      o[0] = a0;
+      o[1] = a1;
+      o[2] = a2;
+    }
+  }
+}
+
+// out [out_h, row_len / 3, 3] from rows [rows, row_len] resampled vertically by ty (row r of `rows`
+// is input row row_lo + r). Whole output rows at a time; each value still sums its taps in order
+// from 0, so the bits are those of one accumulator per pixel.
+void resample_columns(const float* rows, std::int64_t row_lo, std::int64_t row_len, const Taps& ty, float* out) {
+  const auto out_h = static_cast<std::int64_t>(ty.start.size());
+  for (std::int64_t i = 0; i < out_h; ++i) {
+    float* __restrict o = out + i * row_len;
+    std::fill_n(o, row_len, 0.f);
+    for (std::int64_t k = 0; k < ty.count[i]; ++k) {
+      const float wk = ty.w[static_cast<std::size_t>(ty.offset[i] + k)];
+      const float* __restrict p = rows + (ty.start[i] + k - row_lo) * row_len;
+      for (std::int64_t e = 0; e < row_len; ++e) o[e] += wk * p[e];
+    }
+  }
 }
 
 HeadPoseItem item_of(const datasets::HeadPoseRecord& r) {
@@ -131,38 +186,13 @@ torch::Tensor crop_resize(const datasets::RgbImage& image, const std::array<std:
   std::int64_t row_lo = ch, row_hi = 0;
   for (std::int64_t i = 0; i < out_h; ++i) {
     row_lo = std::min(row_lo, ty.start[i]);
-    row_hi = std::max(row_hi, ty.start[i] + static_cast<std::int64_t>(ty.w[i].size()));
+    row_hi = std::max(row_hi, ty.start[i] + ty.count[i]);
   }
   const auto rows = std::max<std::int64_t>(0, row_hi - row_lo);
   std::vector<float> tmp(static_cast<std::size_t>(rows * out_w * 3), 0.f);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const auto y = rect[1] + row_lo + r;  // image row
-    if (y < 0 || y >= image.height) continue;  // black
-    for (std::int64_t c = 0; c < out_w; ++c) {
-      float acc[3] = {0, 0, 0};
-      for (std::size_t k = 0; k < tx.w[c].size(); ++k) {
-        const auto x = rect[0] + tx.start[c] + static_cast<std::int64_t>(k);
-        if (x < 0 || x >= image.width) continue;
-        const std::uint8_t* p = image.at(static_cast<int>(y), static_cast<int>(x));
-        for (int ch3 = 0; ch3 < 3; ++ch3) acc[ch3] += tx.w[c][k] * p[ch3];
-      }
-      std::copy_n(acc, 3, &tmp[static_cast<std::size_t>((r * out_w + c) * 3)]);
-    }
-  }
-  auto out = torch::zeros({out_h, out_w, 3}, torch::kFloat32);
-  float* o = out.data_ptr<float>();
-  for (std::int64_t i = 0; i < out_h; ++i) {
-    for (std::int64_t c = 0; c < out_w; ++c) {
-      float acc[3] = {0, 0, 0};
-      for (std::size_t k = 0; k < ty.w[i].size(); ++k) {
-        const auto r = ty.start[i] + static_cast<std::int64_t>(k) - row_lo;
-        const float* p = &tmp[static_cast<std::size_t>((r * out_w + c) * 3)];
-        for (int ch3 = 0; ch3 < 3; ++ch3) acc[ch3] += ty.w[i][k] * p[ch3];
-      }
-      const auto col = flip ? out_w - 1 - c : c;
-      std::copy_n(acc, 3, o + (i * out_w + col) * 3);
-    }
-  }
+  resample_rows(image, rect[0], rect[1] + row_lo, rows, tx, flip, tmp.data());
+  auto out = torch::empty({out_h, out_w, 3}, torch::kFloat32);
+  resample_columns(tmp.data(), row_lo, out_w * 3, ty, out.data_ptr<float>());
   return out;
 }
 
