@@ -18,6 +18,7 @@
 #include "pesuite/datasets/png.h"
 #include "pesuite/vision/head_pose_training.h"
 #include "test_util.h"
+#include "view_rng.h"  // vision/src/training: a view's draws
 
 using namespace pesuite;
 using namespace pesuite::vision;
@@ -101,6 +102,31 @@ torch::Tensor naive_crop_resize(const datasets::RgbImage& image, const std::arra
     }
   }
   return out;
+}
+
+// The strong view's first version: brightness, contrast about the mean, noise, clamp and cutout as
+// separate ATen passes on a float [H, W, 3] 0..255 view, drawing from rng in the same order.
+void naive_augment(torch::Tensor& v, const ViewAugment& a, ViewRng& rng) {
+  if (a.brightness > 0) v.mul_(rng.uniform(1 - a.brightness, 1 + a.brightness));
+  if (a.contrast > 0) {
+    const double f = rng.uniform(1 - a.contrast, 1 + a.contrast);
+    const double mean = v.mean().item<double>();
+    v.sub_(mean).mul_(f).add_(mean);
+  }
+  if (a.noise > 0) {
+    const auto sigma = static_cast<float>(rng.uniform(0, a.noise));
+    auto z = torch::empty_like(v);
+    rng.normals(z.data_ptr<float>(), z.numel());
+    v.add_(z * sigma);
+  }
+  v.clamp_(0, 255);
+  if (a.cutout > 0 && rng.uniform() < 0.5) {
+    const auto h = v.size(0), w = v.size(1);
+    const auto side = std::max<std::int64_t>(1, static_cast<std::int64_t>(rng.uniform(0, a.cutout) * std::min(h, w)));
+    const auto y = static_cast<std::int64_t>(rng.uniform(0, static_cast<double>(h - side + 1)));
+    const auto x = static_cast<std::int64_t>(rng.uniform(0, static_cast<double>(w - side + 1)));
+    v.slice(0, y, y + side).slice(1, x, x + side).fill_(0);
+  }
 }
 
 // A tiny head-pose config: ResNet-18 at 32 px on 64 renders of 48 px, CPU.
@@ -213,6 +239,29 @@ TEST(HeadPoseData, ViewsAreRepeatableAndFlipsNegateYawAndRoll) {
   EXPECT_EQ(t->size() + t->dropped, 24);
   for (const auto& it : t->items) EXPECT_LE(std::abs(it.pose.yaw), 30);
   EXPECT_THROW(HeadPoseData::open("idx:/nonexistent", o, true), core::InputError);
+}
+
+TEST(HeadPoseData, StrongViewIsTheSeparatePassesUpToRounding) {
+  HeadPoseDataOptions o;
+  o.img_size = 32;
+  auto d = HeadPoseData::open("facesynth:?n=24&seed=3&size=48", o, true);
+  const std::vector<std::int64_t> idx{0, 5, 7, 11, 23, 5, 5, 5, 2, 9, 13, 17};
+  const auto mean = torch::tensor({o.mean[0], o.mean[1], o.mean[2]}).view({3, 1, 1});
+  const auto sd = torch::tensor({o.std[0], o.std[1], o.std[2]}).view({3, 1, 1});
+  for (const auto& augment : {ViewAugment::strong(), ViewAugment{0.4, 0, 0, 0}, ViewAugment{0, 0.4, 0, 0}, ViewAugment{0, 0, 12, 0},
+                              ViewAugment{0, 0, 0, 0.9}, ViewAugment{0.9, 0.9, 40, 0.5}}) {
+    const auto [weak, strong] = d->weak_strong_batch(idx, 6, augment);
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+      // The view's stream after its geometry's draws (margin k, window x and y, flip).
+      ViewRng rng(o.seed, 6, j);
+      for (int k = 0; k < 4; ++k) rng.uniform();
+      auto v = ((weak.images[j] * sd + mean) * 255).permute({1, 2, 0}).contiguous();  // the crop, 0..255
+      naive_augment(v, augment, rng);
+      const auto expected = (v.permute({2, 0, 1}) / 255 - mean) / sd;
+      EXPECT_TRUE(torch::allclose(strong.images[j], expected, 0, 1e-4)) << "view " << j << " max diff "
+                                                                        << (strong.images[j] - expected).abs().max().item<float>();
+    }
+  }
 }
 
 TEST(HeadPoseTraining, LossFallsAndAnInterruptedRunResumesBitForBit) {

@@ -15,38 +15,10 @@
 #include "pesuite/imageio/decode.h"
 #include "pesuite/imageio/head_pose_draw.h"
 #endif
+#include "view_rng.h"
 
 namespace pesuite::vision {
 namespace {
-
-// splitmix64 from (seed, stream, slot): portable, independent per view.
-class ViewRng {
- public:
-  ViewRng(std::uint64_t seed, std::uint64_t stream, std::uint64_t slot)
-      : state_(seed * 0x9E3779B97F4A7C15ULL ^ (stream + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^ (slot + 1) * 0x94D049BB133111EBULL) {
-    next();
-  }
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform(double lo = 0, double hi = 1) { return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // n standard normals into out, two per Box-Muller draw (cos and sin: half the logs and roots of
-  // one draw per normal; a strong view draws one per pixel and channel).
-  void normals(float* out, std::int64_t n) {
-    for (std::int64_t k = 0; k < n; k += 2) {
-      const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
-      const double r = std::sqrt(-2 * std::log(u1)), t = 2 * 3.14159265358979323846 * u2;
-      out[k] = static_cast<float>(r * std::cos(t));
-      if (k + 1 < n) out[k + 1] = static_cast<float>(r * std::sin(t));
-    }
-  }
-
- private:
-  std::uint64_t state_;
-};
 
 // PIL's bilinear resampling weights for outputs [first, first + count) of a resize in -> out: output
 // i reads inputs [start[i], start[i] + count[i]) with weights w[offset[i]], w[offset[i] + 1], ...
@@ -266,41 +238,79 @@ datasets::RgbImage HeadPoseData::image(std::int64_t i) const {
 
 namespace {
 
-// Photometric changes on a float [H, W, 3] 0..255 view.
-void augment_view(torch::Tensor& v, const ViewAugment& a, ViewRng& rng) {
-  if (a.brightness > 0) v.mul_(rng.uniform(1 - a.brightness, 1 + a.brightness));
-  if (a.contrast > 0) {
-    const double f = rng.uniform(1 - a.contrast, 1 + a.contrast);
-    const double mean = v.mean().item<double>();
-    v.sub_(mean).mul_(f).add_(mean);
-  }
-  if (a.noise > 0) {
-    const auto sigma = static_cast<float>(rng.uniform(0, a.noise));
-    std::vector<float> z(static_cast<std::size_t>(v.numel()));
-    rng.normals(z.data(), v.numel());
-    float* p = v.data_ptr<float>();
-    for (std::int64_t k = 0; k < v.numel(); ++k) p[k] += sigma * z[static_cast<std::size_t>(k)];
-  }
-  v.clamp_(0, 255);
-  if (a.cutout > 0 && rng.uniform() < 0.5) {
-    const auto h = v.size(0), w = v.size(1);
-    const auto side = std::max<std::int64_t>(1, static_cast<std::int64_t>(rng.uniform(0, a.cutout) * std::min(h, w)));
-    const auto y = static_cast<std::int64_t>(rng.uniform(0, static_cast<double>(h - side + 1)));
-    const auto x = static_cast<std::int64_t>(rng.uniform(0, static_cast<double>(w - side + 1)));
-    v.slice(0, y, y + side).slice(1, x, x + side).fill_(0);
+// Per channel (x / 255 - mean) / std: the normalisation of every view.
+struct Normalise {
+  std::array<float, 3> mean, std;
+  float operator()(float x, int c) const { return (x / 255.0f - mean[c]) / std[c]; }
+};
+
+// hwc [H, W, 3] float 0..255 (contiguous) -> out [3, H, W] (contiguous), normalised: one pass over
+// the pixels (per-channel ATen ops made temporaries of every plane).
+void normalise_into(const torch::Tensor& hwc, const Normalise& norm, torch::Tensor out) {
+  if (!hwc.is_contiguous() || !out.is_contiguous() || out.scalar_type() != torch::kFloat32)
+    throw std::logic_error("normalise_into: contiguous float32 tensors expected");
+  const std::int64_t plane = hwc.size(0) * hwc.size(1);
+  const Normalise n = norm;  // a local copy: the stores below cannot change it, so the loop vectorises
+  const float* in = hwc.data_ptr<float>();
+  float* __restrict r = out.data_ptr<float>();
+  float* __restrict g = r + plane;
+  float* __restrict b = g + plane;
+  for (std::int64_t i = 0; i < plane; ++i) {
+    r[i] = n(in[3 * i], 0);
+    g[i] = n(in[3 * i + 1], 1);
+    b[i] = n(in[3 * i + 2], 2);
   }
 }
 
-// hwc [H, W, 3] float 0..255 (contiguous) -> out [3, H, W] (contiguous), (x / 255 - mean) / std per
-// channel: one pass over the pixels (per-channel ATen ops made temporaries of every plane).
-void normalise_into(const torch::Tensor& hwc, const std::array<float, 3>& mean, const std::array<float, 3>& std, torch::Tensor out) {
-  const auto src = hwc.contiguous();
-  if (!out.is_contiguous() || out.scalar_type() != torch::kFloat32) throw std::logic_error("normalise_into: out must be contiguous float32");
-  const std::int64_t plane = src.size(0) * src.size(1);
-  const float* in = src.data_ptr<float>();
-  float* o = out.data_ptr<float>();
-  for (std::int64_t i = 0; i < plane; ++i)  // the same float operations as before, so the same bits
-    for (int c = 0; c < 3; ++c) o[c * plane + i] = (in[i * 3 + c] / 255.0f - mean[c]) / std[c];
+// Mean of v[0, n) in double; four running sums in turn, so the additions do not wait on each other.
+double crop_mean(const float* v, std::int64_t n) {
+  double s[4] = {0, 0, 0, 0};
+  std::int64_t k = 0;
+  for (; k + 4 <= n; k += 4)
+    for (int l = 0; l < 4; ++l) s[l] += v[k + l];
+  for (; k < n; ++k) s[0] += v[k];
+  return (s[0] + s[1] + s[2] + s[3]) / static_cast<double>(std::max<std::int64_t>(1, n));
+}
+
+// A square of side up to cutout * min(h, w) at a random place, with p = 0.5 (side 0: none).
+struct Square {
+  std::int64_t y = 0, x = 0, side = 0;
+};
+Square cutout_square(double cutout, std::int64_t h, std::int64_t w, ViewRng& rng) {
+  Square q;
+  if (!(cutout > 0) || rng.uniform() >= 0.5) return q;
+  q.side = std::max<std::int64_t>(1, static_cast<std::int64_t>(rng.uniform(0, cutout) * std::min(h, w)));
+  q.y = static_cast<std::int64_t>(rng.uniform(0, static_cast<double>(h - q.side + 1)));
+  q.x = static_cast<std::int64_t>(rng.uniform(0, static_cast<double>(w - q.side + 1)));
+  return q;
+}
+
+// The strong view of crop hwc [H, W, 3] (0..255) straight into its normalised planes out [3, H, W],
+// in one pass: v -> clamp(scale v + shift + sigma z, 0, 255), 0 inside the cutout square, then
+// normalised. The draws come in the order of the separate passes this replaced (brightness b,
+// contrast f, sigma, one normal per value, the cutout's coin and square). Brightness then contrast
+// about the brightened mean m' = b m is f (b v - m') + m' = b f v + b (1 - f) m: one affine map whose
+// rounding only differs from applying the two in turn.
+void strong_view_into(const torch::Tensor& hwc, const ViewAugment& a, ViewRng& rng, const Normalise& norm, torch::Tensor out) {
+  const auto h = hwc.size(0), w = hwc.size(1), plane = h * w, n = plane * 3;
+  const float* v = hwc.data_ptr<float>();
+  const double b = a.brightness > 0 ? rng.uniform(1 - a.brightness, 1 + a.brightness) : 1;
+  const double f = a.contrast > 0 ? rng.uniform(1 - a.contrast, 1 + a.contrast) : 1;
+  const double m = a.contrast > 0 ? crop_mean(v, n) : 0;
+  const auto scale = static_cast<float>(b * f), shift = static_cast<float>(b * (1 - f) * m);
+  const auto sigma = a.noise > 0 ? static_cast<float>(rng.uniform(0, a.noise)) : 0.f;
+  std::vector<float> z(static_cast<std::size_t>(n), 0.f);
+  if (a.noise > 0) rng.normals(z.data(), n);
+  const Square cut = cutout_square(a.cutout, h, w, rng);
+  const Normalise nm = norm;
+  float* __restrict o = out.data_ptr<float>();
+  for (std::int64_t i = 0; i < plane; ++i)
+    for (int c = 0; c < 3; ++c) {
+      const auto k = 3 * i + c;
+      o[c * plane + i] = nm(std::min(std::max(scale * v[k] + shift + sigma * z[static_cast<std::size_t>(k)], 0.f), 255.f), c);
+    }
+  for (std::int64_t y = cut.y; y < cut.y + cut.side; ++y)
+    for (int c = 0; c < 3; ++c) std::fill_n(o + c * plane + y * w + cut.x, cut.side, nm(0, c));
 }
 
 }  // namespace
@@ -316,6 +326,7 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
   auto tgt = weak.targets.accessor<float, 2>();
   auto flp = weak.flipped.accessor<bool, 1>();
   const bool want_strong = augment.brightness > 0 || augment.contrast > 0 || augment.noise > 0 || augment.cutout > 0;
+  const Normalise norm{options_.mean, options_.std};
   at::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t j = lo; j < hi; ++j) {
       ViewRng rng(options_.seed, stream, static_cast<std::uint64_t>(first + j));
@@ -332,12 +343,9 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
       const bool flip = options_.flip && rng.uniform() < 0.5;
       datasets::RgbImage uncached;
       const datasets::RgbImage& img = cache_.empty() ? (uncached = image(indices[j])) : cache_[static_cast<std::size_t>(indices[j])];
-      auto view = crop_resize(img, rect, short_side, ox, oy, s, s, flip);
-      normalise_into(view, options_.mean, options_.std, weak.images[j]);
-      if (want_strong) {
-        augment_view(view, augment, rng);
-        normalise_into(view, options_.mean, options_.std, strong.images[j]);
-      }
+      const auto view = crop_resize(img, rect, short_side, ox, oy, s, s, flip);
+      normalise_into(view, norm, weak.images[j]);
+      if (want_strong) strong_view_into(view, augment, rng, norm, strong.images[j]);
       const double sign = flip ? -1 : 1;
       tgt[j][0] = static_cast<float>(sign * it.pose.yaw);
       tgt[j][1] = static_cast<float>(it.pose.pitch);
@@ -382,7 +390,7 @@ torch::Tensor head_pose_test_view(const datasets::RgbImage& img, const datasets:
   const Geometry g = test_geometry(box, s);
   auto view = crop_resize(img, g.rect, g.short_side, g.ox, g.oy, s, s, false);
   auto out = torch::empty({3, s, s});
-  normalise_into(view, options.mean, options.std, out);
+  normalise_into(view, Normalise{options.mean, options.std}, out);
   return out;
 }
 
