@@ -241,6 +241,32 @@ TEST(HeadPoseData, ViewsAreRepeatableAndFlipsNegateYawAndRoll) {
   EXPECT_THROW(HeadPoseData::open("idx:/nonexistent", o, true), core::InputError);
 }
 
+TEST(HeadPoseData, ViewNormalsAreStandardAndRepeatable) {
+  const std::int64_t n = 1 << 20;
+  std::vector<float> z(n), again(n), other(n);
+  ViewRng(3, 4, 5).normals(z.data(), n);
+  ViewRng(3, 4, 5).normals(again.data(), n);
+  ViewRng(3, 4, 6).normals(other.data(), n);
+  EXPECT_EQ(z, again);
+  EXPECT_NE(z, other);
+  double sum = 0, squares = 0;
+  std::int64_t tail = 0;
+  for (float v : z) {
+    sum += v;
+    squares += static_cast<double>(v) * v;
+    tail += std::abs(v) > 3;
+  }
+  const double mean = sum / n, var = squares / n - mean * mean, beyond = static_cast<double>(tail) / n;
+  EXPECT_LT(std::abs(mean), 0.01);
+  EXPECT_LT(std::abs(var - 1), 0.01);
+  EXPECT_GE(beyond, 0.0022);  // a normal's share beyond 3 sigma: 0.0027
+  EXPECT_LE(beyond, 0.0032);
+  // An odd count is the even count's draws less the last one.
+  std::vector<float> seven(7);
+  ViewRng(3, 4, 5).normals(seven.data(), 7);
+  EXPECT_TRUE(std::equal(seven.begin(), seven.end(), z.begin()));
+}
+
 TEST(HeadPoseData, StrongViewIsTheSeparatePassesUpToRounding) {
   HeadPoseDataOptions o;
   o.img_size = 32;
