@@ -11,6 +11,7 @@ void add_bench_commands(CLI::App& app) {
   add_bench_loader(*bench);
   add_bench_gnn(*bench);
   add_bench_facesynth(*bench);
+  add_bench_headpose_views(*bench);
 }
 
 }  // namespace pesuite::cli

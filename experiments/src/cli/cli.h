@@ -33,6 +33,7 @@ void add_bench_graph_pe(CLI::App& bench);   // bench_graph_pe.cpp
 void add_bench_loader(CLI::App& bench);     // bench_loader.cpp
 void add_bench_gnn(CLI::App& bench);        // bench_gnn.cpp
 void add_bench_facesynth(CLI::App& bench);  // bench_facesynth.cpp
+void add_bench_headpose_views(CLI::App& bench);  // bench_headpose_views.cpp
 
 // What `pesuite list pes|models` prints; each frontend adds its rows in catalogue.cpp.
 struct CatalogueEntry {
