@@ -185,7 +185,9 @@ TEST(HeadPoseData, CropResizeIsExactOnSimpleCases) {
 
 TEST(HeadPoseData, CropResizeMatchesTheNaiveReferenceBitForBit) {
   std::mt19937_64 rng(7);
-  auto uniform = [&](std::int64_t lo, std::int64_t hi) { return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1)); };
+  auto uniform = [&](std::int64_t lo, std::int64_t hi) {  // in [lo, hi]
+    return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
+  };
   datasets::RgbImage img(61, 47);
   for (auto& v : img.pixels) v = static_cast<std::uint8_t>(rng() % 256);
   for (int trial = 0; trial < 400; ++trial) {
@@ -407,6 +409,9 @@ TEST(HeadPoseSemi, SemiSupervisedRunKeepsPseudoLabels) {
   }
   EXPECT_GE(semi_rows, 8);
   EXPECT_LE(r.final_threshold, 0);
+  // Building the views (labelled and weak + strong) takes part of the training time.
+  EXPECT_GT(r.view_seconds, 0);
+  EXPECT_LT(r.view_seconds, r.train_seconds);
 }
 
 TEST(HeadPoseCli, PredictsAnImageAndRejectsBadInput) {
@@ -449,5 +454,7 @@ TEST(HeadPoseCli, PredictsAnImageAndRejectsBadInput) {
                                     "[model]\nbackbone = \"resnet18\"\nimg_size = 32\n[train]\nepochs = 1\nbatch_size = 16\n";
   auto t = run_cli("vision train --json --config " + (dir / "hp.toml") + " --runs " + (dir / "cli-runs") + " --set device=cpu");
   ASSERT_EQ(t.exit_code, 0) << t.err;
-  EXPECT_TRUE(std::isfinite(nlohmann::json::parse(t.out)["synth"]["mae"].get<double>()));
+  const auto tj = nlohmann::json::parse(t.out);
+  EXPECT_TRUE(std::isfinite(tj["synth"]["mae"].get<double>()));
+  EXPECT_GT(tj["view_seconds"].get<double>(), 0);
 }

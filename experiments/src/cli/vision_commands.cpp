@@ -102,7 +102,8 @@ void add_vision_commands(CLI::App& app) {
       const auto r = vision::run_head_pose(cfg, runs, resume);
       nlohmann::ordered_json out{{"run", r.run_path}, {"checkpoint", r.checkpoint}, {"finished", r.finished}, {"steps", r.steps},
                                  {"total_steps", r.total_steps}, {"labelled", r.labelled}, {"unlabelled", r.unlabelled},
-                                 {"train_seconds", r.train_seconds}, {"train_images_per_second", r.train_images_per_second}};
+                                 {"train_seconds", r.train_seconds}, {"train_images_per_second", r.train_images_per_second},
+                                 {"view_seconds", r.view_seconds}};
       if (cfg.get_bool("semi.enabled")) out["threshold"] = r.final_threshold;  // the pseudo-labels' confidence threshold
       for (const auto& [name, m] : r.sets)
         out[name] = {{"n", m.n}, {"dropped", m.dropped}, {"mae", m.mae}, {"yaw", m.yaw}, {"pitch", m.pitch}, {"roll", m.roll},

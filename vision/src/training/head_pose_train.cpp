@@ -220,6 +220,15 @@ LabelSplit split_labelled(const HeadPoseData& train, double fraction, std::uint6
   return s;
 }
 
+// f()'s result, with the wall time it took added to `seconds`.
+template <typename F>
+auto timed(double& seconds, F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = f();
+  seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
 // The strong view of the semi-supervised consistency loss, scaled by semi.strength.
 ViewAugment strong_augment(const core::Config& cfg) {
   ViewAugment strong = ViewAugment::strong();
@@ -247,8 +256,9 @@ struct PseudoLabelStep {
   // Several ranks: each renders and predicts its share of the unlabelled batch; the confidences
   // of the whole batch are gathered (a few numbers), so every rank updates the threshold with the
   // quantile of the global batch, as one process does, and keeps the faces one process would keep.
+  // view_seconds: the time spent building the views is added to it.
   torch::Tensor loss(const std::vector<std::int64_t>& unlabelled, std::int64_t step, double progress, AdaptiveThreshold& threshold,
-                     double& kept_share) const {
+                     double& kept_share, double& view_seconds) const {
     const auto all = pool_batch(unlabelled, step, u_batch, seed, 2);
     auto& world = core::dist::World::get();
     const auto share = world.batch_share(static_cast<std::int64_t>(all.size()));
@@ -258,7 +268,8 @@ struct PseudoLabelStep {
     {
       torch::NoGradGuard no_grad;
       if (!uidx.empty()) {
-        auto [weak, strong_batch] = train.weak_strong_batch(uidx, static_cast<std::uint64_t>(2 * step + 1), strong, share.begin);
+        const auto stream = static_cast<std::uint64_t>(2 * step + 1);
+        auto [weak, strong_batch] = timed(view_seconds, [&] { return train.weak_strong_batch(uidx, stream, strong, share.begin); });
         strong_views = std::move(strong_batch);
         model->eval();
         auto w = weak.images.to(device);
@@ -410,6 +421,7 @@ static void evaluate_test_sets(HeadPoseNet& model, const std::vector<std::pair<s
   }
   row["train_seconds"] = result.train_seconds;
   row["train_images_per_second"] = result.train_images_per_second;
+  row["view_seconds"] = result.view_seconds;
   run.metrics().append(row);
   run.log("test " + row.dump(), false);
 }
@@ -478,7 +490,7 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   const auto start_step = trainer.state().step;
   const auto semi_start = static_cast<std::int64_t>(cfg.get_double("semi.start_fraction") * static_cast<double>(total));
   const PseudoLabelStep pseudo_step{model, *train, device, bf16, seed, u_batch, cfg.get_double("semi.weight"), strong_augment(cfg)};
-  double kept_share = 0;
+  double kept_share = 0, view_seconds = 0;  // view_seconds: inside train_batch / weak_strong_batch (CPU view building)
 
   auto loss_of = [&](std::int64_t step) {
     // Streams: 2 step (labelled views), 2 step + 1 (unlabelled views).
@@ -487,13 +499,13 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
     const auto share = core::dist::World::get().batch_share(static_cast<std::int64_t>(all.size()));
     if (share.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
     const std::vector<std::int64_t> idx(all.begin() + share.begin, all.begin() + share.end);
-    HeadPoseBatch b = train->train_batch(idx, static_cast<std::uint64_t>(2 * step), {}, share.begin);
+    HeadPoseBatch b = timed(view_seconds, [&] { return train->train_batch(idx, static_cast<std::uint64_t>(2 * step), {}, share.begin); });
     auto raw = forward_raw(model, b.images.to(device), device, bf16);
     auto loss = model->loss(raw, b.targets.to(device)).total;
     if (share.loss_scale != 1.0) loss = loss * share.loss_scale;
     if (!semi || step < semi_start) return loss;
     const double progress = static_cast<double>(step - semi_start) / static_cast<double>(std::max<std::int64_t>(1, total - semi_start));
-    return loss + pseudo_step.loss(unlabelled, step, progress, threshold, kept_share);
+    return loss + pseudo_step.loss(unlabelled, step, progress, threshold, kept_share, view_seconds);
   };
 
   const auto stop_after = cfg.get_int("train.stop_after_steps");
@@ -525,6 +537,7 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   result.labelled = n_lab;
   result.unlabelled = static_cast<std::int64_t>(unlabelled.size());
   result.train_images_per_second = static_cast<double>((st.step - start_step) * batch) / std::max(1e-9, result.train_seconds);
+  result.view_seconds = view_seconds;
   result.run_path = run.path();
   result.checkpoint = trainer.last_checkpoint();
   result.final_threshold = threshold.value();

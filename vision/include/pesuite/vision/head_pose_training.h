@@ -60,6 +60,7 @@ struct HeadPoseResult {
   std::int64_t steps = 0, total_steps = 0;
   std::int64_t labelled = 0, unlabelled = 0;
   double train_seconds = 0, train_images_per_second = 0;
+  double view_seconds = 0;     // of train_seconds, inside train_batch / weak_strong_batch (building the views on the CPU)
   double final_threshold = 0;  // semi: the confidence threshold at the end (geodesic degrees)
   std::string run_path, checkpoint;
 };
