@@ -243,6 +243,30 @@ TEST(HeadPoseData, ViewsAreRepeatableAndFlipsNegateYawAndRoll) {
   EXPECT_THROW(HeadPoseData::open("idx:/nonexistent", o, true), core::InputError);
 }
 
+TEST(HeadPoseData, BatchTensorsAreUsedAgainOnlyOnceLetGo) {
+  HeadPoseDataOptions o;
+  o.img_size = 32;
+  auto d = HeadPoseData::open("facesynth:?n=24&seed=3&size=48", o, true);
+  const std::vector<std::int64_t> idx{0, 5, 7, 11};
+  auto a = d->train_batch(idx, 1);
+  const auto first = a.images.clone();
+  const void* memory = a.images.data_ptr();
+  // Held, or a view of it held: never written over.
+  auto b = d->train_batch(idx, 2);
+  EXPECT_NE(b.images.data_ptr(), memory);
+  auto view = a.images[0];
+  a = {};
+  auto c = d->train_batch(idx, 3);
+  EXPECT_NE(c.images.data_ptr(), memory);
+  EXPECT_TRUE(torch::equal(view, first[0]));
+  EXPECT_FALSE(torch::equal(b.images, first));
+  // Let go: its memory serves the next batch, which is still that batch's views.
+  view = torch::Tensor();
+  auto again = d->train_batch(idx, 1);
+  EXPECT_EQ(again.images.data_ptr(), memory);
+  EXPECT_TRUE(torch::equal(again.images, first));
+}
+
 TEST(HeadPoseData, ViewNormalsAreStandardAndRepeatable) {
   const std::int64_t n = 1 << 20;
   std::vector<float> z(n), again(n), other(n);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 
 #include "pesuite/core/error.h"
 #include "pesuite/datasets/formats.h"
@@ -168,8 +169,33 @@ torch::Tensor crop_resize(const datasets::RgbImage& image, const std::array<std:
   return out;
 }
 
+// Float tensors for the batches' images, handed out again once nobody else holds them. A fresh
+// batch (128 views of 128 px: 25 MB) is mapped by the kernel page by page as its views are first
+// written: on the 2-core VM that was most of a train_batch's time (bench headpose-views). A tensor
+// is handed out again only when this pool holds the last reference to it and to its storage, so a
+// batch the caller still holds (or a view of it, or autograd's saved input) is never written over.
+class HeadPoseData::BatchTensors {
+ public:
+  torch::Tensor empty(at::IntArrayRef sizes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& t : kept_)
+      if (unused(t) && t.sizes() == sizes) return t;
+    auto t = torch::empty(sizes);
+    if (kept_.size() < kKept) kept_.push_back(t);
+    else if (auto old = std::find_if(kept_.begin(), kept_.end(), unused); old != kept_.end()) *old = t;
+    return t;
+  }
+
+ private:
+  static constexpr std::size_t kKept = 4;  // a semi-supervised step holds three: labelled, weak, strong
+  static bool unused(const torch::Tensor& t) { return t.use_count() == 1 && t.storage().use_count() == 1; }
+  std::mutex mutex_;
+  std::vector<torch::Tensor> kept_;
+};
+
 std::unique_ptr<HeadPoseData> HeadPoseData::open(const std::string& spec_text, const HeadPoseDataOptions& options, bool train) {
   auto d = std::make_unique<HeadPoseData>();
+  d->batch_tensors_ = std::make_shared<BatchTensors>();
   d->spec = spec_text;
   d->options_ = options;
   if (options.img_size < 16) throw core::InputError(spec_text + ": head-pose crops need img_size >= 16");
@@ -319,13 +345,13 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
                                                                        const ViewAugment& augment, std::int64_t first) const {
   const auto b = static_cast<std::int64_t>(indices.size()), s = options_.img_size;
   HeadPoseBatch weak, strong;
-  weak.images = torch::empty({b, 3, s, s});
-  strong.images = torch::empty({b, 3, s, s});
+  const bool want_strong = augment.brightness > 0 || augment.contrast > 0 || augment.noise > 0 || augment.cutout > 0;
+  weak.images = batch_tensors_->empty({b, 3, s, s});
+  strong.images = want_strong ? batch_tensors_->empty({b, 3, s, s}) : weak.images;
   weak.targets = torch::empty({b, 3});
   weak.flipped = torch::zeros({b}, torch::kBool);
   auto tgt = weak.targets.accessor<float, 2>();
   auto flp = weak.flipped.accessor<bool, 1>();
-  const bool want_strong = augment.brightness > 0 || augment.contrast > 0 || augment.noise > 0 || augment.cutout > 0;
   const Normalise norm{options_.mean, options_.std};
   at::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t j = lo; j < hi; ++j) {
@@ -355,7 +381,6 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
   });
   strong.targets = weak.targets;
   strong.flipped = weak.flipped;
-  if (!want_strong) strong.images = weak.images;
   return {weak, strong};
 }
 
@@ -367,7 +392,7 @@ HeadPoseBatch HeadPoseData::train_batch(const std::vector<std::int64_t>& indices
 HeadPoseBatch HeadPoseData::test_batch(std::int64_t begin, std::int64_t end) const {
   const auto b = end - begin, s = options_.img_size;
   HeadPoseBatch out;
-  out.images = torch::empty({b, 3, s, s});
+  out.images = batch_tensors_->empty({b, 3, s, s});
   out.targets = torch::empty({b, 3});
   out.flipped = torch::zeros({b}, torch::kBool);
   auto tgt = out.targets.accessor<float, 2>();

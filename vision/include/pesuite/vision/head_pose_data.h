@@ -97,9 +97,11 @@ class HeadPoseData {
   const HeadPoseDataOptions& options() const { return options_; }
 
  private:
+  class BatchTensors;  // head_pose_data.cpp
   HeadPoseDataOptions options_;
   std::optional<datasets::FaceSynth> synth_;
   std::vector<datasets::RgbImage> cache_;  // empty: not cached
+  std::shared_ptr<BatchTensors> batch_tensors_;  // the batches' image tensors, used again once let go
 };
 
 // The crop Hopenet's PIL code makes: rect (left, top, right, bottom) of `image` (black outside),
