@@ -287,6 +287,16 @@ TEST(HeadPoseData, ViewNormalsAreStandardAndRepeatable) {
   EXPECT_LT(std::abs(var - 1), 0.01);
   EXPECT_GE(beyond, 0.0022);  // a normal's share beyond 3 sigma: 0.0027
   EXPECT_LE(beyond, 0.0032);
+  // Each pair is Box-Muller in double on its draw's bits (radius 40..63, quadrant 38..39, angle 16..37).
+  ViewRng draws(3, 4, 5);
+  for (std::size_t i = 0; i < 4096; i += 2) {
+    const std::uint64_t x = draws.next();
+    const double u = static_cast<double>((x >> 40) + 1) * 0x1.0p-24;
+    const double t = static_cast<double>((x >> 38) & 3) * M_PI / 2 + static_cast<double>((x >> 16) & 0x3FFFFF) * 0x1.0p-22 * M_PI / 2;
+    const double r = std::sqrt(-2 * std::log(u));
+    EXPECT_NEAR(z[i], r * std::cos(t), 2e-6 * std::max(1.0, r)) << i;
+    EXPECT_NEAR(z[i + 1], r * std::sin(t), 2e-6 * std::max(1.0, r)) << i;
+  }
   // An odd count is the even count's draws less the last one.
   std::vector<float> seven(7);
   ViewRng(3, 4, 5).normals(seven.data(), 7);

@@ -90,7 +90,7 @@ void resample_rows(const datasets::RgbImage& image, std::int64_t x0, std::int64_
 }
 
 // out [out_h, row_len / 3, 3] from rows [rows, row_len] resampled vertically by ty (row r of `rows`
-// is input row row_lo + r). Whole output rows at a time; each value still sums its taps in order
+// is crop row row_lo + r). Whole output rows at a time; each value still sums its taps in order
 // from 0, so the bits are those of one accumulator per pixel.
 void resample_columns(const float* rows, std::int64_t row_lo, std::int64_t row_len, const Taps& ty, float* out) {
   const auto out_h = static_cast<std::int64_t>(ty.start.size());
