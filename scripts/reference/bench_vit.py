@@ -26,15 +26,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# name -> (dim, heads, pe); depth 12, MLP ratio 4, patch 16, class token, as vision/src/vit.cpp.
+# name -> (dim, heads, pe, depth, patch, in_chans), MLP ratio 4, class token, as vision/src/vit.cpp.
 PRESETS = {
-    "deit_tiny_patch16": (192, 3, "learned"),
-    "deit_small_patch16": (384, 6, "learned"),
-    "deit_base_patch16": (768, 12, "learned"),
-    "cpvt_tiny": (192, 3, "peg"),
-    "cpvt_small": (384, 6, "peg"),
-    "cpvt_base": (768, 12, "peg"),
+    "deit_tiny_patch16": (192, 3, "learned", 12, 16, 3),
+    "deit_small_patch16": (384, 6, "learned", 12, 16, 3),
+    "deit_base_patch16": (768, 12, "learned", 12, 16, 3),
+    "cpvt_tiny": (192, 3, "peg", 12, 16, 3),
+    "cpvt_small": (384, 6, "peg", 12, 16, 3),
+    "cpvt_base": (768, 12, "peg", 12, 16, 3),
+    # The Fashion-MNIST tables' model (grey 28 px images; pick the PE with --pe).
+    "vit_tiny_patch4_28": (96, 3, "learned", 4, 4, 1),
 }
+# Before PyTorch 2.0 (Debian 12's python3-torch is 1.13) there is no fused attention: the same
+# arithmetic written out, as a 1.13 user would.
+HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
+
+
+def attention(q, k, v):
+    if HAS_SDPA:
+        return F.scaled_dot_product_attention(q, k, v)
+    return torch.softmax((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1), dim=-1) @ v
 
 
 class Attention(nn.Module):
@@ -47,7 +58,7 @@ class Attention(nn.Module):
     def forward(self, x):
         B, N, C = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
-        x = F.scaled_dot_product_attention(q, k, v)
+        x = attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(B, N, C))
 
 
@@ -83,10 +94,10 @@ class PEG(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, dim, heads, pe, depth=12, img=224, patch=16, classes=1000):
+    def __init__(self, dim, heads, pe, depth=12, img=224, patch=16, classes=1000, in_chans=3):
         super().__init__()
         self.grid = img // patch
-        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+        self.patch_embed = nn.Conv2d(in_chans, dim, patch, patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, 1 + self.grid ** 2, dim) * 0.02) if pe == "learned" else None
         self.peg = PEG(dim) if pe == "peg" else None
@@ -155,6 +166,8 @@ def profile_steps(a, dev, phase, step):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="deit_tiny_patch16", choices=sorted(PRESETS))
+    ap.add_argument("--pe", default="", choices=["", "learned", "peg", "none"], help="instead of the preset's")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's default)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--amp", default="bf16", choices=["bf16", "fp16", "none"])
     ap.add_argument("--batch", type=int, default=256)
@@ -176,13 +189,17 @@ def main():
     if a.latency:
         a.batch, a.skip_train, a.skip_infer = 1, True, False
     dev = torch.device(a.device)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     autocast = a.amp != "none" and dev.type == "cuda"
-    amp_dtype = torch.bfloat16 if a.amp == "bf16" else torch.float16
-    dim, heads, pe = PRESETS[a.model]
-    model = ViT(dim, heads, pe, img=a.img, classes=a.classes).to(dev)
+    # 1.13's CPU autocast rejects fp16 even when disabled: bf16 unless fp16 autocast really runs.
+    amp_dtype = torch.float16 if a.amp == "fp16" and autocast else torch.bfloat16
+    dim, heads, pe, depth, patch, in_chans = PRESETS[a.model]
+    pe = a.pe or pe
+    model = ViT(dim, heads, pe, depth=depth, img=a.img, patch=patch, classes=a.classes, in_chans=in_chans).to(dev)
     params = sum(p.numel() for p in model.parameters())
     # The compiled module shares the parameters; the optimiser and the parameter groups read `model`.
     fwd = model
@@ -197,15 +214,15 @@ def main():
         return torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda" else 0.0
 
     compile_s = 0.0
-    images = torch.randn(a.batch, 3, a.img, a.img, device=dev)
+    images = torch.randn(a.batch, in_chans, a.img, a.img, device=dev)
     labels = torch.randint(0, a.classes, (a.batch,), device=dev)
 
     train_blocks, infer_blocks, mean_loss, fused = [], [], 0.0, False
     train_peak, infer_peak, latency_ms = 0.0, 0.0, 0.0
     if not a.skip_train:
         fused = not a.no_fused_adamw and dev.type == "cuda"
-        opt = torch.optim.AdamW(param_groups(model, a.weight_decay), lr=a.lr, betas=(0.9, 0.999), eps=1e-8,
-                                fused=fused if fused else None)
+        extra = {"fused": True} if fused else {}  # the keyword is new in 2.0: left out otherwise
+        opt = torch.optim.AdamW(param_groups(model, a.weight_decay), lr=a.lr, betas=(0.9, 0.999), eps=1e-8, **extra)
         model.train()
         loss_sum = torch.zeros((), device=dev)
 
@@ -262,9 +279,10 @@ def main():
 
     ips = lambda blocks: a.batch * a.steps / statistics.median(blocks) if blocks else 0.0
     print(json.dumps({
-        "framework": "pytorch", "model": a.model, "torch": torch.__version__, "device": str(dev),
+        "framework": "pytorch", "model": a.model, "pe": pe, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "device": str(dev),
         "amp": a.amp if autocast else "none", "batch": a.batch, "img": a.img, "params": params,
-        "steps": a.steps, "repeats": a.repeats, "fused_adamw": fused, "sdpa_kernel": True,
+        "steps": a.steps, "repeats": a.repeats, "fused_adamw": fused, "sdpa_kernel": HAS_SDPA,
         "train_img_s": ips(train_blocks), "infer_img_s": ips(infer_blocks),
         "train_block_s": train_blocks, "infer_block_s": infer_blocks, "mean_loss": mean_loss,
         "compiled": a.compile, "compile_mode": ("reduce-overhead" if a.latency else "default") if a.compile else "none",

@@ -46,6 +46,7 @@ namespace {
 
 struct VitBenchArgs {
   std::string model = "deit_tiny_patch16";
+  std::string pe;  // empty: the preset's own positional encoding
   std::string device = "auto";
   std::string amp = "bf16";  // bf16 | fp16 | none (autocast; CUDA only)
   std::int64_t batch = 256, img = 224, classes = 1000;
@@ -107,6 +108,7 @@ void run(VitBenchArgs a) {
   core::seed_all(0);
   auto model = vision::create_vit(a.model, [&](vision::ViTOptions& o) {
     o.img_size(a.img).num_classes(a.classes).column_norm_grads(!a.native_layer_norm);
+    if (!a.pe.empty()) o.pe(a.pe);
   });
   model->to(dev);
   std::string fast_status = "off";
@@ -127,7 +129,7 @@ void run(VitBenchArgs a) {
   for (const auto& p : model->parameters()) params += p.numel();
 
   auto opts = torch::TensorOptions().device(dev);
-  auto images = torch::randn({a.batch, 3, a.img, a.img}, opts);
+  auto images = torch::randn({a.batch, model->options.in_chans(), a.img, a.img}, opts);  // grey presets take 1 channel
   auto labels = torch::randint(a.classes, {a.batch}, opts.dtype(torch::kInt64));
 
   double train_ips = 0, infer_ips = 0, last_loss = 0, train_peak_mb = 0, infer_peak_mb = 0, latency_ms = 0;
@@ -236,6 +238,8 @@ void run(VitBenchArgs a) {
     nlohmann::ordered_json out;
     out["framework"] = "pesuite";
     out["model"] = a.model;
+    out["pe"] = model->options.pe();
+    out["threads"] = at::get_num_threads();
     out["torch"] = TORCH_VERSION;
     out["device"] = dev.str();
     out["amp"] = autocast ? a.amp : "none";
@@ -263,7 +267,8 @@ void run(VitBenchArgs a) {
     std::cout << out.dump() << "\n";
     return;
   }
-  std::cout << "bench vit: " << a.model << " (" << params << " parameters), device " << dev.str() << ", torch "
+  std::cout << "bench vit: " << a.model << " (pe " << model->options.pe() << ", " << params << " parameters), device " << dev.str()
+            << (dev.is_cpu() ? " (" + std::to_string(at::get_num_threads()) + " threads)" : std::string()) << ", torch "
             << TORCH_VERSION << ", batch " << a.batch << ", " << a.img << "x" << a.img << ", amp "
             << (autocast ? a.amp : "none") << ", AdamW " << (fused ? "fused" : "torch::optim") << ", median of "
             << a.repeats << " blocks of " << a.steps << " steps after " << a.warmup << " warm-up\n";
@@ -281,6 +286,7 @@ void add_bench_vit(CLI::App& bench) {
   auto* cmd = bench.add_subcommand("vit", "Training and inference images/s of a ViT preset (AdamW, autocast)");
   static VitBenchArgs a;
   cmd->add_option("--model", a.model, "ViT preset (pesuite list models)")->capture_default_str();
+  cmd->add_option("--pe", a.pe, "Positional encoding instead of the preset's (e.g. learned, peg, none; pesuite list pe)");
   cmd->add_option("--device", a.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   cmd->add_option("--batch", a.batch, "Images per step")->capture_default_str();
   cmd->add_option("--img", a.img, "Image side (pixels)")->capture_default_str();
