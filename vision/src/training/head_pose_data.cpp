@@ -1,14 +1,13 @@
 // Face crops for head-pose training and testing (head_pose_data.h).
 #include "pesuite/vision/head_pose_data.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <mutex>
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/parallel.h"
 #include "pesuite/datasets/formats.h"
 #include "pesuite/datasets/png.h"
 #include "pesuite/datasets/spec.h"
@@ -245,7 +244,7 @@ std::unique_ptr<HeadPoseData> HeadPoseData::open(const std::string& spec_text, c
     d->cache_.resize(d->items.size());
     HeadPoseData* self = d.get();
     // In parallel; each image depends only on its item (rendered faces: on (seed, index)).
-    at::parallel_for(0, self->size(), 1, [self](std::int64_t lo, std::int64_t hi) {
+    core::parallel_for(0, self->size(), 1, [self](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) {
         const auto& it = self->items[static_cast<std::size_t>(i)];
         self->cache_[static_cast<std::size_t>(i)] = self->synth_ ? self->synth_->sample(it.synth_index).image : read_face_image(it.file);
@@ -339,6 +338,14 @@ void strong_view_into(const torch::Tensor& hwc, const ViewAugment& a, ViewRng& r
     for (int c = 0; c < 3; ++c) std::fill_n(o + c * plane + y * w + cut.x, cut.side, nm(0, c));
 }
 
+// The test view of `box` (test_geometry, no flip), normalised into out [3, s, s] (contiguous).
+void test_view_into(const datasets::RgbImage& img, const datasets::FaceBox& box, const HeadPoseDataOptions& options, torch::Tensor out) {
+  const auto s = options.img_size;
+  const Geometry g = test_geometry(box, s);
+  const auto view = crop_resize(img, g.rect, g.short_side, g.ox, g.oy, s, s, false);
+  normalise_into(view, Normalise{options.mean, options.std}, out);
+}
+
 }  // namespace
 
 std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream,
@@ -353,7 +360,7 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
   auto tgt = weak.targets.accessor<float, 2>();
   auto flp = weak.flipped.accessor<bool, 1>();
   const Normalise norm{options_.mean, options_.std};
-  at::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
+  core::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t j = lo; j < hi; ++j) {
       ViewRng rng(options_.seed, stream, static_cast<std::uint64_t>(first + j));
       const auto& it = items[static_cast<std::size_t>(indices[j])];
@@ -396,12 +403,12 @@ HeadPoseBatch HeadPoseData::test_batch(std::int64_t begin, std::int64_t end) con
   out.targets = torch::empty({b, 3});
   out.flipped = torch::zeros({b}, torch::kBool);
   auto tgt = out.targets.accessor<float, 2>();
-  at::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
+  core::parallel_for(0, b, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t j = lo; j < hi; ++j) {
       const auto& it = items[static_cast<std::size_t>(begin + j)];
       datasets::RgbImage uncached;
       const datasets::RgbImage& img = cache_.empty() ? (uncached = image(begin + j)) : cache_[static_cast<std::size_t>(begin + j)];
-      out.images[j].copy_(test_view(img, it.box));
+      test_view_into(img, it.box, options_, out.images[j]);
       tgt[j][0] = static_cast<float>(it.pose.yaw);
       tgt[j][1] = static_cast<float>(it.pose.pitch);
       tgt[j][2] = static_cast<float>(it.pose.roll);
@@ -411,11 +418,8 @@ HeadPoseBatch HeadPoseData::test_batch(std::int64_t begin, std::int64_t end) con
 }
 
 torch::Tensor head_pose_test_view(const datasets::RgbImage& img, const datasets::FaceBox& box, const HeadPoseDataOptions& options) {
-  const auto s = options.img_size;
-  const Geometry g = test_geometry(box, s);
-  auto view = crop_resize(img, g.rect, g.short_side, g.ox, g.oy, s, s, false);
-  auto out = torch::empty({3, s, s});
-  normalise_into(view, Normalise{options.mean, options.std}, out);
+  auto out = torch::empty({3, options.img_size, options.img_size});
+  test_view_into(img, box, options, out);
   return out;
 }
 

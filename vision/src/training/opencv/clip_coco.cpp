@@ -2,13 +2,13 @@
 // decoded and resized for the model, each (image, category present) one sample whose mask is the
 // union of the category's instances there, or each image one sample of all its instances (the
 // zero-shot class's map). Built only with OpenCV.
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <array>
 #include <map>
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/parallel.h"
 #include "pesuite/datasets/coco_mask.h"
 #include "pesuite/datasets/image_record.h"
 #include "pesuite/imageio/decode.h"
@@ -63,7 +63,7 @@ SegmentationSamples load_coco_segmentation(const std::string& text, std::int64_t
   out.masks = torch::empty({M, size, size}, torch::kUInt8);
   std::array<float, 3> mean{}, stdev{};
   for (std::size_t c = 0; c < 3; ++c) mean[c] = static_cast<float>(kClipMean[c]), stdev[c] = static_cast<float>(kClipStd[c]);
-  at::parallel_for(0, N, 1, [&](std::int64_t lo, std::int64_t hi) {
+  core::parallel_for(0, N, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t i = lo; i < hi; ++i) {
       const auto& rec = set.records[static_cast<std::size_t>(kept[static_cast<std::size_t>(i)])];
       const cv::Mat img = imageio::decode_image(rec.file);
@@ -76,7 +76,7 @@ SegmentationSamples load_coco_segmentation(const std::string& text, std::int64_t
       imageio::normalize_into(resized, mean, stdev, out.images[i].data_ptr<float>());
     }
   });
-  at::parallel_for(0, M, 1, [&](std::int64_t lo, std::int64_t hi) {
+  core::parallel_for(0, M, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t k = lo; k < hi; ++k) {
       const auto& s = samples[static_cast<std::size_t>(k)];
       const auto& rec = set.records[static_cast<std::size_t>(s.image)];
