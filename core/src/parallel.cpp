@@ -1,9 +1,8 @@
-// core::parallel_for on TBB (parallel.h).
+// core::parallel_for on TBB (parallel.h) and the arenas it runs in (tbb_arena.h).
 #include "pesuite/core/parallel.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <map>
@@ -11,25 +10,22 @@
 #include <mutex>
 
 #include "pesuite/core/runtime.h"
+#include "pesuite/core/tbb_arena.h"
 
 namespace pesuite::core {
-namespace {
 
-// One arena per thread count for the life of the process (a fresh arena per call makes its
-// workers join late, which costs more than a small batch of work).
-tbb::task_arena& arena_for(int threads) {
+tbb::task_arena& tbb_arena(int threads) {
   static std::mutex mutex;
   static std::map<int, std::unique_ptr<tbb::task_arena>> arenas;
+  const int key = threads > 0 && threads < tbb::this_task_arena::max_concurrency() ? threads : 0;
   std::lock_guard<std::mutex> lock(mutex);
-  auto& a = arenas[threads];
+  auto& a = arenas[key];
   if (!a) {
-    a = std::make_unique<tbb::task_arena>(threads);
+    a = key > 0 ? std::make_unique<tbb::task_arena>(key) : std::make_unique<tbb::task_arena>();
     a->initialize();
   }
   return *a;
 }
-
-}  // namespace
 
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f) {
   if (begin >= end) return;
@@ -39,7 +35,7 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
     f(begin, end);
     return;
   }
-  arena_for(n).execute([&] {
+  tbb_arena(n).execute([&] {
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(begin, end, static_cast<std::size_t>(grain)),
                       [&](const tbb::blocked_range<std::int64_t>& r) { f(r.begin(), r.end()); });
   });

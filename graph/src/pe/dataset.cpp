@@ -3,6 +3,7 @@
 #include "pesuite/core/parse.h"
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/tbb_arena.h"
 
 #include <tbb/global_control.h>
 #include <tbb/blocked_range.h>
@@ -11,32 +12,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
-#include <mutex>
 #include <cstdio>
 #include <stdexcept>
 
 namespace pesuite::graph::pe {
-
-namespace {
-
-// One arena per thread count, kept for the life of the process: a fresh arena per call made its
-// worker threads join late, which cost more than the work on small datasets (MUTAG: 188 graphs,
-// ~2.5 ms in all, ran no faster on 2 threads than on 1). "All cores" uses TBB's default arena.
-tbb::task_arena& arena_for(int threads) {
-  static std::mutex mutex;
-  static std::map<int, std::unique_ptr<tbb::task_arena>> arenas;
-  const int key = threads > 0 && threads < tbb::this_task_arena::max_concurrency() ? threads : 0;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto& a = arenas[key];
-  if (!a) {
-    a = key > 0 ? std::make_unique<tbb::task_arena>(key) : std::make_unique<tbb::task_arena>();
-    a->initialize();
-  }
-  return *a;
-}
-
-}  // namespace
 
 GraphRange shard_range(std::size_t graphs, int shard, int shards) {
   if (shards < 1 || shard < 0 || shard >= shards) throw core::InputError("shard " + std::to_string(shard) + "/" + std::to_string(shards) + ": expected 0 <= i < n");
@@ -93,7 +72,7 @@ DatasetPe compute_dataset(const std::vector<Graph>& all_graphs, const std::vecto
   std::vector<GraphPe> results(G * S);
   std::vector<std::string> errors(G);
   std::atomic<std::size_t> done{0};
-  tbb::task_arena& arena = arena_for(threads);
+  tbb::task_arena& arena = core::tbb_arena(threads);
   arena.execute([&] {
     tbb::parallel_for(std::size_t{0}, G, [&](std::size_t i) {
       try {
