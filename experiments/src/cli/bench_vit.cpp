@@ -239,7 +239,7 @@ void run(VitBenchArgs a) {
     out["framework"] = "pesuite";
     out["model"] = a.model;
     out["pe"] = model->options.pe();
-    out["threads"] = at::get_num_threads();
+    out["threads"] = core::threads();
     out["torch"] = TORCH_VERSION;
     out["device"] = dev.str();
     out["amp"] = autocast ? a.amp : "none";
@@ -268,7 +268,7 @@ void run(VitBenchArgs a) {
     return;
   }
   std::cout << "bench vit: " << a.model << " (pe " << model->options.pe() << ", " << params << " parameters), device " << dev.str()
-            << (dev.is_cpu() ? " (" + std::to_string(at::get_num_threads()) + " threads)" : std::string()) << ", torch "
+            << (dev.is_cpu() ? " (" + std::to_string(core::threads()) + " threads)" : std::string()) << ", torch "
             << TORCH_VERSION << ", batch " << a.batch << ", " << a.img << "x" << a.img << ", amp "
             << (autocast ? a.amp : "none") << ", AdamW " << (fused ? "fused" : "torch::optim") << ", median of "
             << a.repeats << " blocks of " << a.steps << " steps after " << a.warmup << " warm-up\n";
