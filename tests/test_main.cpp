@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pesuite/core/append_log.h"
+#include "pesuite/core/malloc_policy.h"
 #include "test_util.h"
 
 namespace {
@@ -57,6 +58,8 @@ class SkipReporter : public testing::EmptyTestEventListener {
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
+  pesuite::core::keep_freed_memory();  // as the CLI does (core/malloc_policy.h)
+  pesuite::core::keep_freed_memory();  // as the CLI does (core/runtime.h)
   std::string exe = argc > 0 ? argv[0] : "test";
   exe = exe.substr(exe.find_last_of('/') + 1);
   auto* reporter = new SkipReporter(exe);  // owned by gtest

@@ -1,9 +1,12 @@
 #include "pesuite/core/build_info.h"
+#include "pesuite/core/runtime.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <cstdlib>
+
+#include "pesuite/core/malloc_policy.h"
 
 namespace pesuite::core {
 
@@ -21,6 +24,8 @@ nlohmann::json build_info() {
   // How OpenMP threads wait between parallel regions: the CLI sets PASSIVE (experiments/src/cli/main.cpp).
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   j["omp_wait_policy"] = wait ? wait : "";
+  j["malloc"] = malloc_policy();  // whether freed memory stays in the heap (malloc_policy.h)
+  j["malloc"] = malloc_policy();  // keep_freed_memory() (runtime.h)
 #ifdef PESUITE_HAVE_OPENCV
   j["opencv"] = true;
 #else

@@ -8,6 +8,7 @@
 #include "nproc.h"
 #include "pesuite/core/distributed.h"
 #include "pesuite/core/error.h"
+#include "pesuite/core/malloc_policy.h"
 #include "pesuite/core/runtime.h"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,8 @@ int main(int argc, char** argv) {
   // Slurm variables) may only run a command that trains data-parallel.
   std::vector<std::string> args(argv, argv + argc);
   try {
+    pesuite::core::keep_freed_memory();  // freed buffers stay in the heap (malloc_policy.h says why)
+    pesuite::core::keep_freed_memory();  // freed buffers stay in the heap (runtime.h says why)
     if (auto n = pesuite::cli::take_nproc_option(args)) {
       if (!pesuite::cli::runs_distributed(args)) throw pesuite::cli::NprocError(std::string("--nproc: only ") + pesuite::cli::kDataParallelCommands + " run as several processes");
       return pesuite::cli::run_nproc(*n, args);
