@@ -2,7 +2,6 @@
 #include "pesuite/datasets/facesynth.h"
 
 #include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +12,7 @@
 #include "pesuite/datasets/png.h"
 #include "pesuite/core/error.h"
 #include "pesuite/core/parse.h"
+#include "pesuite/core/tbb_arena.h"
 
 namespace pesuite::datasets {
 namespace fs = std::filesystem;
@@ -157,7 +157,8 @@ std::vector<FaceSample> FaceSynth::render_range(std::int64_t begin, std::int64_t
   auto work = [&] {
     tbb::parallel_for(begin, end, [&](std::int64_t i) { out[i - begin] = sample(i); });
   };
-  if (threads > 0) tbb::task_arena(threads).execute(work);
+  // The process's arena of that size (a fresh one per call makes its workers join late).
+  if (threads > 0) core::tbb_arena(threads).execute(work);
   else work();
   return out;
 }
