@@ -234,6 +234,11 @@ TEST(HeadPoseData, ViewsAreRepeatableAndFlipsNegateYawAndRoll) {
   EXPECT_TRUE(torch::equal(weak.images, a.images));
   EXPECT_TRUE(torch::equal(weak.flipped, strong.flipped));
   EXPECT_FALSE(torch::equal(weak.images, strong.images));
+  // train_batch with the same augment builds only the strong views: the same pixels and labels.
+  const auto alone = d->train_batch(idx, 4, ViewAugment::strong());
+  EXPECT_TRUE(torch::equal(alone.images, strong.images));
+  EXPECT_TRUE(torch::equal(alone.targets, strong.targets));
+  EXPECT_TRUE(torch::equal(alone.flipped, strong.flipped));
   // The test view is the record's box, and the filter leaves out faces beyond it.
   o.filter = 30;
   auto t = HeadPoseData::open("facesynth:?n=24&seed=3&size=48", o, false);

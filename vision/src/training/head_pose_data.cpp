@@ -348,12 +348,13 @@ void test_view_into(const datasets::RgbImage& img, const datasets::FaceBox& box,
 
 }  // namespace
 
-std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream,
-                                                                       const ViewAugment& augment, std::int64_t first) const {
+std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::views(const std::vector<std::int64_t>& indices, std::uint64_t stream,
+                                                           const ViewAugment& augment, std::int64_t first, bool need_weak) const {
   const auto b = static_cast<std::int64_t>(indices.size()), s = options_.img_size;
   HeadPoseBatch weak, strong;
   const bool want_strong = augment.brightness > 0 || augment.contrast > 0 || augment.noise > 0 || augment.cutout > 0;
-  weak.images = batch_tensors_->empty({b, 3, s, s});
+  const bool write_weak = need_weak || !want_strong;
+  if (write_weak) weak.images = batch_tensors_->empty({b, 3, s, s});
   strong.images = want_strong ? batch_tensors_->empty({b, 3, s, s}) : weak.images;
   weak.targets = torch::empty({b, 3});
   weak.flipped = torch::zeros({b}, torch::kBool);
@@ -377,7 +378,7 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
       datasets::RgbImage uncached;
       const datasets::RgbImage& img = cache_.empty() ? (uncached = image(indices[j])) : cache_[static_cast<std::size_t>(indices[j])];
       const auto view = crop_resize(img, rect, short_side, ox, oy, s, s, flip);
-      normalise_into(view, norm, weak.images[j]);
+      if (write_weak) normalise_into(view, norm, weak.images[j]);
       if (want_strong) strong_view_into(view, augment, rng, norm, strong.images[j]);
       const double sign = flip ? -1 : 1;
       tgt[j][0] = static_cast<float>(sign * it.pose.yaw);
@@ -393,7 +394,12 @@ std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const st
 
 HeadPoseBatch HeadPoseData::train_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream, const ViewAugment& augment,
                                         std::int64_t first) const {
-  return weak_strong_batch(indices, stream, augment, first).second;
+  return views(indices, stream, augment, first, /*need_weak=*/false).second;
+}
+
+std::pair<HeadPoseBatch, HeadPoseBatch> HeadPoseData::weak_strong_batch(const std::vector<std::int64_t>& indices, std::uint64_t stream,
+                                                                       const ViewAugment& augment, std::int64_t first) const {
+  return views(indices, stream, augment, first, /*need_weak=*/true);
 }
 
 HeadPoseBatch HeadPoseData::test_batch(std::int64_t begin, std::int64_t end) const {

@@ -98,6 +98,10 @@ class HeadPoseData {
 
  private:
   class BatchTensors;  // head_pose_data.cpp
+  // Both batches of weak_strong_batch; with need_weak false and a photometric `augment`, the weak
+  // images are neither allocated nor written (train_batch returns only the strong one).
+  std::pair<HeadPoseBatch, HeadPoseBatch> views(const std::vector<std::int64_t>& indices, std::uint64_t stream,
+                                                const ViewAugment& augment, std::int64_t first, bool need_weak) const;
   HeadPoseDataOptions options_;
   std::optional<datasets::FaceSynth> synth_;
   std::vector<datasets::RgbImage> cache_;  // empty: not cached
