@@ -17,6 +17,7 @@
 #include "pesuite/core/torch_compat.h"
 #include "pesuite/datasets/spec.h"
 #include "pesuite/vision/classification.h"
+#include "train_setup.h"
 #ifdef PESUITE_HAVE_OPENCV
 #include "pesuite/core/plot.h"
 #endif
@@ -529,20 +530,11 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
   const auto total = steps_per_epoch * cfg.get_int("train.epochs");
   const auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay"));
   core::FusedAdamW optimizer(model->adamw_groups(adamw), adamw);
-  core::LrSchedule schedule = core::LrSchedule::warmup_cosine(cfg.get_double("train.lr"),
-                                                              static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * total),
-                                                              total, cfg.get_double("train.min_lr_ratio"));
+  core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
 
   core::RunDir run = resume.empty() ? core::RunDir::create(runs_root, cfg.get_string("experiment"), seed, cfg, device.str())
                                     : core::RunDir::open(run_path);
-  core::TrainerOptions topts;
-  topts.total_steps = total;
-  topts.checkpoint_every = cfg.get_int("train.checkpoint_every") > 0 ? cfg.get_int("train.checkpoint_every") : steps_per_epoch;
-  topts.clip_grad_norm = cfg.get_double("train.clip_grad_norm");
-  topts.ckpt_dir = run.ckpt_dir();
-  topts.label = model->pe.name;
-  topts.data_seed = seed;
-  core::Trainer trainer(*model, optimizer, schedule, topts);
+  core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, model->pe.name, seed, run, steps_per_epoch));
   if (!resume.empty()) {
     trainer.resume(ckpt_path);
     run.metrics().truncate_after("step", static_cast<double>(trainer.state().step));

@@ -25,6 +25,7 @@
 #include "pesuite/datasets/spec.h"
 #include "pesuite/vision/clip_analysis.h"
 #include "scene_steps.h"
+#include "train_setup.h"
 #ifdef PESUITE_HAVE_OPENCV
 #include "pesuite/datasets/scene_bank.h"
 #endif
@@ -418,20 +419,11 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
                    .eps(cfg.get_double("train.eps"))
                    .weight_decay(cfg.get_double("train.weight_decay"));
   core::FusedAdamW optimizer(adamw_groups(*model, adamw, {"embedding", "logit_scale"}), adamw);  // open_clip's exclusions
-  core::LrSchedule schedule = core::LrSchedule::warmup_cosine(
-      cfg.get_double("train.lr"), static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * static_cast<double>(total)), total,
-      cfg.get_double("train.min_lr_ratio"));
+  core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
 
   core::RunDir run = resume.empty() ? core::RunDir::create(runs_root, cfg.get_string("experiment"), seed, cfg, device.str())
                                     : core::RunDir::open(run_path);
-  core::TrainerOptions topts;
-  topts.total_steps = total;
-  topts.checkpoint_every = cfg.get_int("train.checkpoint_every") > 0 ? cfg.get_int("train.checkpoint_every") : steps_per_epoch;
-  topts.clip_grad_norm = cfg.get_double("train.clip_grad_norm");
-  topts.ckpt_dir = run.ckpt_dir();
-  topts.label = "clip";
-  topts.data_seed = seed;
-  core::Trainer trainer(*model, optimizer, schedule, topts);
+  core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, "clip", seed, run, steps_per_epoch));
   if (!resume.empty()) {
     trainer.resume(ckpt_path);
     run.metrics().truncate_after("step", static_cast<double>(trainer.state().step));

@@ -19,6 +19,7 @@
 #include "pesuite/core/trainer.h"
 #include "pesuite/datasets/spec.h"
 #include "pesuite/vision/head_pose_training.h"
+#include "train_setup.h"
 
 namespace pesuite::vision {
 
@@ -461,19 +462,10 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   if (total <= 0) throw core::InputError("config train.epochs: must be positive");
   const auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay"));
   core::FusedAdamW optimizer(model->parameters(), adamw);
-  core::LrSchedule schedule = core::LrSchedule::warmup_cosine(cfg.get_double("train.lr"),
-                                                              static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * total), total,
-                                                              cfg.get_double("train.min_lr_ratio"));
+  core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
   core::RunDir run = resume.empty() ? core::RunDir::create(runs_root, cfg.get_string("experiment"), seed, cfg, device.str())
                                     : core::RunDir::open(run_path);
-  core::TrainerOptions topts;
-  topts.total_steps = total;
-  topts.checkpoint_every = cfg.get_int("train.checkpoint_every") > 0 ? cfg.get_int("train.checkpoint_every") : steps_per_epoch;
-  topts.clip_grad_norm = cfg.get_double("train.clip_grad_norm");
-  topts.ckpt_dir = run.ckpt_dir();
-  topts.label = cfg.get_string("model.backbone") + "+" + cfg.get_string("model.head");
-  topts.data_seed = seed;
-  core::Trainer trainer(*model, optimizer, schedule, topts);
+  core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, cfg.get_string("model.backbone") + "+" + cfg.get_string("model.head"), seed, run, steps_per_epoch));
   if (!resume.empty()) {
     trainer.resume(ckpt_path);
     threshold.load_state(trainer.state().extra.value("semi_threshold", nlohmann::json::object()));

@@ -27,6 +27,7 @@
 #include "pesuite/core/trainer.h"
 #include "pesuite/datasets/spec.h"
 #include "scene_steps.h"
+#include "train_setup.h"
 
 namespace pesuite::vision {
 
@@ -498,15 +499,8 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     const double S = static_cast<double>(train.images.size(3)), H = static_cast<double>(train.images.size(2));
     auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).weight_decay(cfg.get_double("train.weight_decay"));
     core::FusedAdamW optimizer(adapter->parameters(), adamw);
-    core::LrSchedule schedule = core::LrSchedule::warmup_cosine(
-        cfg.get_double("train.lr"), static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * static_cast<double>(total)), total,
-        cfg.get_double("train.min_lr_ratio"));
-    core::TrainerOptions topts;
-    topts.total_steps = total;
-    topts.clip_grad_norm = cfg.get_double("train.clip_grad_norm");
-    topts.label = method;
-    topts.data_seed = seed;
-    core::Trainer trainer(*adapter, optimizer, schedule, topts);
+    core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
+    core::Trainer trainer(*adapter, optimizer, schedule, trainer_options(cfg, total, method, seed));
     std::vector<std::int64_t> perm;
     std::int64_t perm_epoch = -1;
     const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));

@@ -22,6 +22,7 @@
 #include "pesuite/vision/box_answers.h"
 #include "pesuite/vision/pin.h"
 #include "scene_steps.h"
+#include "train_setup.h"
 
 namespace pesuite::vision {
 
@@ -295,18 +296,9 @@ VlmTrainResult run_vlm_training(const core::Config& cfg, const std::string& runs
   if (total <= 0) throw core::InputError("config train.epochs: must be positive");
   auto adamw = torch::optim::AdamWOptions(cfg.get_double("train.lr")).betas({0.9, 0.95}).eps(1e-8).weight_decay(cfg.get_double("train.weight_decay"));
   core::FusedAdamW optimizer(adamw_groups(*model, adamw, {"embedding", "latents"}), adamw);
-  core::LrSchedule schedule = core::LrSchedule::warmup_cosine(
-      cfg.get_double("train.lr"), static_cast<std::int64_t>(cfg.get_double("train.warmup_fraction") * static_cast<double>(total)), total,
-      cfg.get_double("train.min_lr_ratio"));
+  core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
   core::RunDir run = resume.empty() ? core::RunDir::create(runs_root, cfg.get_string("experiment"), seed, cfg, device.str()) : core::RunDir::open(run_path);
-  core::TrainerOptions topts;
-  topts.total_steps = total;
-  topts.checkpoint_every = cfg.get_int("train.checkpoint_every") > 0 ? cfg.get_int("train.checkpoint_every") : steps_per_epoch;
-  topts.clip_grad_norm = cfg.get_double("train.clip_grad_norm");
-  topts.ckpt_dir = run.ckpt_dir();
-  topts.label = "vlm";
-  topts.data_seed = seed;
-  core::Trainer trainer(*model, optimizer, schedule, topts);
+  core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, "vlm", seed, run, steps_per_epoch));
   if (!resume.empty()) {
     trainer.resume(ckpt_path);
     run.metrics().truncate_after("step", static_cast<double>(trainer.state().step));
