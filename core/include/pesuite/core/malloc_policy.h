@@ -8,9 +8,11 @@
 //   }
 //
 // Why: LibTorch's CPU allocator is plain malloc, and a training step frees and re-allocates the
-// same activation and gradient buffers every step. With glibc's defaults those blocks go back to
-// the kernel and return as fresh, zero-filled pages; that cost more than half of a small ViT's
-// training step on 2 cores (results/vit-cpu: 2.1-2.3x the training img/s once memory is kept).
+// same activation and gradient buffers every step. With glibc's defaults, a loop whose heap top is
+// free at the end of a step (bench vit's, PyTorch's own benchmark script) has those pages handed
+// back to the kernel and faulted in again, zero-filled, in the next step: more than half of a small
+// ViT's training step on 2 cores (results/vit-cpu: 2.1-2.3x the img/s once memory is kept).
+// pesuite's trainer happened not to trip it; a user's loop may.
 // keep_freed_memory() serves blocks up to 32 MiB from the heap instead of a fresh mmap each time
 // and keeps up to 1 GiB of free heap top. The cost: the process keeps its peak heap, as a caching
 // allocator would. $PESUITE_MALLOC=system leaves glibc's defaults (for comparisons).
