@@ -59,7 +59,6 @@ class SkipReporter : public testing::EmptyTestEventListener {
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   pesuite::core::keep_freed_memory();  // as the CLI does (core/malloc_policy.h)
-  pesuite::core::keep_freed_memory();  // as the CLI does (core/runtime.h)
   std::string exe = argc > 0 ? argv[0] : "test";
   exe = exe.substr(exe.find_last_of('/') + 1);
   auto* reporter = new SkipReporter(exe);  // owned by gtest

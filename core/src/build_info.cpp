@@ -1,5 +1,4 @@
 #include "pesuite/core/build_info.h"
-#include "pesuite/core/runtime.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -25,7 +24,6 @@ nlohmann::json build_info() {
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   j["omp_wait_policy"] = wait ? wait : "";
   j["malloc"] = malloc_policy();  // whether freed memory stays in the heap (malloc_policy.h)
-  j["malloc"] = malloc_policy();  // keep_freed_memory() (runtime.h)
 #ifdef PESUITE_HAVE_OPENCV
   j["opencv"] = true;
 #else

@@ -17,7 +17,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   try {
     pesuite::core::keep_freed_memory();  // freed buffers stay in the heap (malloc_policy.h says why)
-    pesuite::core::keep_freed_memory();  // freed buffers stay in the heap (runtime.h says why)
     if (auto n = pesuite::cli::take_nproc_option(args)) {
       if (!pesuite::cli::runs_distributed(args)) throw pesuite::cli::NprocError(std::string("--nproc: only ") + pesuite::cli::kDataParallelCommands + " run as several processes");
       return pesuite::cli::run_nproc(*n, args);

@@ -465,7 +465,8 @@ HeadPoseResult run_head_pose(const core::Config& cfg, const std::string& runs_ro
   core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
   core::RunDir run = resume.empty() ? core::RunDir::create(runs_root, cfg.get_string("experiment"), seed, cfg, device.str())
                                     : core::RunDir::open(run_path);
-  core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, cfg.get_string("model.backbone") + "+" + cfg.get_string("model.head"), seed, run, steps_per_epoch));
+  const std::string label = cfg.get_string("model.backbone") + "+" + cfg.get_string("model.head");
+  core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, label, seed, run, steps_per_epoch));
   if (!resume.empty()) {
     trainer.resume(ckpt_path);
     threshold.load_state(trainer.state().extra.value("semi_threshold", nlohmann::json::object()));
