@@ -9,8 +9,13 @@
 #          marked, never cut mid-table), NVCC (default /usr/local/cuda/bin/nvcc), STEPS (20),
 #          WARMUP (5), REPEATS (3), FIRST_MODELS ("deit_tiny_patch16 cpvt_tiny"), MORE_MODELS
 #          ("deit_small_patch16 cpvt_small"), LATENCY_MODELS ("deit_tiny_patch16 cpvt_tiny"),
-#          SKIP ("" or any of: build tests first more latency)
-# Order (most important first): build, tests, tiny models, small models, latency. A build whose
+#          FMNIST (Fashion-MNIST's folder for the train stage; default .device-data/fashion-mnist,
+#          then /usr/share/datasets/fashion-mnist: carry .device-data/fashion-mnist, a copy of Debian's),
+#          TRAIN_EPOCHS (1), TRAIN_DEVICE (cuda; cpu only to try the stage out),
+#          SKIP ("" or any of: build tests train first more latency)
+# Order (most important first): build, tests, `vision train` with the fast path off / on (the
+# cpvt-fmnist table's model: issue 17 asks that the tables get faster), tiny models, small models,
+# latency. A build whose
 # CUDA kernels fail still gives the plain / eager / compiled columns (the kernels are a library of
 # their own; the fast side then runs unfused and says so: "fast kernels" False in the table).
 set -u -o pipefail
@@ -42,6 +47,7 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 kernels="not built"
 tests_summary="not run"
 train_check="not run"
+train_stage="not run"
 
 write_results() {
   python3 scripts/gpu/vit_table.py "$out/bench" >/dev/null 2>&1
@@ -53,7 +59,9 @@ write_results() {
     echo "- fused kernels library: $kernels"
     echo "- kernel tests (test_fast_path): $tests_summary"
     echo "- 200-step training check: $train_check"
+    echo "- vision train, fast path off / on: $train_stage"
     echo
+    [ -f "$out/train/results.md" ] && { cat "$out/train/results.md"; echo; }
     cat "$out/bench/results.md" 2>/dev/null
   } >"$out/results.md"
   cp "$out/bench/results.csv" "$out/results.csv" 2>/dev/null
@@ -107,6 +115,57 @@ if ! skip tests && [ -x "$b/tests/vision/test_fast_path" ]; then
   rc=$?
   train_check="rc=$rc; $(grep -E '200 steps:|^\[  (PASSED|FAILED)  \]|SKIPPED' "$out/test-200steps.log" | tr '\n' ' ')"
   tail -8 "$out/test-200steps.log" | tee -a "$out/steps.log"
+  write_results
+fi
+
+# `vision train` on the cpvt-fmnist table's model (vit_tiny_patch4_28 with PEG, the table's config)
+# with train.fast_path off and on, alternating, two rounds: the figure is the run's
+# train_images_per_second (training steps only) and its test accuracy.
+if ! skip train; then
+  fm=""
+  for c in "${FMNIST:-}" .device-data/fashion-mnist /usr/share/datasets/fashion-mnist; do
+    [ -n "$c" ] && [ -f "$c/train-images-idx3-ubyte.gz" ] && { fm=$(cd "$c" && pwd); break; }
+  done
+  if [ -z "$fm" ]; then
+    train_stage="skipped: no Fashion-MNIST here (FMNIST, or carry .device-data/fashion-mnist)"
+  else
+    log "vision train, fast path off / on ($(left) s left)"
+    mkdir -p "$out/train"
+    for round in 1 2; do
+      for fp in false true; do
+        [ "$(left)" -lt 60 ] && { train_stage="stopped by the budget"; break 2; }
+        timeout "$(cap 150)" "$p" vision train --json --config experiments/configs/vision/fmnist-vit+peg.toml \
+          --set "data.train=idx:$fm?split=train" --set "data.test=idx:$fm?split=test" \
+          --set "train.epochs=${TRAIN_EPOCHS:-1}" --set "device=${TRAIN_DEVICE:-cuda}" --set "train.fast_path=$fp" \
+          ${TRAIN_SETS:-} --runs "$out/train/runs" >"$out/train/fast-$fp-$round.json" 2>"$out/train/fast-$fp-$round.log"
+        echo "   fast_path=$fp round $round: rc=$?" | tee -a "$out/steps.log"
+      done
+    done
+    python3 - "$out/train" <<'PY'
+import glob, json, os, statistics, sys
+d = sys.argv[1]
+rows = {}
+for f in sorted(glob.glob(os.path.join(d, "fast-*.json"))):
+    fp = os.path.basename(f).split("-")[1]
+    try:
+        j = json.load(open(f))
+    except ValueError:
+        continue
+    rows.setdefault(fp, []).append((j["train_images_per_second"], j.get("test_acc@28", float("nan"))))
+md = ["| train.fast_path | runs | train img/s (each) | median | test acc@28 |", "|---|---|---|---|---|"]
+for fp in ("false", "true"):
+    r = rows.get(fp, [])
+    if r:
+        md.append(f"| {fp} | {len(r)} | {' / '.join(f'{x:,.0f}' for x, _ in r)} | {statistics.median(x for x, _ in r):,.0f} | "
+                  f"{' / '.join(f'{a:.4f}' for _, a in r)} |")
+if rows.get("false") and rows.get("true"):
+    ratio = statistics.median(x for x, _ in rows["true"]) / statistics.median(x for x, _ in rows["false"])
+    md.append("")
+    md.append(f"fast / plain (medians): {ratio:.2f}")
+open(os.path.join(d, "results.md"), "w").write("\n".join(md) + "\n")
+PY
+    [ "$train_stage" = "not run" ] && train_stage="ran (table below; run logs in train/)"
+  fi
   write_results
 fi
 
