@@ -20,12 +20,14 @@
 
 namespace pesuite::core {
 
-// Applies the policy $PESUITE_MALLOC names: "kept" (the default) or "system". Returns what is in
-// force; InputError for any other value.
+// Applies the policy $PESUITE_MALLOC names: "kept" (the default) or "system"; InputError for any
+// other value. Meant to run once, first thing: "system" changes nothing, so only then does it mean
+// glibc's defaults (after an earlier "kept" the settings stay and "system" is only recorded).
+// Returns the policy it recorded.
 std::string keep_freed_memory();
 
-// What keep_freed_memory() put in force: "kept" or "system" (also before it ran). build_info()
-// reports it as "malloc".
+// What the last keep_freed_memory() recorded: "kept" or "system" ("system" before it ran).
+// build_info() reports it as "malloc".
 std::string malloc_policy();
 
 }  // namespace pesuite::core
