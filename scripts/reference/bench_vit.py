@@ -12,6 +12,11 @@ images, 1000 classes. Prints one JSON line with the same keys as `pesuite bench 
 CUDA graphs); the compilation happens in the warm-up steps and is reported as compile_s. Peak
 GPU memory per phase (torch.cuda.max_memory_allocated) is reported as train_peak_mb / infer_peak_mb.
 --latency: batch 1, inference only, every call timed to its own synchronisation (median, ms).
+--ddp (under torchrun): DistributedDataParallel(gradient_as_bucket_view=True), NCCL on CUDA, Gloo
+on the CPU; --batch images per rank, rank 0 prints (train_img_s per rank, train_img_s_all_ranks
+the world's), the reference for `pesuite --nproc N bench vit`:
+
+    torchrun --nproc_per_node 2 scripts/reference/bench_vit.py --model deit_small_patch16 --ddp
 
 Timing as the C++ side: `warmup` untimed steps, then `repeats` blocks of `steps` steps, each timed
 between device synchronisations; the median block gives the figure. No host sync inside a block.
@@ -184,7 +189,18 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (default mode; reduce-overhead with --latency)")
     ap.add_argument("--latency", action="store_true", help="batch-1 inference latency (median ms per call)")
     ap.add_argument("--profile", default="", help="also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json")
+    ap.add_argument("--ddp", action="store_true", help="DistributedDataParallel under torchrun (RANK, WORLD_SIZE, LOCAL_RANK)")
     a = ap.parse_args()
+
+    rank, world = 0, 1
+    if a.ddp:
+        import os
+        import torch.distributed as dist
+        if a.device.startswith("cuda"):
+            a.device = "cuda:%d" % int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(torch.device(a.device))
+        dist.init_process_group("nccl" if a.device.startswith("cuda") else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
 
     if a.latency:
         a.batch, a.skip_train, a.skip_infer = 1, True, False
@@ -203,8 +219,11 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     # The compiled module shares the parameters; the optimiser and the parameter groups read `model`.
     fwd = model
+    if a.ddp:  # DDP first, then compile, as PyTorch's DDP + torch.compile docs do it
+        fwd = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                                        gradient_as_bucket_view=True)
     if a.compile:
-        fwd = torch.compile(model, mode="reduce-overhead" if a.latency else None)
+        fwd = torch.compile(fwd, mode="reduce-overhead" if a.latency else None)
 
     def reset_peak():
         if dev.type == "cuda":
@@ -278,12 +297,17 @@ def main():
         out_sum.item()
 
     ips = lambda blocks: a.batch * a.steps / statistics.median(blocks) if blocks else 0.0
+    if a.ddp:
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return 0
     print(json.dumps({
         "framework": "pytorch", "model": a.model, "pe": pe, "threads": torch.get_num_threads(), "torch": torch.__version__,
         "device": str(dev),
         "amp": a.amp if autocast else "none", "batch": a.batch, "img": a.img, "params": params,
         "steps": a.steps, "repeats": a.repeats, "fused_adamw": fused, "sdpa_kernel": HAS_SDPA,
-        "train_img_s": ips(train_blocks), "infer_img_s": ips(infer_blocks),
+        "world_size": world, "ddp": a.ddp,
+        "train_img_s": ips(train_blocks), "train_img_s_all_ranks": ips(train_blocks) * world, "infer_img_s": ips(infer_blocks),
         "train_block_s": train_blocks, "infer_block_s": infer_blocks, "mean_loss": mean_loss,
         "compiled": a.compile, "compile_mode": ("reduce-overhead" if a.latency else "default") if a.compile else "none",
         "compile_s": compile_s, "train_peak_mb": train_peak, "infer_peak_mb": infer_peak,

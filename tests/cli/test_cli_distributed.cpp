@@ -475,6 +475,26 @@ TEST(Distributed, AWorldOfOneIsThePlainRun) {
             20);
 }
 
+// `bench vit` under --nproc: every rank trains on the same images from the same weights, so the
+// all-reduced mean gradient is the one process's gradient and the losses follow the plain run's
+// (to float rounding of the sum and division); the figures say how many ranks ran.
+TEST(Distributed, BenchVitTrainsAsOneProcessAcrossRanks) {
+  REQUIRE_CPU_GROUP();
+  const std::string args =
+      " bench vit --json --device cpu --model vit_tiny_patch4_28 --img 28 --classes 10 --batch 8 --steps 3 --warmup 1 --repeats 1";
+  const auto plain = json_of(run_cli("--threads 1" + args));
+  const auto two = json_of(run_cli("--threads 1 --nproc 2" + args));
+  ASSERT_TRUE(plain.contains("mean_loss") && two.contains("mean_loss"));
+  EXPECT_EQ(plain["world_size"], 1);
+  EXPECT_EQ(two["world_size"], 2);
+  EXPECT_NEAR(two["mean_loss"].get<double>(), plain["mean_loss"].get<double>(), 1e-6);
+  EXPECT_DOUBLE_EQ(two["train_img_s_all_ranks"].get<double>(), 2 * two["train_img_s"].get<double>());
+  // CUDA graphs train in one process only: refused with its reason, exit code 2.
+  const auto graphs = run_cli("--threads 1 --nproc 2" + args + " --cuda-graphs");
+  EXPECT_EQ(graphs.exit_code, 2) << graphs.err;
+  EXPECT_NE((graphs.out + graphs.err).find("--cuda-graphs trains in one process only"), std::string::npos) << graphs.err;
+}
+
 TEST(Distributed, AKilledRankFailsTheRunWithItsName) {
   REQUIRE_CPU_GROUP();
   TempDir dir;
@@ -522,7 +542,7 @@ TEST(Distributed, BadLaunchesExit2) {
   EXPECT_NE(r.err.find("--nproc 0: must be a whole number"), std::string::npos) << r.err;
   r = run_cli("--nproc 2 data inspect csl:?seed=0");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("only `vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin` run as several"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("only `vision train`, `graph train`, `clip train`, `vlm train`, `vlm pin` and `bench vit` run as several"), std::string::npos) << r.err;
   r = run_cli("--nproc 2 vlm caption --ckpt x --image y");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("only `vision train`"), std::string::npos) << r.err;

@@ -5,11 +5,16 @@
 //   pesuite bench vit --model deit_small_patch16 --batch 256 --amp bf16 --device cuda --json
 //   pesuite bench vit --model cpvt_tiny --fast-path --cuda-graphs --json      # the GPU fast path
 //   pesuite bench vit --model cpvt_tiny --latency --amp none --cuda-graphs --json  # batch-1 latency
+//   pesuite --nproc 2 bench vit --model deit_small_patch16 --json   # data-parallel: --batch per rank
 //
 // --fast-path: fused CUDA kernels and bf16 weight copies (ViTImpl::set_fast_path, fast_ops.h);
 // --cuda-graphs: every training step (forward, backward, fused AdamW, weight-copy refresh) and every
 // inference step replayed as one CUDA graph (core::StepGraphs). Peak GPU memory per phase (the
 // caching allocator's peak of allocated bytes) is reported on CUDA.
+// Under `--nproc N` (or torchrun's variables) each rank trains on its own --batch images and the
+// gradients are all-reduced as `vision train` does it (core::dist::GradientSync): the figure next
+// to scripts/reference/bench_vit.py --ddp under torchrun. Rank 0 prints; train_img_s is per rank,
+// train_img_s_all_ranks the world's (the ranks step in lockstep).
 //
 // Timing: `warmup` untimed steps, then `repeats` blocks of `steps` steps, each block timed from a
 // device synchronisation to the next; the median block gives the figure. No host synchronisation
@@ -33,6 +38,7 @@
 #include "pesuite/core/runtime.h"
 #include "pesuite/core/torch_compat.h"
 #include "pesuite/core/cuda_graph.h"
+#include "pesuite/core/distributed.h"
 #include "pesuite/vision/fast_ops.h"
 #include "pesuite/vision/vit.h"
 
@@ -104,6 +110,10 @@ void run(VitBenchArgs a) {
   else if (a.amp != "none") throw core::InputError("bench vit: --amp must be bf16, fp16 or none, got '" + a.amp + "'");
   const bool autocast = amp != torch::kFloat32 && dev.is_cuda();  // autocast is a CUDA feature here
   if (dev.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as timm's train script
+  auto& world = core::dist::World::get();  // launched by --nproc / torchrun: data-parallel steps
+  if (world.distributed() && a.cuda_graphs && !a.skip_train)
+    throw core::InputError("bench vit: --cuda-graphs trains in one process only for now (world size " + std::to_string(world.size()) +
+                           "), as vision train's train.cuda_graphs; drop --cuda-graphs or add --skip-train");
 
   core::seed_all(0);
   auto model = vision::create_vit(a.model, [&](vision::ViTOptions& o) {
@@ -153,9 +163,14 @@ void run(VitBenchArgs a) {
       graphs = std::make_unique<core::StepGraphs>(dev);
     }
     model->train();
+    // Several ranks: rank 0's weights everywhere, gradients all-reduced during backward (views into
+    // the buckets, which begin() zeroes in place of zero_grad).
+    std::unique_ptr<core::dist::GradientSync> gradient_sync;
+    if (world.distributed()) gradient_sync = std::make_unique<core::dist::GradientSync>(world, *model);
     auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
     auto body = [&] {
-      opt.zero_grad();
+      if (gradient_sync) gradient_sync->begin();
+      else opt.zero_grad();
       torch::Tensor loss;
       {
         std::optional<core::AutocastGuard> guard;
@@ -164,6 +179,7 @@ void run(VitBenchArgs a) {
         loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
       }
       loss.backward();
+      if (gradient_sync) gradient_sync->end();
       opt.step();
       model->refresh_weight_copies();  // the bf16 copies follow the step (no-op without --fast-path)
       loss_sum.add_(loss.detach());
@@ -234,6 +250,7 @@ void run(VitBenchArgs a) {
     profile_steps(a, dev, "infer", step);
   }
 
+  if (!world.writer()) return;  // rank 0 reports
   if (a.json) {
     nlohmann::ordered_json out;
     out["framework"] = "pesuite";
@@ -259,7 +276,9 @@ void run(VitBenchArgs a) {
     out["train_peak_mb"] = train_peak_mb;
     out["infer_peak_mb"] = infer_peak_mb;
     if (a.latency) out["latency_ms"] = latency_ms;
+    out["world_size"] = world.size();
     out["train_img_s"] = train_ips;
+    out["train_img_s_all_ranks"] = train_ips * world.size();
     out["infer_img_s"] = infer_ips;
     out["train_block_s"] = train_blocks;
     out["infer_block_s"] = infer_blocks;
@@ -271,9 +290,12 @@ void run(VitBenchArgs a) {
             << (dev.is_cpu() ? " (" + std::to_string(core::threads()) + " threads)" : std::string()) << ", torch "
             << TORCH_VERSION << ", batch " << a.batch << ", " << a.img << "x" << a.img << ", amp "
             << (autocast ? a.amp : "none") << ", AdamW " << (fused ? "fused" : "torch::optim") << ", median of "
-            << a.repeats << " blocks of " << a.steps << " steps after " << a.warmup << " warm-up\n";
+            << a.repeats << " blocks of " << a.steps << " steps after " << a.warmup << " warm-up"
+            << (world.distributed() ? ", " + std::to_string(world.size()) + " ranks (batch per rank)" : std::string()) << "\n";
   std::cout << std::fixed << std::setprecision(1);
-  if (!a.skip_train) std::cout << "  training:  " << train_ips << " img/s (mean loss " << std::setprecision(4) << last_loss << ")\n";
+  if (!a.skip_train)
+    std::cout << "  training:  " << train_ips << " img/s" << (world.distributed() ? " per rank, " + std::to_string(train_ips * world.size()) + " in all" : std::string())
+              << " (mean loss " << std::setprecision(4) << last_loss << ")\n";
   std::cout << std::setprecision(1);
   if (!a.skip_infer) std::cout << "  inference: " << infer_ips << " img/s\n";
   if (a.latency) std::cout << "  batch-1 latency: " << std::setprecision(3) << latency_ms << " ms\n";

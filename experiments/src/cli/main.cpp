@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads for torch (0 = all cores)")->check(CLI::NonNegativeNumber);
   int nproc = 0;  // taken off argv above; listed here for --help
-  app.add_option("--nproc", nproc, "Train as N processes on this machine (vision train, graph train, clip train, vlm train, vlm pin; c10d + Gloo)");
+  app.add_option("--nproc", nproc, "Train as N processes on this machine (vision train, graph train, clip train, vlm train, vlm pin, bench vit; c10d: Gloo, NCCL)");
   app.parse_complete_callback([&]() { pesuite::core::set_threads(threads); });
 
   using namespace pesuite::cli;

@@ -142,7 +142,8 @@ bool runs_distributed(const std::vector<std::string>& args) {
   while (sub < args.size() && args[sub].rfind("-", 0) == 0) ++sub;
   if (sub >= args.size()) return false;
   const auto& c = args[g.command];
-  return ((c == "vision" || c == "graph" || c == "clip" || c == "vlm") && args[sub] == "train") || (c == "vlm" && args[sub] == "pin");
+  return ((c == "vision" || c == "graph" || c == "clip" || c == "vlm") && args[sub] == "train") || (c == "vlm" && args[sub] == "pin") ||
+         (c == "bench" && args[sub] == "vit");  // the data-parallel step's speed
 }
 
 int run_nproc(int nproc, const std::vector<std::string>& args) {

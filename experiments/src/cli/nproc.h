@@ -18,7 +18,7 @@ class NprocError : public std::runtime_error {  // a malformed --nproc (exit sta
 // Removes a global `--nproc N` (before the command) from args and returns N; nullopt without one.
 std::optional<int> take_nproc_option(std::vector<std::string>& args);
 // The commands that run as several ranks, as errors name them.
-inline constexpr const char* kDataParallelCommands = "`vision train`, `graph train`, `clip train`, `vlm train` and `vlm pin`";
+inline constexpr const char* kDataParallelCommands = "`vision train`, `graph train`, `clip train`, `vlm train`, `vlm pin` and `bench vit`";
 // Whether the command in args (argv) is one of those.
 bool runs_distributed(const std::vector<std::string>& args);
 // Starts the ranks, relays rank 0's output, reports the first failed rank; returns the exit status.
