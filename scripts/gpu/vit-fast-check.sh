@@ -12,7 +12,8 @@
 #          FMNIST (Fashion-MNIST's folder for the train stage; default .device-data/fashion-mnist,
 #          then /usr/share/datasets/fashion-mnist: carry .device-data/fashion-mnist, a copy of Debian's),
 #          TRAIN_EPOCHS (1), TRAIN_DEVICE (cuda; cpu only to try the stage out),
-#          SKIP ("" or any of: build tests train first more latency)
+#          PROFILE_MODEL (deit_tiny_patch16), SKIP ("" or any of: build tests train first more latency
+#          profile)
 # Order (most important first): build, tests, `vision train` with the fast path off / on (the
 # cpvt-fmnist table's model: issue 17 asks that the tables get faster), tiny models, small models,
 # latency. A build whose
@@ -178,6 +179,30 @@ bench() {  # bench PHASE MODELS
 skip first || bench throughput "${FIRST_MODELS:-deit_tiny_patch16 cpvt_tiny}"
 skip more || bench throughput "${MORE_MODELS:-deit_small_patch16 cpvt_small}"
 skip latency || bench latency "${LATENCY_MODELS:-deit_tiny_patch16 cpvt_tiny}"
+# Where compile still wins: 5 traced training steps of PROFILE_MODEL on each side (ours: the fast
+# path with and without CUDA graphs; PyTorch: compiled and eager), then the kernel tables of ours
+# against compiled (scripts/gpu/kernel_table.py; per step, longest first) into profile/.
+if ! skip profile && [ "$(left)" -gt 90 ]; then
+  pm=${PROFILE_MODEL:-deit_tiny_patch16}
+  log "profile $pm ($(left) s left)"
+  mkdir -p "$out/profile"
+  pargs=(--model "$pm" --batch 256 --amp bf16 --skip-infer --steps 10 --warmup 5 --repeats 1)
+  timeout "$(cap 60)" "$p" bench vit --json "${pargs[@]}" --fast-path --cuda-graphs --profile "$out/profile/fast-graphs" >"$out/profile/fast-graphs.json" 2>"$out/profile/fast-graphs.log"
+  timeout "$(cap 60)" "$p" bench vit --json "${pargs[@]}" --fast-path --profile "$out/profile/fast" >"$out/profile/fast.json" 2>"$out/profile/fast.log"
+  timeout "$(cap 120)" python3 scripts/reference/bench_vit.py "${pargs[@]}" --compile --profile "$out/profile/compiled" >"$out/profile/compiled.json" 2>"$out/profile/compiled.log"
+  timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${pargs[@]}" --profile "$out/profile/eager" >"$out/profile/eager.json" 2>"$out/profile/eager.log"
+  for side in fast-graphs fast; do
+    [ -f "$out/profile/$side-train.json" ] && [ -f "$out/profile/compiled-train.json" ] &&
+      python3 scripts/gpu/kernel_table.py "$out/profile/$side-train.json" "$out/profile/compiled-train.json" --steps 5 --top 45 \
+        >"$out/profile/kernels-$side-vs-compiled.txt" 2>&1
+  done
+  [ -f "$out/profile/eager-train.json" ] && [ -f "$out/profile/compiled-train.json" ] &&
+    python3 scripts/gpu/kernel_table.py "$out/profile/eager-train.json" "$out/profile/compiled-train.json" --steps 5 --top 45 \
+      >"$out/profile/kernels-eager-vs-compiled.txt" 2>&1
+  head -3 "$out"/profile/kernels-*.txt 2>/dev/null | tee -a "$out/steps.log"
+  # The traces themselves are large: compressed, so that the call's files come back.
+  gzip -f "$out"/profile/*-train.json 2>/dev/null
+fi
 write_results
 trap - EXIT
 log "done"
