@@ -9,7 +9,7 @@
 #   usage: bash scripts/gpu/ddp-bench.sh OUT      carry: .device-sysroot
 #   env:   BUDGET (seconds for the whole call, default 400), MODEL (deit_small_patch16), BATCH (256,
 #          per rank), ROUNDS (3), STEPS (20), WARMUP (5), REPEATS (3), FAST ("" or 1: --fast-path on
-#          the pesuite sides), IMG (224), SKIP_BUILD (1: use build-cuda as it is; to try the script
+#          the pesuite sides), NO_GRAPHS (1: leave out the --cuda-graphs sides), IMG (224), SKIP_BUILD (1: use build-cuda as it is; to try the script
 #          out on a CPU machine: a link build-cuda -> build, MODEL=vit_tiny_patch4_28 IMG=28)
 # OUT gets runs.jsonl (one JSON line per run, its side in "side"), results.md (medians and ratios),
 # traces/ and kernels-*.txt, steps.log.
@@ -48,7 +48,7 @@ side() {
   line=$(timeout "$(left)" "$@" 2>>"$out/stderr.log" | tail -n 1)
   if [[ $line == \{* ]]; then
     python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["side"]=sys.argv[2]; print(json.dumps(d))' "$line" "$name" >>"$out/runs.jsonl"
-    log "$name: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(round(d["train_img_s_all_ranks"]), "img/s")' "$line")"
+    log "$name: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(round(d["train_img_s_all_ranks"]), "img/s", d.get("graph_error", ""))' "$line")"
   else
     log "$name: no JSON (stderr.log)"
   fi
@@ -60,6 +60,10 @@ for r in $(seq "${ROUNDS:-3}"); do
   side pesuite-nproc1 "$p" --nproc 1 bench vit --json "${common[@]}" "${fast[@]}"
   side pytorch python3 "$ref" "${common[@]}"
   side pytorch-ddp1 "${torchrun[@]}" --nproc_per_node 1 "$ref" "${common[@]}" --ddp
+  if [ -z "${NO_GRAPHS:-}" ]; then  # whole-step CUDA graphs, the all-reduces captured with the step
+    side pesuite-graphs "$p" bench vit --json "${common[@]}" "${fast[@]}" --cuda-graphs
+    side pesuite-nproc1-graphs "$p" --nproc 1 bench vit --json "${common[@]}" "${fast[@]}" --cuda-graphs
+  fi
   if [ "$gpus" -ge 2 ]; then
     side pesuite-nproc2 "$p" --nproc 2 bench vit --json "${common[@]}" "${fast[@]}"
     side pytorch-ddp2 "${torchrun[@]}" --nproc_per_node 2 "$ref" "${common[@]}" --ddp
@@ -93,6 +97,8 @@ def ratio(a, b, what):
 ratio("pesuite-nproc1", "pesuite", "pesuite's world-size-1 cost")
 ratio("pytorch-ddp1", "pytorch", "PyTorch DDP's world-size-1 cost")
 ratio("pesuite-nproc1", "pytorch-ddp1", "world size 1, pesuite against PyTorch DDP")
+ratio("pesuite-nproc1-graphs", "pesuite-graphs", "pesuite's world-size-1 cost with CUDA graphs")
+ratio("pesuite-nproc1-graphs", "pytorch-ddp1", "world size 1 with CUDA graphs, pesuite against PyTorch DDP")
 ratio("pesuite-nproc2", "pesuite", "pesuite from 1 to 2 GPUs")
 ratio("pytorch-ddp2", "pytorch", "PyTorch DDP from 1 to 2 GPUs")
 ratio("pesuite-nproc2", "pytorch-ddp2", "world size 2, pesuite against PyTorch DDP")
