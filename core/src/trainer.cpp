@@ -56,14 +56,19 @@ TrainState Trainer::fit(const LossFn& loss_fn, const StepHook& on_step) {
 }
 
 TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_step) {
-  if (dist::World::get().distributed())
-    throw InputError("train.cuda_graphs: graphed steps run in one process only for now (world size " +
-                     std::to_string(dist::World::get().size()) + "); set train.cuda_graphs=false");
+  auto& world = dist::World::get();
   auto* fused = dynamic_cast<core::FusedAdamW*>(&optimizer_);
   if (fused == nullptr) throw std::logic_error("Trainer::fit_graphed needs a core::FusedAdamW optimiser");
-  fused->set_graph_safe(true);
   const auto params = model_.parameters();
   const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  // Several ranks: the gradient all-reduces are launched inside the step, so on CUDA (NCCL) they
+  // are captured and replayed with it; the CPU's Gloo collectives cannot be, and a CPU step is
+  // never captured anyway: there the option is refused rather than silently meaning nothing.
+  if (world.distributed() && !device.is_cuda())
+    throw InputError("train.cuda_graphs with several processes needs CUDA (NCCL; world size " + std::to_string(world.size()) + " on " +
+                     device.str() + "); set train.cuda_graphs=false");
+  if (world.distributed() && !sync_) sync_ = std::make_unique<dist::GradientSync>(world, model_);
+  fused->set_graph_safe(true);
   if (device.is_cuda() && core::StepGraphs::available() && !fused->uses_fused_kernel())
     throw std::logic_error("Trainer::fit_graphed: on CUDA the optimiser step must be the fused kernel (float32 "
                            "parameters, no amsgrad), else a captured step would freeze its learning rate");
@@ -80,13 +85,14 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
               fused->stage_lr();
             },
             [&] {
-              optimizer_.zero_grad();
+              if (sync_) sync_->begin();
+              else optimizer_.zero_grad();
               auto loss = s.loss();
               backward_and_step(loss);
               out.copy_(loss.detach());
             });
         if (ran == core::StepGraphs::Ran::replayed) fused->replayed();
-        return out.item<double>();
+        return world.mean(out.item<double>());  // the ranks' mean, as fit's
       },
       on_step);
 }

@@ -11,7 +11,8 @@
 #          ("deit_small_patch16 cpvt_small"), LATENCY_MODELS ("deit_tiny_patch16 cpvt_tiny"),
 #          FMNIST (Fashion-MNIST's folder for the train stage; default .device-data/fashion-mnist,
 #          then /usr/share/datasets/fashion-mnist: carry .device-data/fashion-mnist, a copy of Debian's),
-#          TRAIN_EPOCHS (1), TRAIN_DEVICE (cuda; cpu only to try the stage out),
+#          TRAIN_EPOCHS (1), TRAIN_DEVICE (cuda; cpu only to try the stage out), TRAIN_MODES ("plain
+#          fast graphs fast+graphs": train.fast_path and train.cuda_graphs off / on),
 #          PROFILE_MODEL (deit_tiny_patch16), SKIP ("" or any of: build tests train first more latency
 #          profile)
 # Order (most important first): build, tests, `vision train` with the fast path off / on (the
@@ -120,7 +121,7 @@ if ! skip tests && [ -x "$b/tests/vision/test_fast_path" ]; then
 fi
 
 # `vision train` on the cpvt-fmnist table's model (vit_tiny_patch4_28 with PEG, the table's config)
-# with train.fast_path off and on, alternating, two rounds: the figure is the run's
+# with train.fast_path and train.cuda_graphs off and on, alternating, two rounds: the figure is the run's
 # train_images_per_second (training steps only) and its test accuracy.
 if ! skip train; then
   fm=""
@@ -133,36 +134,41 @@ if ! skip train; then
     log "vision train, fast path off / on ($(left) s left)"
     mkdir -p "$out/train"
     for round in 1 2; do
-      for fp in false true; do
+      for mode in ${TRAIN_MODES:-plain fast graphs fast+graphs}; do  # train.fast_path / train.cuda_graphs
         [ "$(left)" -lt 60 ] && { train_stage="stopped by the budget"; break 2; }
+        fp=false cg=false
+        [[ $mode == *fast* ]] && fp=true
+        [[ $mode == *graphs* ]] && cg=true
         timeout "$(cap 150)" "$p" vision train --json --config experiments/configs/vision/fmnist-vit+peg.toml \
           --set "data.train=idx:$fm?split=train" --set "data.test=idx:$fm?split=test" \
           --set "train.epochs=${TRAIN_EPOCHS:-1}" --set "device=${TRAIN_DEVICE:-cuda}" --set "train.fast_path=$fp" \
-          ${TRAIN_SETS:-} --runs "$out/train/runs" >"$out/train/fast-$fp-$round.json" 2>"$out/train/fast-$fp-$round.log"
-        echo "   fast_path=$fp round $round: rc=$?" | tee -a "$out/steps.log"
+          --set "train.cuda_graphs=$cg" ${TRAIN_SETS:-} --runs "$out/train/runs" >"$out/train/mode-$mode-$round.json" 2>"$out/train/mode-$mode-$round.log"
+        echo "   $mode (fast_path=$fp cuda_graphs=$cg) round $round: rc=$?" | tee -a "$out/steps.log"
       done
     done
     python3 - "$out/train" <<'PY'
 import glob, json, os, statistics, sys
 d = sys.argv[1]
 rows = {}
-for f in sorted(glob.glob(os.path.join(d, "fast-*.json"))):
-    fp = os.path.basename(f).split("-")[1]
+for f in sorted(glob.glob(os.path.join(d, "mode-*.json"))):
+    mode = os.path.basename(f)[len("mode-"):].rsplit("-", 1)[0]
     try:
         j = json.load(open(f))
     except ValueError:
         continue
-    rows.setdefault(fp, []).append((j["train_images_per_second"], j.get("test_acc@28", float("nan"))))
-md = ["| train.fast_path | runs | train img/s (each) | median | test acc@28 |", "|---|---|---|---|---|"]
-for fp in ("false", "true"):
-    r = rows.get(fp, [])
+    rows.setdefault(mode, []).append((j["train_images_per_second"], j.get("test_acc@28", float("nan"))))
+md = ["| mode (train.fast_path / train.cuda_graphs) | runs | train img/s (each) | median | test acc@28 |", "|---|---|---|---|---|"]
+for mode in ("plain", "fast", "graphs", "fast+graphs"):
+    r = rows.get(mode, [])
     if r:
-        md.append(f"| {fp} | {len(r)} | {' / '.join(f'{x:,.0f}' for x, _ in r)} | {statistics.median(x for x, _ in r):,.0f} | "
+        md.append(f"| {mode} | {len(r)} | {' / '.join(f'{x:,.0f}' for x, _ in r)} | {statistics.median(x for x, _ in r):,.0f} | "
                   f"{' / '.join(f'{a:.4f}' for _, a in r)} |")
-if rows.get("false") and rows.get("true"):
-    ratio = statistics.median(x for x, _ in rows["true"]) / statistics.median(x for x, _ in rows["false"])
+if rows.get("plain"):
     md.append("")
-    md.append(f"fast / plain (medians): {ratio:.2f}")
+    base = statistics.median(x for x, _ in rows["plain"])
+    for mode in ("fast", "graphs", "fast+graphs"):
+        if rows.get(mode):
+            md.append(f"- {mode} / plain (medians): {statistics.median(x for x, _ in rows[mode]) / base:.2f}")
 open(os.path.join(d, "results.md"), "w").write("\n".join(md) + "\n")
 PY
     [ "$train_stage" = "not run" ] && train_stage="ran (table below; run logs in train/)"

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "pesuite/core/optim.h"
@@ -76,6 +77,7 @@ crop_scale = [0.08, 1.0] # streamed: random-resized-crop area range (fraction of
 color_jitter = 0.0      # streamed: brightness / contrast / saturation jitter factor; 0 = off
 amp = "auto"            # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
 fast_path = false       # CUDA: fused residual-add + LayerNorm and bias + GELU kernels, bf16 weight copies (docs/gpu-fast-path.md); CPU ignores it
+cuda_graphs = false     # CUDA: every training step (forward, backward, clipping, fused AdamW) replayed as one CUDA graph per batch shape; the CPU runs the same steps eagerly
 checkpoint_every = 0    # steps; 0 = once per epoch (ckpt/last.safetensors; the end is always saved)
 stop_after_steps = 0    # stop (with a checkpoint) after this many steps of this invocation; resume later. 0 = off
 log_every = 20          # steps between metrics rows
@@ -418,7 +420,9 @@ CheckpointEval evaluate_checkpoint(const core::Config& cfg, const std::string& c
 namespace {
 
 // One step's loss: the batch of (epoch, index) as the data gives it, soft targets (label
-// smoothing), mixup / cutmix seeded by the step, the objective of the data (CE or BCE).
+// smoothing), mixup / cutmix seeded by the step, the objective of the data (CE or BCE). In two
+// halves, so that train.cuda_graphs can copy a step's batch into the static tensors its captured
+// step reads: batch_of (host work: decode, targets, mix, this rank's share) and loss_on (device).
 struct StepLoss {
   ImageData& train;
   ViT& model;
@@ -430,13 +434,27 @@ struct StepLoss {
   MixOptions mix;
   std::uint64_t seed;
 
-  torch::Tensor operator()(std::int64_t step) const {
+  struct Batch {
+    torch::Tensor images, targets;  // undefined: nothing to train on this step (see empty())
+    double loss_scale = 1.0;
+    bool no_images = false;  // every image of the batch was bad (data.skip_bad)
+    bool empty() const { return !images.defined(); }
+    // One captured step per distinct key (train.cuda_graphs).
+    std::string key() const {
+      if (empty()) return no_images ? "no-images" : "empty-share";
+      std::string k = "x";
+      for (auto d : images.sizes()) k += ":" + std::to_string(d);
+      return k + "/t:" + std::to_string(targets.size(0)) + "/s:" + std::to_string(loss_scale);
+    }
+  };
+
+  Batch batch_of(std::int64_t step) const {
     const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
     ImageBatch b = train.train_batch(epoch, k, step, batch);
-    if (b.images.size(0) == 0) {  // every image of the batch was bad (data.skip_bad): a step that changes nothing but decay
-      auto zero = torch::zeros({}, torch::TensorOptions().device(device));
-      for (const auto& p : model->parameters()) zero = zero + p.sum() * 0.0;
-      return zero;
+    Batch out;
+    if (b.images.size(0) == 0) {
+      out.no_images = true;
+      return out;
     }
     auto x = b.images;
     torch::Tensor targets;
@@ -451,15 +469,62 @@ struct StepLoss {
     // Several processes (core/distributed.h): this rank's share of the batch, drawn, flipped and
     // mixed as one process would, so the ranks' batches together are the single-process batch.
     const auto share = core::dist::World::get().batch_share(x.size(0));
-    if (share.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+    if (share.empty()) return out;
     if (share.end - share.begin != x.size(0)) {  // (equal shares have loss_scale 1 but are still shares)
       x = x.slice(0, share.begin, share.end);
       targets = targets.slice(0, share.begin, share.end);
     }
-    auto logits = forward_logits(model, x.to(device), device, bf16);
-    targets = targets.to(device);
-    auto loss = loss_name == "ce" ? soft_cross_entropy(logits, targets) : multilabel_bce(logits, targets);
-    return share.loss_scale == 1.0 ? loss : loss * share.loss_scale;
+    out.images = x;
+    out.targets = targets;
+    out.loss_scale = share.loss_scale;
+    return out;
+  }
+
+  // The loss of a batch already on the device (or of an empty one).
+  torch::Tensor loss_on(const Batch& b) const {
+    if (b.no_images) {  // a step that changes nothing but decay
+      auto zero = torch::zeros({}, torch::TensorOptions().device(device));
+      for (const auto& p : model->parameters()) zero = zero + p.sum() * 0.0;
+      return zero;
+    }
+    if (b.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+    auto logits = forward_logits(model, b.images, device, bf16);
+    auto loss = loss_name == "ce" ? soft_cross_entropy(logits, b.targets) : multilabel_bce(logits, b.targets);
+    return b.loss_scale == 1.0 ? loss : loss * b.loss_scale;
+  }
+
+  torch::Tensor operator()(std::int64_t step) const {
+    auto b = batch_of(step);
+    if (!b.empty()) {
+      b.images = b.images.to(device);
+      b.targets = b.targets.to(device);
+    }
+    return loss_on(b);
+  }
+
+  // train.cuda_graphs: the same batches, copied into one set of device tensors per key, which that
+  // key's captured step reads (core::Trainer::fit_graphed; eager on the CPU).
+  core::Trainer::StagedStep staged(std::int64_t step, std::map<std::string, Batch>& slots) const {
+    auto b = batch_of(step);
+    const auto key = b.key();
+    auto slot = slots.find(key);
+    if (slot == slots.end()) {
+      Batch fresh = b;
+      if (!b.empty()) {  // its own device memory: the static inputs of this key's graph
+        fresh.images = b.images.to(device, /*non_blocking=*/false, /*copy=*/true);
+        fresh.targets = b.targets.to(device, false, true);
+      }
+      slot = slots.emplace(key, std::move(fresh)).first;
+      return {key, [] {}, [this, in = &slot->second] { return loss_on(*in); }};
+    }
+    Batch* in = &slot->second;
+    return {key,
+            [in, b] {
+              if (b.empty()) return;
+              in->images.copy_(b.images);
+              in->targets.copy_(b.targets);
+            },
+            [this, in] { return loss_on(*in); }};
   }
 };
 
@@ -582,7 +647,10 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
     return stop_after <= 0 || st.step - start_step < stop_after;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const auto st = trainer.fit([&](std::int64_t step, std::mt19937_64&) { return loss_of(step); }, on_step);
+  std::map<std::string, StepLoss::Batch> graph_inputs;  // train.cuda_graphs: per key, the captured step's inputs
+  const auto st = cfg.get_bool("train.cuda_graphs")
+                      ? trainer.fit_graphed([&](std::int64_t step, std::mt19937_64&) { return loss_of.staged(step, graph_inputs); }, on_step)
+                      : trainer.fit([&](std::int64_t step, std::mt19937_64&) { return loss_of(step); }, on_step);
   ClassificationResult result;
   result.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result.steps = st.step;
