@@ -147,7 +147,9 @@ std::string with_article(const std::string& phrase) { return article(phrase) + "
 std::string adjective(const std::string& colour, const std::string& noun) { return colour.empty() ? noun : colour + " " + noun; }
 }  // namespace
 
-std::string counting_caption(const std::vector<CaptionObject>& objects, std::uint64_t variant) {
+namespace {
+
+std::string grouped_caption(const std::vector<CaptionObject>& objects, std::uint64_t variant, bool colours) {
   std::vector<std::size_t> first;  // first object of each class, in order of appearance
   for (std::size_t i = 0; i < objects.size(); ++i) {
     bool seen = false;
@@ -163,14 +165,25 @@ std::string counting_caption(const std::vector<CaptionObject>& objects, std::uin
         ++n;
         one_colour = one_colour && o.colour == objects[f].colour;
       }
+    const std::string colour = colours ? objects[f].colour : std::string();
     if (n == 1)
-      parts.push_back(with_article(adjective(objects[f].colour, objects[f].singular)));
+      parts.push_back(with_article(adjective(colour, objects[f].singular)));
     else
-      parts.push_back(count_word(n) + " " + (one_colour ? adjective(objects[f].colour, objects[f].plural) : objects[f].plural));
+      parts.push_back(count_word(n) + " " + (one_colour ? adjective(colour, objects[f].plural) : objects[f].plural));
   }
   static const char* templates[] = {"a photo of ", "a picture of ", "an image of ", ""};
   std::string body = parts.empty() ? std::string("nothing") : join_and(parts);
   return templates[variant % 4] + body + ".";
+}
+
+}  // namespace
+
+std::string counting_caption(const std::vector<CaptionObject>& objects, std::uint64_t variant) {
+  return grouped_caption(objects, variant, true);
+}
+
+std::string names_caption(const std::vector<CaptionObject>& objects, std::uint64_t variant) {
+  return grouped_caption(objects, variant, false);
 }
 
 std::string position_caption(const std::vector<CaptionObject>& objects) {

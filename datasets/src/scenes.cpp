@@ -358,7 +358,7 @@ SceneLayout SceneGenerator::layout(std::int64_t index) const {
   std::vector<CaptionObject> words;
   for (const auto& o : L.objects)
     words.push_back({b.singular[static_cast<std::size_t>(o.bank_class)], b.plural[static_cast<std::size_t>(o.bank_class)], o.colour, o.position});
-  L.captions = {counting_caption(words, variant), position_caption(words)};
+  L.captions = {counting_caption(words, variant), position_caption(words), names_caption(words, variant)};
   return L;
 }
 

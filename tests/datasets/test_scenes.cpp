@@ -129,6 +129,10 @@ TEST(SceneText, CaptionsCountAndName) {
   mixed[2].colour = "black";
   EXPECT_EQ(datasets::counting_caption(mixed, 1), "a picture of two bears and a red apple.");
   EXPECT_EQ(datasets::counting_caption({{"owl", "owls", "orange", "top"}}, 2), "an image of an orange owl.");
+  // The names caption: the same grouping without colour words (the article follows the noun).
+  EXPECT_EQ(datasets::names_caption(objs, 0), "a photo of two bears and an apple.");
+  EXPECT_EQ(datasets::names_caption(mixed, 3), "two bears and an apple.");
+  EXPECT_EQ(datasets::names_caption({{"owl", "owls", "orange", "top"}}, 2), "an image of an owl.");
   EXPECT_EQ(datasets::position_caption(objs),
             "a brown bear on the left, a red apple in the top right and a brown bear at the bottom.");
   EXPECT_EQ(datasets::count_word(3), "three");
@@ -334,17 +338,22 @@ TEST(Scenes, CaptionsNameExactlyThePlacedObjects) {
   std::int64_t multi = 0;
   for (std::int64_t i = 0; i < 80; ++i) {
     const auto L = g.layout(i);
-    ASSERT_EQ(L.captions.size(), 2u);
+    ASSERT_EQ(L.captions.size(), 3u);
     const std::string& counting = L.captions[0];
     const std::string& positions = L.captions[1];
+    const std::string& names = L.captions[2];
+    for (const auto& o : L.objects)  // the names caption says no colour
+      EXPECT_EQ(names.find(" " + o.colour + " "), std::string::npos) << names;
     std::map<std::int64_t, std::int64_t> count;
     for (const auto& o : L.objects) ++count[o.bank_class];
     for (std::size_t c = 0; c < classes.size(); ++c) {
       const auto n = count.count(static_cast<std::int64_t>(c)) ? count[static_cast<std::int64_t>(c)] : 0;
       if (n == 0) {
         EXPECT_EQ(counting.find(classes[c].singular), std::string::npos) << counting;
+        EXPECT_EQ(names.find(classes[c].singular), std::string::npos) << names;
       } else if (n == 1) {
         EXPECT_NE(counting.find(std::string(classes[c].colour) + " " + classes[c].singular), std::string::npos) << counting;
+        EXPECT_NE(names.find(" " + std::string(classes[c].singular)), std::string::npos) << names;
         EXPECT_EQ(counting.find(classes[c].plural), std::string::npos) << counting;
       } else {
         ++multi;
@@ -491,7 +500,7 @@ TEST(Scenes, InspectSummary) {
   EXPECT_EQ(j["num_classes"], 4);
   EXPECT_EQ(j["heldout_classes"].size(), 1u);
   EXPECT_EQ(j["items"].size(), 8u);
-  EXPECT_EQ(j["items"][0]["captions"].size(), 2u);
+  EXPECT_EQ(j["items"][0]["captions"].size(), 3u);
   // Per class: objects and scenes showing it, counted here from the labels.
   ASSERT_EQ(j["classes"].size(), 4u);
   for (std::size_t c = 0; c < 4; ++c) {

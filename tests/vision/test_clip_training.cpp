@@ -130,7 +130,9 @@ TEST(ClipTraining, BadConfigsAreInputErrors) {
   };
   EXPECT_NE(error_of("data.test=\"idx:/nowhere\"").find("captioned scenes"), std::string::npos);
   EXPECT_NE(error_of("train.batch_size=1").find("at least 2"), std::string::npos);
-  EXPECT_NE(error_of("train.captions=\"all\"").find("both, counting, position"), std::string::npos);
+  EXPECT_NE(error_of("train.captions=\"all\"").find("among counting, position, names"), std::string::npos);
+  EXPECT_NE(error_of("train.captions=\"names+names\"").find("distinct kinds"), std::string::npos);
+  EXPECT_NE(error_of("train.captions=\"counting+\"").find("among counting, position, names"), std::string::npos);
   EXPECT_NE(error_of("model.patch_size=5").find("patch"), std::string::npos);
   EXPECT_NE(error_of("model.name=\"ViT-X\"").find("unknown"), std::string::npos);
 }

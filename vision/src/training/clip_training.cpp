@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -75,7 +76,7 @@ beta2 = 0.98
 eps = 1e-6
 warmup_fraction = 0.1   # of all steps
 clip_grad_norm = 1.0    # 0 = off
-captions = "both"       # both (one of the two per scene, drawn each step) | counting | position
+captions = "both"       # the caption kinds, joined by '+', one of them drawn per scene each step: counting, position, names (counting without colour words); both = counting+position
 amp = "auto"            # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
 checkpoint_every = 0    # steps; 0 = once per epoch (ckpt/last.safetensors; the end is always saved)
 stop_after_steps = 0    # stop (with a checkpoint) after this many steps of this invocation; resume later. 0 = off
@@ -273,22 +274,35 @@ core::Config clip_resume_config(const std::string& path) { return core::run_conf
 namespace {
 
 // Every training caption tokenized once: [N, K, context] with K = captions per scene used.
+// `which`: the kinds, joined by '+' (counting, position, names; "both" = counting+position).
 torch::Tensor tokenize_captions(const ClipScenes& data, const ClipTokenizer& tok, std::int64_t context, const std::string& which,
                                 std::int64_t& truncated) {
-  if (which != "both" && which != "counting" && which != "position")
-    throw core::InputError("config train.captions: '" + which + "' is not one of both, counting, position");
+  static const std::map<std::string, std::size_t> kinds{{"counting", 0}, {"position", 1}, {"names", 2}};
+  std::vector<std::size_t> picked;
+  const std::string spec = which == "both" ? "counting+position" : which;
+  for (std::size_t at = 0; at <= spec.size();) {
+    const auto end = std::min(spec.find('+', at), spec.size());
+    const auto it = kinds.find(spec.substr(at, end - at));
+    if (it == kinds.end() || std::find(picked.begin(), picked.end(), it->second) != picked.end())
+      throw core::InputError("config train.captions: '" + which +
+                             "' is not a '+'-joined list of distinct kinds among counting, position, names (or both)");
+    picked.push_back(it->second);
+    at = end + 1;
+  }
   std::vector<std::string> texts;
-  std::int64_t k = which == "both" ? 2 : 1;
   for (std::size_t i = 0; i < data.captions.size(); ++i) {
     const auto& c = data.captions[i];
-    if (c.size() < 2) throw core::InputError(data.spec + ": scene " + std::to_string(i) + " has fewer than two captions");
-    if (which != "position") texts.push_back(c[0]);
-    if (which != "counting") texts.push_back(c[1]);
+    for (auto k : picked) {
+      if (k >= c.size())
+        throw core::InputError(data.spec + ": scene " + std::to_string(i) + " has " + std::to_string(c.size()) + " captions, no " +
+                               (k == 1 ? "position" : "names") + " caption");
+      texts.push_back(c[k]);
+    }
   }
   auto t = tok.tokenize(texts, context);
   truncated = 0;
   for (bool b : t.truncated) truncated += b;
-  return t.tokens.view({data.size(), k, context});
+  return t.tokens.view({data.size(), static_cast<std::int64_t>(picked.size()), context});
 }
 
 void check_fits(const Clip& model, const ClipScenes& data, const std::string& key) {

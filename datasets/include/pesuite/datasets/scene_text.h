@@ -65,6 +65,11 @@ struct CaptionObject {
 // template: "a photo of {}.", "a picture of {}.", "an image of {}.", "{}." (variant % 4).
 std::string counting_caption(const std::vector<CaptionObject>& objects, std::uint64_t variant);
 
+// "a photo of two bears and an apple.": counting_caption without colour words, so that only the
+// objects' identity tells it apart from another scene's (contrastive training on captions that
+// always name colours learns colours and positions first: docs/clip.md).
+std::string names_caption(const std::vector<CaptionObject>& objects, std::uint64_t variant);
+
 // "a red apple in the top left, a brown bear in the centre and a grey bear at the bottom.":
 // every object in paste order with its colour and position phrase.
 std::string position_caption(const std::vector<CaptionObject>& objects);

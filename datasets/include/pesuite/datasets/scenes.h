@@ -101,7 +101,7 @@ struct SceneLayout {
   SceneBackground background;
   std::vector<SceneObject> objects;  // in paste order; pixel fields unset
   std::int64_t dropped = 0;          // objects that found no place
-  std::vector<std::string> captions; // [0] counting caption, [1] position caption
+  std::vector<std::string> captions; // [0] counting, [1] position, [2] names (counting without colours)
 };
 
 struct Scene {
