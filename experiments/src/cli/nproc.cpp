@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -57,6 +58,7 @@ struct Rank {
   std::string partial;    // text after its last line break
   std::string last_line;  // last non-empty line
   std::optional<int> status;
+  bool stopped_here = false;  // this launcher sent it SIGTERM / SIGKILL (after another rank failed)
 };
 
 void take_output(Rank& r, int rank, int fd, const char* data, std::size_t n) {
@@ -255,18 +257,36 @@ int run_nproc(int nproc, const std::vector<std::string>& args) {
       const auto now = clock::now();
       if (!terminated && now >= *stop_by) {
         for (auto& rk : ranks)
-          if (!rk.status) ::kill(rk.pid, SIGTERM);
+          if (!rk.status) ::kill(rk.pid, SIGTERM), rk.stopped_here = true;
         terminated = true;
         stop_by = now + std::chrono::seconds(5);
       } else if (terminated && !killed && now >= *stop_by) {
         for (auto& rk : ranks)
-          if (!rk.status) ::kill(rk.pid, SIGKILL);
+          if (!rk.status) ::kill(rk.pid, SIGKILL), rk.stopped_here = true;
         killed = true;
       }
     }
   }
   if (!first_failure) return 0;
-  const int f = *first_failure;
+  // The rank to name: the cause, not the first one reaped (waitpid returns zombies oldest child
+  // first, so rank 0 whose collective broke can come before rank 1 that was killed). A rank killed
+  // by a signal this launcher did not send is the cause; else one that ended on its own with an
+  // error of its own rather than a broken collective (World::fail's wording); else the first
+  // reaped (a hung rank: its peer's timeout is the report, the hung one was stopped here).
+  auto pick = [&](const std::function<bool(const Rank&)>& is_cause) -> std::optional<int> {
+    if (is_cause(ranks[static_cast<std::size_t>(*first_failure)])) return first_failure;
+    for (int r = 0; r < nproc; ++r) {
+      const auto& rk = ranks[static_cast<std::size_t>(r)];
+      if (rk.status && failed(*rk.status) && is_cause(rk)) return r;
+    }
+    return std::nullopt;
+  };
+  auto cause = pick([](const Rank& rk) { return rk.status && WIFSIGNALED(*rk.status) && !rk.stopped_here; });
+  if (!cause)
+    cause = pick([](const Rank& rk) {
+      return rk.status && failed(*rk.status) && !rk.stopped_here && rk.last_line.find("another rank may have died") == std::string::npos;
+    });
+  const int f = cause.value_or(*first_failure);
   const auto& fr = ranks[static_cast<std::size_t>(f)];
   std::cerr << "error: --nproc " << nproc << ": rank " << f << " (pid " << fr.pid << ") " << describe(*fr.status);
   std::cerr << "; its last line: " << (fr.last_line.empty() ? "(none)" : "'" + fr.last_line + "'");
