@@ -273,19 +273,19 @@ int run_nproc(int nproc, const std::vector<std::string>& args) {
   // by a signal this launcher did not send is the cause; else one that ended on its own with an
   // error of its own rather than a broken collective (World::fail's wording); else the first
   // reaped (a hung rank: its peer's timeout is the report, the hung one was stopped here).
+  // Looked at in this order: the first reaped, then by rank; only failed ranks this launcher did
+  // not stop qualify.
+  std::vector<int> candidates{*first_failure};
+  for (int r = 0; r < nproc; ++r) candidates.push_back(r);
   auto pick = [&](const std::function<bool(const Rank&)>& is_cause) -> std::optional<int> {
-    if (is_cause(ranks[static_cast<std::size_t>(*first_failure)])) return first_failure;
-    for (int r = 0; r < nproc; ++r) {
+    for (int r : candidates) {
       const auto& rk = ranks[static_cast<std::size_t>(r)];
-      if (rk.status && failed(*rk.status) && is_cause(rk)) return r;
+      if (rk.status && failed(*rk.status) && !rk.stopped_here && is_cause(rk)) return r;
     }
     return std::nullopt;
   };
-  auto cause = pick([](const Rank& rk) { return rk.status && WIFSIGNALED(*rk.status) && !rk.stopped_here; });
-  if (!cause)
-    cause = pick([](const Rank& rk) {
-      return rk.status && failed(*rk.status) && !rk.stopped_here && rk.last_line.find("another rank may have died") == std::string::npos;
-    });
+  auto cause = pick([](const Rank& rk) { return WIFSIGNALED(*rk.status); });
+  if (!cause) cause = pick([](const Rank& rk) { return rk.last_line.find("another rank may have died") == std::string::npos; });
   const int f = cause.value_or(*first_failure);
   const auto& fr = ranks[static_cast<std::size_t>(f)];
   std::cerr << "error: --nproc " << nproc << ": rank " << f << " (pid " << fr.pid << ") " << describe(*fr.status);
