@@ -21,8 +21,7 @@ data=$PWD/.device-data
 tests_data=$([ -d "$data/shared" ] && echo "$data/shared")  # a copy of ../shared/data's small samples
 if has build; then
   t0=$(date +%s)
-  cmake -S . -B $b -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 ${tests_data:+-DPESUITE_TEST_DATA=$tests_data} >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+  cmake -S . -B $b "${cuda_configure[@]}" ${tests_data:+-DPESUITE_TEST_DATA=$tests_data} >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
   cmake --build $b --parallel "$(nproc)" -- -k 0 >"$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
   echo "build: $(( $(date +%s) - t0 )) s"
   python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda)'

@@ -21,8 +21,7 @@ source "$(dirname "$0")/env.sh"  # sysroot, LibTorch prefix, NCCL settings
 w=$out/w
 mkdir -p "$w"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$w/gpu.txt" 2>&1
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 -DPESUITE_BUILD_TESTS=OFF >"$w/configure.log" 2>&1 ||
+cmake -S . -B build-cuda "${cuda_configure[@]}" -DPESUITE_BUILD_TESTS=OFF >"$w/configure.log" 2>&1 ||
   { tail -30 "$w/configure.log"; tar czf "$out/run.tgz" -C "$out" w; exit 1; }
 cmake --build build-cuda --parallel "$(nproc)" --target pesuite >"$w/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$w/build.log" | head -30; tar czf "$out/run.tgz" -C "$out" w; exit 1; }

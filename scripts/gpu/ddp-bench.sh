@@ -28,8 +28,7 @@ b=$PWD/build-cuda
 p=$b/experiments/pesuite
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   log "configure + build pesuite (CUDA)"
-  cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr" \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 >"$out/configure.log" 2>&1 || { log "configure failed"; tail -20 "$out/configure.log"; exit 1; }
+  cmake -S . -B "$b" "${cuda_configure[@]}" >"$out/configure.log" 2>&1 || { log "configure failed"; tail -20 "$out/configure.log"; exit 1; }
   cmake --build "$b" --parallel "$(nproc)" --target pesuite >"$out/build.log" 2>&1 || { log "build failed"; grep -E "error|FAILED" "$out/build.log" | head -20; exit 1; }
 fi
 model=${MODEL:-deit_small_patch16}

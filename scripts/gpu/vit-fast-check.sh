@@ -74,8 +74,7 @@ if ! skip build; then
   log "configure (CUDA kernels on)"
   # Tests on explicitly: scripts/gpu/call.sh configures the same build folder without them, and a
   # warm machine keeps that cache (2026-12-07: "unknown target 'test_fast_path'").
-  cfg=(-S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$sys/usr"
-       -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 -DPESUITE_BUILD_TESTS=ON)
+  cfg=(-S . -B "$b" "${cuda_configure[@]}" -DPESUITE_BUILD_TESTS=ON)
   if ! timeout "$(cap 120)" cmake "${cfg[@]}" -DPESUITE_WITH_CUDA_KERNELS=ON >"$out/configure.log" 2>&1; then
     log "configure with the CUDA kernels failed (tail of configure.log below); again without them"
     tail -20 "$out/configure.log" | tee -a "$out/steps.log"
