@@ -20,6 +20,23 @@ struct StepGraphs::Impl {
   std::map<std::string, std::pair<int, std::unique_ptr<at::cuda::CUDAGraph>>> shapes;  // eager runs, graph
   std::optional<c10::cuda::CUDAStream> side;
 };
+
+namespace {
+// The side stream starts after what the caller queued (the batch's upload) ...
+c10::cuda::CUDAStream side_after(std::optional<c10::cuda::CUDAStream>& side, const c10::cuda::CUDAStream& caller) {
+  if (!side) side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, caller.device_index());
+  at::cuda::CUDAEvent queued;
+  queued.record(caller);
+  queued.block(*side);
+  return *side;
+}
+// ... and the caller's stream continues after the side stream's work.
+void caller_after(const c10::cuda::CUDAStream& side, const c10::cuda::CUDAStream& caller) {
+  at::cuda::CUDAEvent done;
+  done.record(side);
+  done.block(caller);
+}
+}  // namespace
 #else
 struct StepGraphs::Impl {};
 #endif
@@ -56,12 +73,7 @@ StepGraphs::Ran StepGraphs::run(const std::string& key, const std::function<void
   }
   c10::cuda::CUDAGuard on_device(device_);
   auto caller = c10::cuda::getCurrentCUDAStream();
-  if (!impl_->side) impl_->side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, caller.device_index());
-  auto side = *impl_->side;
-  // The side stream starts after what the caller queued (the batch's upload) ...
-  at::cuda::CUDAEvent queued;
-  queued.record(caller);
-  queued.block(side);
+  auto side = side_after(impl_->side, caller);
   Ran ran = Ran::eager;
   {
     c10::cuda::CUDAStreamGuard on_side(side);
@@ -92,10 +104,7 @@ StepGraphs::Ran StepGraphs::run(const std::string& key, const std::function<void
       ran = Ran::captured;
     }
   }
-  // ... and the caller's stream continues after the step.
-  at::cuda::CUDAEvent done;
-  done.record(side);
-  done.block(caller);
+  caller_after(side, caller);
   return ran;
 #else
   (void)key;
@@ -103,6 +112,23 @@ StepGraphs::Ran StepGraphs::run(const std::string& key, const std::function<void
   step();
   return Ran::eager;
 #endif
+}
+
+void StepGraphs::on_side_stream(const std::function<void()>& fn) {
+#if PESUITE_WITH_CUDA
+  if (device_.is_cuda()) {
+    c10::cuda::CUDAGuard on_device(device_);
+    auto caller = c10::cuda::getCurrentCUDAStream();
+    auto side = side_after(impl_->side, caller);
+    {
+      c10::cuda::CUDAStreamGuard on_side(side);
+      fn();
+    }
+    caller_after(side, caller);
+    return;
+  }
+#endif
+  fn();
 }
 
 }  // namespace pesuite::core

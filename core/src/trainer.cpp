@@ -67,12 +67,13 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
   if (world.distributed() && !device.is_cuda())
     throw InputError("train.cuda_graphs with several processes needs CUDA (NCCL; world size " + std::to_string(world.size()) + " on " +
                      device.str() + "); set train.cuda_graphs=false");
-  if (world.distributed() && !sync_) sync_ = std::make_unique<dist::GradientSync>(world, model_);
   fused->set_graph_safe(true);
   if (device.is_cuda() && core::StepGraphs::available() && !fused->uses_fused_kernel())
     throw std::logic_error("Trainer::fit_graphed: on CUDA the optimiser step must be the fused kernel (float32 "
                            "parameters, no amsgrad), else a captured step would freeze its learning rate");
   if (!graphs_) graphs_ = std::make_unique<core::StepGraphs>(device);
+  // Made on the capture's side stream, so that its accumulator hooks can be captured (cuda_graph.h).
+  if (world.distributed() && !sync_) graphs_->on_side_stream([&] { sync_ = std::make_unique<dist::GradientSync>(world, model_); });
   return loop(
       [&] {
         const StagedStep s = staged(state_.step, data_rng_);

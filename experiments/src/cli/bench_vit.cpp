@@ -168,7 +168,11 @@ void run(VitBenchArgs a) {
     // Several ranks: rank 0's weights everywhere, gradients all-reduced during backward (views into
     // the buckets, which begin() zeroes in place of zero_grad).
     std::unique_ptr<core::dist::GradientSync> gradient_sync;
-    if (world.distributed()) gradient_sync = std::make_unique<core::dist::GradientSync>(world, *model);
+    if (world.distributed()) {
+      auto make = [&] { gradient_sync = std::make_unique<core::dist::GradientSync>(world, *model); };
+      if (graphs) graphs->on_side_stream(make);  // its hooks then join the capture (cuda_graph.h)
+      else make();
+    }
     auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
     auto body = [&] {
       if (gradient_sync) gradient_sync->begin();

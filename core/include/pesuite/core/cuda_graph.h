@@ -41,6 +41,12 @@ class StepGraphs {
   // Runs one step for inputs of shape `key` (see above). Throws std::runtime_error, naming the key,
   // when the capture fails (an op in `step` that cannot be captured); no graph is kept then.
   Ran run(const std::string& key, const std::function<void()>& prepare, const std::function<void()>& step);
+  // Runs `fn` eagerly on the side stream that run() warms up and captures on, ordered after and
+  // before the caller's stream. Build here what autograd runs inside the step but that is made
+  // before it, such as core::dist::GradientSync's gradient accumulators: autograd runs a node on
+  // the stream it was made on, and a node of the legacy default stream cannot join a capture
+  // (cudaErrorStreamCaptureImplicit; PyTorch asks the same of DDP under CUDA graphs).
+  void on_side_stream(const std::function<void()>& fn);
   std::size_t captured() const;  // graphs held (one per shape)
   static bool available();       // built against a CUDA LibTorch
 
