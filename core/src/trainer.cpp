@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 
 #include "pesuite/core/distributed.h"
 #include "pesuite/core/error.h"
@@ -79,20 +80,32 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
         const StagedStep s = staged(state_.step, data_rng_);
         auto& out = graph_losses_[s.key];  // the step writes its loss here (static memory)
         if (!out.defined()) out = torch::zeros({}, torch::TensorOptions().device(device));
-        const auto ran = graphs_->run(
-            s.key,
-            [&] {
-              s.stage();
-              fused->stage_lr();
-            },
-            [&] {
-              if (sync_) sync_->begin();
-              else optimizer_.zero_grad();
-              auto loss = s.loss();
-              backward_and_step(loss);
-              out.copy_(loss.detach());
-            });
-        if (ran == core::StepGraphs::Ran::replayed) fused->replayed();
+        auto prepare = [&] {
+          s.stage();
+          fused->stage_lr();
+        };
+        auto step = [&] {
+          if (sync_) sync_->begin();
+          else optimizer_.zero_grad();
+          auto loss = s.loss();
+          backward_and_step(loss);
+          out.copy_(loss.detach());
+        };
+        if (graphs_failed_) {
+          prepare();
+          step();
+        } else {
+          try {
+            if (graphs_->run(s.key, prepare, step) == core::StepGraphs::Ran::replayed) fused->replayed();
+          } catch (const std::runtime_error& e) {
+            // A step that cannot be captured (an op of this model or data that syncs the host):
+            // nothing of it ran, so this step and the rest run eagerly, as bench vit does.
+            std::cerr << e.what() << "; the remaining steps run eagerly\n";
+            graphs_failed_ = true;
+            prepare();
+            step();
+          }
+        }
         return world.mean(out.item<double>());  // the ranks' mean, as fit's
       },
       on_step);

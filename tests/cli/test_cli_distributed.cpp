@@ -495,19 +495,20 @@ TEST(Distributed, BenchVitTrainsAsOneProcessAcrossRanks) {
   EXPECT_NE((graphs.out + graphs.err).find("--cuda-graphs with several ranks needs CUDA"), std::string::npos) << graphs.err;
 }
 
-// train.cuda_graphs for `vision train`: on the CPU the staged steps (each batch copied into the
-// per-shape input tensors a captured step reads) run eagerly and must train bit for bit as the
-// plain steps; with several ranks on the CPU (Gloo, nothing to capture) the key is refused.
+// train.cuda_graphs for `vision train` (on by default, ignored on the CPU): with train.stage_on_cpu
+// the staged steps (each batch copied into the per-shape input tensors a captured step reads) run
+// eagerly on the CPU and must train bit for bit as the plain steps; with several ranks on the CPU
+// (Gloo, nothing to capture) staging is refused.
 TEST(Distributed, VisionTrainStagedStepsAreThePlainSteps) {
   TempDir dir;
   const auto plain = json_of(run_cli("--threads 1 vision train --json" + vision_args(dir, "plain")));
-  const auto staged = json_of(run_cli("--threads 1 vision train --json --set train.cuda_graphs=true" + vision_args(dir, "staged")));
+  const auto staged = json_of(run_cli("--threads 1 vision train --json --set train.stage_on_cpu=true" + vision_args(dir, "staged")));
   ASSERT_TRUE(plain.contains("run") && staged.contains("run"));
   EXPECT_GT(pesuite::test::expect_same_checkpoint_state(plain["run"].get<std::string>() + "/ckpt/last.safetensors",
                                                         staged["run"].get<std::string>() + "/ckpt/last.safetensors"),
             20);
   REQUIRE_CPU_GROUP();
-  const auto ranks = run_cli("--threads 1 --nproc 2 vision train --json --set train.cuda_graphs=true" + vision_args(dir, "ranks"));
+  const auto ranks = run_cli("--threads 1 --nproc 2 vision train --json --set train.stage_on_cpu=true" + vision_args(dir, "ranks"));
   EXPECT_EQ(ranks.exit_code, 2) << ranks.err;
   EXPECT_NE((ranks.out + ranks.err).find("train.cuda_graphs with several processes needs CUDA"), std::string::npos) << ranks.err;
 }

@@ -256,6 +256,25 @@ TEST(PinTraining, OnlyTheAdapterGetsGradients) {
   }
 }
 
+// `full` (the ceiling, not a method of the paper): the adapter is the VLM itself, so every VLM
+// weight is trained, and before training its media are the raw model's exactly.
+TEST(PinTraining, TheFullCeilingTrainsEveryVlmWeightFromTheRawModel) {
+  PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
+  const ClipTokenizer tok(vocab_file());
+  const auto vocab = VlmVocab::from_texts(tok, {pin_prompt("bear"), "[0, 1, 2, 3]."});
+  torch::manual_seed(0);
+  Vlm vlm = create_vlm("vlm_micro_32", vocab);
+  freeze_vlm(vlm);
+  auto full = make_adapter("full", vlm);
+  for (auto& p : full->parameters()) p.set_requires_grad(true);  // as run_pin does for "full"
+  std::int64_t all = 0;
+  for (const auto& p : vlm->parameters()) all += p.numel();
+  EXPECT_EQ(trained_parameters(*full), all);
+  const auto images = torch::randn({2, 3, 32, 32});
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::equal(full->media(vlm, images), make_adapter("raw", vlm)->media(vlm, images)));
+}
+
 TEST(PinTraining, EveryMethodRunsAndTheLocaliserFileAnswersAlike) {
   PESUITE_SKIP_WITHOUT_SAMPLE(vocab_file(), "clip/bpe_simple_vocab_16e6.txt.gz");
   TempDir dir;

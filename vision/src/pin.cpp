@@ -61,6 +61,15 @@ class VptAdapter : public LocalisationAdapter {
   torch::Tensor prompts;
 };
 
+// Not a method of the paper: the whole VLM trained on the answers (vision tower, resampler, LM),
+// the ceiling of what these data and this decoding allow; `full` in `vlm pin`'s method key.
+class FullAdapter : public LocalisationAdapter {
+ public:
+  explicit FullAdapter(const Vlm& vlm) { register_module("vlm", vlm.ptr()); }
+  torch::Tensor media(Vlm& vlm, const torch::Tensor& images) override { return vlm->resample(vlm->vision_tokens(images)); }
+  std::string name() const override { return "full"; }
+};
+
 // The deltas are added to the attention layers' in_proj_weight for the duration of one forward
 // (the frozen weights come back afterwards, also when it throws), so ClipAttention stays as it is.
 class LoraAdapter : public LocalisationAdapter {
@@ -109,7 +118,8 @@ std::shared_ptr<LocalisationAdapter> make_adapter(const std::string& method, con
   if (method == "pin") return std::make_shared<PinAdapter>(vlm, o);
   if (method == "vpt") return std::make_shared<VptAdapter>(vlm, o);
   if (method == "lora") return std::make_shared<LoraAdapter>(vlm, o);
-  throw core::InputError("localisation adapter '" + method + "' is unknown (valid: raw, pin, vpt, lora)");
+  if (method == "full") return std::make_shared<FullAdapter>(vlm);
+  throw core::InputError("localisation adapter '" + method + "' is unknown (valid: raw, pin, vpt, lora, full)");
 }
 
 std::int64_t trained_parameters(const torch::nn::Module& m) {

@@ -38,7 +38,7 @@ core::Config pin_defaults() {
 experiment = "pin"
 seed = 0
 device = "auto"
-method = "pin"          # pin | vpt | lora (trained) | raw | random | fewshot
+method = "pin"          # pin | vpt | lora (trained) | raw | random | fewshot | full (not the paper's: every VLM weight trained, a ceiling)
 
 [vlm]
 ckpt = ""               # a VLM file (vlm train's <run>/vlm.safetensors); "" = pretrain the one `pretrain` describes (cached)
@@ -434,9 +434,10 @@ BoxAnswer locate(Localiser& loc, const ClipTokenizer& tok, const torch::Tensor& 
 PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
   auto& world = core::dist::World::get();
   const auto method = cfg.get_string("method");
-  static const std::set<std::string> methods{"pin", "vpt", "lora", "raw", "random", "fewshot"};
-  if (!methods.count(method)) throw core::InputError("config method: '" + method + "' is not one of pin, vpt, lora, raw, random, fewshot");
-  const bool trained = method == "pin" || method == "vpt" || method == "lora";
+  static const std::set<std::string> methods{"pin", "vpt", "lora", "raw", "random", "fewshot", "full"};
+  if (!methods.count(method))
+    throw core::InputError("config method: '" + method + "' is not one of pin, vpt, lora, raw, random, fewshot, full");
+  const bool trained = method == "pin" || method == "vpt" || method == "lora" || method == "full";
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   const torch::Device device = core::parse_device(cfg.get_string("device"));
   const auto specs = pin_dataset_specs(cfg);
@@ -481,6 +482,8 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     freeze_vlm(vlm);
     vlm->to(device);
     if (method != "fewshot") adapter = make_adapter(method == "random" ? "raw" : method, vlm, ao);
+    if (method == "full")  // the ceiling: the VLM's own weights are the adapter's
+      for (auto& p : adapter->parameters()) p.set_requires_grad(true);
   }
   if (trained) {
     adapter->to(device);
@@ -505,7 +508,7 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
     std::int64_t perm_epoch = -1;
     const auto log_every = std::max<std::int64_t>(1, cfg.get_int("train.log_every"));
     double running = 0;
-    run.log("run " + run.path() + ": " + method + " (" + std::to_string(r.trained_parameters) + " trained parameters) on a frozen VLM, " +
+    run.log("run " + run.path() + ": " + method + " (" + std::to_string(r.trained_parameters) + " trained parameters) on " + (method == "full" ? "the whole VLM, " : "a frozen VLM, ") +
                 std::to_string(n) + " scenes of " + std::to_string(train.classes.size()) + " classes, " + std::to_string(total) + " steps",
             false);
     const auto t0 = std::chrono::steady_clock::now();

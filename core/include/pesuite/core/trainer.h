@@ -69,7 +69,8 @@ class Trainer {
   TrainState fit(const LossFn& loss_fn, const StepHook& on_step = {});
   // fit, with every step a replayed CUDA graph per input shape (heads/cuda_graph.h); needs a
   // core::FusedAdamW optimiser. A non-finite loss is seen after its step (the weights have taken
-  // it; the last checkpoint is intact). Without a CUDA build the steps simply run eagerly.
+  // it; the last checkpoint is intact). Without a CUDA build the steps simply run eagerly; a step
+  // that cannot be captured says why on stderr and it and every later step run eagerly.
   TrainState fit_graphed(const StagedLossFn& staged, const StepHook& on_step = {});
   void save(const std::string& file_name = "last.safetensors");
 
@@ -91,6 +92,7 @@ class Trainer {
   std::unique_ptr<dist::GradientSync> sync_;      // world size > 1 (distributed.h)
   std::unique_ptr<core::StepGraphs> graphs_;       // fit_graphed
   std::map<std::string, torch::Tensor> graph_losses_;  // fit_graphed: each shape's loss output
+  bool graphs_failed_ = false;                         // fit_graphed: a capture failed, eager from then on
 };
 
 }  // namespace pesuite::core

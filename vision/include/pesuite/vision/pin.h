@@ -47,8 +47,9 @@ class LocalisationAdapter : public torch::nn::Module {
   virtual std::string name() const = 0;
 };
 
-// raw (nothing added), pin, vpt (prompts = VPT tokens), lora (rank, alpha). InputError naming the
-// method otherwise.
+// raw (nothing added), pin, vpt (prompts = VPT tokens), lora (rank, alpha), full (not the paper's:
+// the VLM itself as the adapter, every weight trained; a ceiling). InputError naming the method
+// otherwise.
 struct AdapterOptions {
   std::int64_t prompts = 8;        // vpt
   std::int64_t rank = 4;           // lora
