@@ -7,7 +7,8 @@
 #   usage: bash scripts/gpu/vision-defaults-check.sh OUT        (the device tool's call)
 #   carry: .device-sysroot, DATA (default .device-data/smoke: fashion-mnist/t10k-* and
 #          scene-bank.safetensors; build it with `bash scripts/gpu/vision-defaults-check.sh --data`)
-#   env:   BUDGET (seconds, default 420), SKIP_BUILD (1: build-cuda as it is)
+#   env:   BUDGET (seconds, default 420), SKIP_BUILD (1: build-cuda as it is), ONLY (names of the
+#          cases to run, in that order; default all)
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
 if [ "${1:-}" = --data ]; then  # on this machine: the small data folder to carry
@@ -49,6 +50,13 @@ cases=(
   "scenes-peg|scenes-vit+peg|$scenes data.train=scenes:?n=2000&size=64&split=train&seed=0 data.test=scenes:?n=500&size=64&split=test&seed=1 eval.sizes=[64]"
   "scenes-rope2d|scenes-vit+rope2d|$scenes data.train=scenes:?n=2000&size=64&split=train&seed=0 data.test=scenes:?n=500&size=64&split=test&seed=1 eval.sizes=[64]"
 )
+if [ -n "${ONLY:-}" ]; then
+  picked=()
+  for want in $ONLY; do
+    for c in "${cases[@]}"; do [ "${c%%|*}" = "$want" ] && picked+=("$c"); done
+  done
+  cases=("${picked[@]}")
+fi
 for c in "${cases[@]}"; do
   IFS='|' read -r name config extra <<<"$c"
   for mode in off defaults; do
