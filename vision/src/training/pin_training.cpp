@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <set>
@@ -245,7 +246,13 @@ struct Decoder {
       auto logits = vlm->lm_logits(ids, media.expand({n, media.size(1), media.size(2), media.size(3)}));
       auto lp = torch::log_softmax(logits.select(1, ids.size(1) - 1).to(torch::kFloat64), -1).cpu().contiguous();
       std::vector<std::vector<double>> out(static_cast<std::size_t>(n));
-      for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)].assign(lp[i].data_ptr<double>(), lp[i].data_ptr<double>() + lp.size(1));
+      for (std::int64_t i = 0; i < n; ++i) {
+        auto& row = out[static_cast<std::size_t>(i)];
+        row.assign(lp[i].data_ptr<double>(), lp[i].data_ptr<double>() + lp.size(1));
+        // An answer is text: an <image> would ask the LM for a second image, padding is not a
+        // token. Both are left out (the answer then ends as something else, or not as a box).
+        row[VlmVocab::kImage] = row[VlmVocab::kPad] = -std::numeric_limits<double>::infinity();
+      }
       return out;
     };
     const auto r = beam_search(next, BeamOptions().beams(beams).max_new_tokens(max_new).stop_tokens(stop).length_penalty(1.0));
