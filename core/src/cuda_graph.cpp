@@ -96,7 +96,7 @@ StepGraphs::Ran StepGraphs::run(const std::string& key, const std::function<void
           g->capture_end();  // leave capture mode if the throw came from inside step
         } catch (...) {
         }
-        throw std::runtime_error("CUDA graph capture of the training step failed for shape " + key + ": " + e.what() +
+        throw CaptureError("CUDA graph capture of the training step failed for shape " + key + ": " + e.what() +
                                  " (train without CUDA graphs)");
       }
       g->replay();  // capture records, it does not run: this is the step

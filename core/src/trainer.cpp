@@ -97,9 +97,10 @@ TrainState Trainer::fit_graphed(const StagedLossFn& staged, const StepHook& on_s
         } else {
           try {
             if (graphs_->run(s.key, prepare, step) == core::StepGraphs::Ran::replayed) fused->replayed();
-          } catch (const std::runtime_error& e) {
+          } catch (const core::CaptureError& e) {
             // A step that cannot be captured (an op of this model or data that syncs the host):
-            // nothing of it ran, so this step and the rest run eagerly, as bench vit does.
+            // nothing of it ran, so this step and the rest run eagerly, as bench vit does. Any
+            // other error of the step (bad data, say) is not retried: it ends the run as in fit.
             std::cerr << e.what() << "; the remaining steps run eagerly\n";
             graphs_failed_ = true;
             prepare();

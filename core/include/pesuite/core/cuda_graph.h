@@ -26,9 +26,17 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace pesuite::core {
+
+// What StepGraphs::run throws when a step cannot be captured (nothing of that step ran), so that
+// a caller can go on eagerly without mistaking another error of the step for it.
+class CaptureError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class StepGraphs {
  public:
@@ -38,8 +46,8 @@ class StepGraphs {
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
 
-  // Runs one step for inputs of shape `key` (see above). Throws std::runtime_error, naming the key,
-  // when the capture fails (an op in `step` that cannot be captured); no graph is kept then.
+  // Runs one step for inputs of shape `key` (see above). Throws CaptureError, naming the key, when
+  // the capture fails (an op in `step` that cannot be captured); no graph is kept then.
   Ran run(const std::string& key, const std::function<void()>& prepare, const std::function<void()>& step);
   // Runs `fn` eagerly on the side stream that run() warms up and captures on, ordered after and
   // before the caller's stream. Build here what autograd runs inside the step but that is made
