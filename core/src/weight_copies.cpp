@@ -54,18 +54,23 @@ const WeightCopies* WeightCopies::active() { return active_copies; }
 }  // namespace pesuite::core
 
 // core::linear's branch (torch_compat.h), here so that torch_compat.h needs no more includes.
+#include "pesuite/core/fused_hooks.h"
 #include "pesuite/core/torch_compat.h"
 
 namespace pesuite::core {
 
-bool weight_copies_active() { return active_copies != nullptr; }
+bool linear_is_routed() { return active_copies != nullptr || FusedHooks::active() != nullptr; }
 
-torch::Tensor linear_from_copies(const torch::nn::Linear& layer, const torch::Tensor& x) {
-  const auto* copies = active_copies;
-  auto w = copies->get(layer->weight);
-  if (!w.defined()) return at::linear(x, layer->weight, layer->bias);
-  auto b = layer->bias.defined() ? copies->get(layer->bias) : torch::Tensor();
-  if (layer->bias.defined() && !b.defined()) b = layer->bias;
+torch::Tensor routed_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  torch::Tensor w = layer->weight, b = layer->bias;
+  if (const auto* copies = active_copies) {
+    if (auto wc = copies->get(layer->weight); wc.defined()) {
+      w = wc;
+      if (auto bc = copies->get(layer->bias); bc.defined()) b = bc;
+    }
+  }
+  const auto* hooks = FusedHooks::active();
+  if (hooks != nullptr && hooks->linear != nullptr) return hooks->linear(x, w, b);
   return at::linear(x, w, b);
 }
 

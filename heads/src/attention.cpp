@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/fused_hooks.h"
 #include "pesuite/core/torch_compat.h"
 
 namespace pesuite::heads {
@@ -113,8 +114,14 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   if (!args.context.defined()) {
     if (!qkv) throw core::InputError("attention: kv_dim differs from dim, so a context (key/value input) is required");
     if (kernel) {
-      auto t = core::linear(qkv, x).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
-      qh = t[0], kh = t[1], vh = t[2];
+      auto y = core::linear(qkv, x);
+      if (const auto* hooks = core::FusedHooks::active(); hooks != nullptr && hooks->split_qkv != nullptr) {
+        auto t = hooks->split_qkv(y, H);  // the same views; a backward that writes the [B, N, 3C] gradient in one pass
+        qh = t[0], kh = t[1], vh = t[2];
+      } else {
+        auto t = y.view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}).unbind(0);  // as timm
+        qh = t[0], kh = t[1], vh = t[2];
+      }
     } else {
       // Sequence-first with the weight rows reordered to (head, q/k/v, channel): then every head's
       // q, k and v are matrices with a common row stride and the B*H batch folds into one stride,

@@ -11,10 +11,12 @@
 // PESUITE_REQUIRE_FAST_OPS=1 (scripts/gpu/vit-fast-check.sh does) to make a missing library a failure.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <optional>
 #include <string>
 
+#include "pesuite/core/fused_hooks.h"
 #include "pesuite/core/optim.h"
 #include "pesuite/core/torch_compat.h"
 #include "pesuite/core/weight_copies.h"
@@ -157,6 +159,104 @@ TEST(FastOps, BiasGeluMatchesUnfusedErfGelu) {
   check_bias_gelu(*ops, torch::kBFloat16, kBf16Values, kBf16Grads);
 }
 
+// A cols % 8 != 0 row (100) takes the scalar kernels; 768 the vector ones.
+TEST(FastOps, BiasGeluScalarPathMatchesUnfused) {
+  FAST_OPS_OR_SKIP(ops);
+  const auto dev = torch::Device(torch::kCUDA);
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    torch::manual_seed(6);
+    auto h = torch::randn({37, 100}, dev).to(dtype).requires_grad_(true);
+    auto bias = torch::randn({100}, dev).requires_grad_(true);
+    auto out = ops->bias_gelu(h, bias);
+    auto g = torch::randn(out.sizes(), dev).to(dtype);
+    out.backward(g);
+    auto hr = h.detach().to(torch::kFloat32).requires_grad_(true);
+    auto br = bias.detach().clone().requires_grad_(true);
+    torch::gelu(hr + br).backward(g.to(torch::kFloat32));
+    const bool f32 = dtype == torch::kFloat32;
+    EXPECT_LT(rel_err(out, torch::gelu(hr.detach() + br.detach())), f32 ? kF32Values : kBf16Values);
+    EXPECT_LT(rel_err(h.grad(), hr.grad()), f32 ? kF32Grads : kBf16Grads);
+    EXPECT_LT(rel_err(bias.grad(), br.grad()), f32 ? kF32Grads : kBf16Grads);
+  }
+}
+
+namespace {
+// ops.linear against at::linear: values and the three gradients, for x of rank 3, with and without
+// a bias, in float32 and in bf16 (float32 operands under bf16 autocast: what the ViT's head does;
+// bf16 operands: what the weight copies give). out = 576 takes the vector column pass, 37 the scalar one.
+void check_linear(const vision::FastOps& ops, std::int64_t out, bool bias, bool bf16) {
+  SCOPED_TRACE("out " + std::to_string(out) + (bias ? " bias" : " no bias") + (bf16 ? " bf16" : " fp32"));
+  torch::manual_seed(8);
+  const auto dev = torch::Device(torch::kCUDA);
+  auto x = torch::randn({4, 197, 192}, dev).requires_grad_(true);
+  auto w = (torch::randn({out, 192}, dev) * 0.1).requires_grad_(true);
+  auto b = bias ? (torch::randn({out}, dev)).requires_grad_(true) : torch::Tensor();
+  auto xr = x.detach().clone().requires_grad_(true), wr = w.detach().clone().requires_grad_(true);
+  auto br = bias ? b.detach().clone().requires_grad_(true) : torch::Tensor();
+  torch::Tensor y, yr;
+  {
+    std::optional<core::AutocastGuard> amp;
+    if (bf16) amp.emplace(dev, torch::kBFloat16);
+    y = ops.linear(x, w, b);
+    yr = at::linear(xr, wr, br);
+  }
+  ASSERT_EQ(y.scalar_type(), yr.scalar_type());
+  auto g = torch::randn(y.sizes(), dev).to(y.scalar_type());
+  y.backward(g);
+  yr.backward(g);
+  // The same GEMMs; only the bias gradient's summation order differs from LibTorch's.
+  EXPECT_LT(rel_err(y, yr), bf16 ? kBf16Values : kF32Values);
+  EXPECT_LT(rel_err(x.grad(), xr.grad()), bf16 ? kBf16Grads : kF32Grads);
+  EXPECT_LT(rel_err(w.grad(), wr.grad()), bf16 ? kBf16Grads : kF32Grads);
+  if (bias) {
+    EXPECT_EQ(b.grad().scalar_type(), torch::kFloat32);
+    EXPECT_LT(rel_err(b.grad(), br.grad()), bf16 ? kBf16Grads : kF32Grads);
+  }
+}
+}  // namespace
+
+TEST(FastOps, LinearMatchesAtLinear) {
+  FAST_OPS_OR_SKIP(ops);
+  ASSERT_NE(ops->linear, nullptr);
+  for (const std::int64_t out : {576, 37})
+    for (const bool bias : {true, false})
+      for (const bool bf16 : {false, true}) check_linear(*ops, out, bias, bf16);
+}
+
+// split_qkv gives timm's views (the same values) and, backwards, exactly the gradient LibTorch's
+// unbind / permute / view composition gives: from contiguous gradients (the vector path), from
+// transposed ones (strided, the scalar path), and with k's gradient missing (zeros).
+TEST(FastOps, SplitQkvMatchesUnbind) {
+  FAST_OPS_OR_SKIP(ops);
+  ASSERT_NE(ops->split_qkv, nullptr);
+  const auto dev = torch::Device(torch::kCUDA);
+  const std::int64_t B = 3, N = 50, H = 3, D = 64;
+  for (const auto dtype : {torch::kBFloat16, torch::kFloat32})
+    for (const int variant : {0, 1, 2}) {  // contiguous grads, transposed grads, k unused
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + " variant " + std::to_string(variant));
+      torch::manual_seed(9);
+      auto qkv = torch::randn({B, N, 3 * H * D}, dev).to(dtype).requires_grad_(true);
+      auto ref = qkv.detach().clone().requires_grad_(true);
+      auto got = ops->split_qkv(qkv, H);
+      auto want = ref.view({B, N, 3, H, D}).permute({2, 0, 3, 1, 4}).unbind(0);
+      torch::Tensor loss_got, loss_want;
+      for (int s = 0; s < 3; ++s) {
+        ASSERT_EQ(got[s].sizes(), want[s].sizes());
+        EXPECT_TRUE(torch::equal(got[s], want[s]));
+        if (variant == 2 && s == 1) continue;
+        auto w = torch::randn({B, H, N, D}, dev).to(dtype);
+        if (variant == 1) w = torch::randn({B, H, D, N}, dev).to(dtype).transpose(2, 3);  // strided gradient
+        auto lg = (got[s] * w).sum(), lw = (want[s] * w).sum();
+        loss_got = loss_got.defined() ? loss_got + lg : lg;
+        loss_want = loss_want.defined() ? loss_want + lw : lw;
+      }
+      loss_got.backward();
+      loss_want.backward();
+      EXPECT_TRUE(torch::equal(qkv.grad(), ref.grad()));
+    }
+}
+
 namespace {
 vision::ViTOptions fast_test_vit(const std::string& pe) {
   return vision::ViTOptions().img_size(32).patch_size(4).in_chans(3).dim(96).depth(4).heads(3).num_classes(10).pe(pe);
@@ -263,12 +363,24 @@ std::pair<at::Tensor, at::Tensor> reference_add_layer_norm(const at::Tensor& x, 
   return {s, out};
 }
 at::Tensor reference_bias_gelu(const at::Tensor& h, const at::Tensor& bias) { return torch::gelu(h + bias); }
+int reference_linear_calls = 0, reference_split_calls = 0;
+at::Tensor reference_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  ++reference_linear_calls;
+  return at::linear(x, w, b);
+}
+std::array<at::Tensor, 3> reference_split_qkv(const at::Tensor& qkv, std::int64_t heads) {
+  ++reference_split_calls;
+  auto t = qkv.view({qkv.size(0), qkv.size(1), 3, heads, qkv.size(2) / (3 * heads)}).permute({2, 0, 3, 1, 4}).unbind(0);
+  return {t[0], t[1], t[2]};
+}
 }  // namespace
 
 TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
   vision::FastOps reference;
   reference.add_layer_norm = &reference_add_layer_norm;
   reference.bias_gelu = &reference_bias_gelu;
+  reference.linear = &reference_linear;
+  reference.split_qkv = &reference_split_qkv;
   for (const std::string pe : {"learned", "peg", "rope2d"})
     for (const bool gap : {false, true}) {
       SCOPED_TRACE(pe + (gap ? " gap" : " cls"));
@@ -284,8 +396,14 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
       }
       EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
       auto images = torch::randn({3, 3, 32, 32});
+      reference_linear_calls = reference_split_calls = 0;
       auto lp = plain->forward(images), lf = fast->forward(images);
       EXPECT_LT(rel_err(lf, lp), 1e-5);
+      // Every block's proj, fc1 and fc2 through the linear hook (the head stays at::linear); with
+      // the fused attention kernel (LibTorch 2.x) also qkv, and every split through the split hook.
+      // Without it (Debian's 1.13) the attention reads a reordered qkv weight, unhooked.
+      EXPECT_EQ(reference_linear_calls, (core::kHasFusedAttention ? 4 : 3) * 4);
+      EXPECT_EQ(reference_split_calls, core::kHasFusedAttention ? 4 : 0);
       lp.sum().backward();
       lf.sum().backward();
       auto pb = fast->named_parameters();
@@ -328,6 +446,35 @@ TEST(WeightCopies, CopyForwardMasterGradient) {
   EXPECT_FALSE(torch::equal(copies.get(w).detach(), w.detach().to(torch::kBFloat16)));
   copies.refresh();
   EXPECT_TRUE(torch::equal(copies.get(w).detach(), w.detach().to(torch::kBFloat16)));
+}
+
+// core::linear calls the linear hook only inside a FusedHooks::Scope (with the copies when a
+// WeightCopies::Scope is open too); nesting restores the outer hooks.
+TEST(FusedHooks, ScopeRoutesCoreLinear) {
+  torch::nn::Linear lin(4, 3);
+  core::WeightCopies copies({lin->weight, lin->bias}, torch::kBFloat16);
+  auto x = torch::randn({2, 4});
+  core::FusedHooks hooks, inner;
+  hooks.linear = &reference_linear;
+  reference_linear_calls = 0;
+  EXPECT_TRUE(torch::equal(core::linear(lin, x), at::linear(x, lin->weight, lin->bias)));
+  EXPECT_EQ(reference_linear_calls, 0);
+  {
+    core::FusedHooks::Scope use(hooks);
+    EXPECT_EQ(core::FusedHooks::active(), &hooks);
+    EXPECT_TRUE(torch::equal(core::linear(lin, x), at::linear(x, lin->weight, lin->bias)));
+    EXPECT_EQ(reference_linear_calls, 1);
+    {
+      core::FusedHooks::Scope no_linear(inner);  // a Scope without a linear hook: at::linear
+      core::linear(lin, x);
+      EXPECT_EQ(reference_linear_calls, 1);
+    }
+    EXPECT_EQ(core::FusedHooks::active(), &hooks);
+    core::WeightCopies::Scope use_copies(copies);
+    EXPECT_EQ(core::linear(lin, x.to(torch::kBFloat16)).scalar_type(), torch::kBFloat16);  // the hook got the copies
+    EXPECT_EQ(reference_linear_calls, 2);
+  }
+  EXPECT_EQ(core::FusedHooks::active(), nullptr);
 }
 
 // core::linear reads the copies only inside a Scope; the fast path on a CPU model is the plain

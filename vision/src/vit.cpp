@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "pesuite/core/error.h"
+#include "pesuite/core/fused_hooks.h"
 #include "pesuite/core/weight_copies.h"
 #include "pesuite/heads/head_analysis.h"
 #include "pesuite/heads/layer_norm.h"
@@ -161,13 +162,21 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
     return normed;
   };
   const auto* copies = core::WeightCopies::active();
+  // Every core::linear (and the attention's q / k / v split) of the blocks through the library's
+  // kernels where it has them.
+  core::FusedHooks hooks;
+  hooks.linear = ops.linear;
+  hooks.split_qkv = ops.split_qkv;
+  core::FusedHooks::Scope use_hooks(hooks);
   for (std::size_t i = 0; i < blocks->size(); ++i) {
     auto& blk = *blocks[i]->as<Block>();
     auto n1 = add_norm(blk.norm1, block_norm_dtype);
     pending = drop_path(blk.attn(n1, args), blk.drop_path_, is_training());
     auto n2 = add_norm(blk.norm2, block_norm_dtype);
     auto w1 = copies != nullptr ? copies->get(blk.fc1->weight) : torch::Tensor();
-    auto h = at::linear(n2, w1.defined() ? w1 : blk.fc1->weight);  // the bias goes into the GELU kernel
+    const auto& fc1_weight = w1.defined() ? w1 : blk.fc1->weight;
+    auto h = ops.linear != nullptr ? ops.linear(n2, fc1_weight, torch::Tensor())
+                                   : at::linear(n2, fc1_weight);  // the bias goes into the GELU kernel
     auto hidden = blk.fc1->bias.defined() ? ops.bias_gelu(h, blk.fc1->bias) : torch::gelu(h);
     pending = drop_path(core::linear(blk.fc2, hidden), blk.drop_path_, is_training());
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) {

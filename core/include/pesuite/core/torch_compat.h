@@ -53,11 +53,12 @@ inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const 
 // F::linear instead, which for 3-D inputs runs matmul and then `out += bias` as a separate kernel
 // (under bf16 autocast a mixed-dtype one: 14 % of a ViT-Ti training step on an H100).
 // Under a core::WeightCopies::Scope (weight_copies.h) the layer's low-precision copies are read
-// instead of its float32 parameters (the fast path's bf16 forwards).
-torch::Tensor linear_from_copies(const torch::nn::Linear& layer, const torch::Tensor& x);
-bool weight_copies_active();
+// instead of its float32 parameters (the fast path's bf16 forwards); under a core::FusedHooks::Scope
+// (fused_hooks.h) its `linear` hook computes the product (the fast path's CUDA kernels).
+torch::Tensor routed_linear(const torch::nn::Linear& layer, const torch::Tensor& x);
+bool linear_is_routed();
 inline torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
-  if (weight_copies_active()) return linear_from_copies(layer, x);
+  if (linear_is_routed()) return routed_linear(layer, x);
   return at::linear(x, layer->weight, layer->bias);
 }
 

@@ -12,6 +12,8 @@
 //   }
 #include <ATen/core/Tensor.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -26,6 +28,14 @@ struct FastOps {
   // gelu(h + bias) with the exact (erf) GELU, in h's dtype; bias [h.size(-1)] of any float dtype.
   // Differentiable in h and bias.
   at::Tensor (*bias_gelu)(const at::Tensor& h, const at::Tensor& bias) = nullptr;
+  // y = x W^T + b as at::linear (b may be undefined), with a backward that sums the bias gradient
+  // in a vectorised column pass (LibTorch's reduction over the rows is 4x slower than memory speed
+  // on an H100). Under CUDA autocast x, W and b are cast to its dtype first. core::FusedHooks::linear.
+  at::Tensor (*linear)(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) = nullptr;
+  // qkv [B, N, 3 H hd] -> q, k, v [B, H, N, hd] as views (timm's view / permute / unbind), with a
+  // backward that writes the [B, N, 3 H hd] gradient in one pass (instead of a stack and a copy).
+  // core::FusedHooks::split_qkv.
+  std::array<at::Tensor, 3> (*split_qkv)(const at::Tensor& qkv, std::int64_t heads) = nullptr;
 };
 
 // The kernels, loading the CUDA library on the first call; nullptr when it is not there.
