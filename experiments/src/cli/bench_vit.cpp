@@ -195,7 +195,7 @@ void run(VitBenchArgs a) {
       try {
         const auto ran = graphs->run("train", [&] { fused_opt->stage_lr(); }, body);
         if (ran == core::StepGraphs::Ran::replayed) fused_opt->replayed();
-      } catch (const std::exception& e) {
+      } catch (const core::CaptureError& e) {  // a step that cannot be captured; other errors end the run
         capture_failed("train", e);
         graphs.reset();
         fused_opt->set_graph_safe(false);
@@ -226,7 +226,7 @@ void run(VitBenchArgs a) {
       if (!graphs) return body();
       try {
         graphs->run("infer", [] {}, body);
-      } catch (const std::exception& e) {
+      } catch (const core::CaptureError& e) {  // a step that cannot be captured; other errors end the run
         capture_failed("infer", e);
         graphs.reset();
         body();
