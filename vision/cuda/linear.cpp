@@ -22,11 +22,11 @@ at::Tensor bias_grad(const at::Tensor& g2, at::ScalarType dtype) {
   return part.sum(0).to(dtype);
 }
 
+// x, w and b all defined (see linear() below), in one dtype.
 struct LinearFunction : public torch::autograd::Function<LinearFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
     ctx->save_for_backward({x, w});
-    ctx->saved_data["has_bias"] = b.defined();
-    ctx->saved_data["bias_dtype"] = static_cast<std::int64_t>(b.defined() ? b.scalar_type() : w.scalar_type());
+    ctx->saved_data["bias_dtype"] = static_cast<std::int64_t>(b.scalar_type());
     return at::linear(x, w, b);  // the bias in the GEMM's epilogue
   }
 
@@ -42,7 +42,7 @@ struct LinearFunction : public torch::autograd::Function<LinearFunction> {
     at::Tensor dx, dw, db;
     if (ctx->needs_input_grad(0)) dx = at::mm(g2, w).view(x.sizes());
     if (ctx->needs_input_grad(1)) dw = at::mm(g2.t(), x.reshape({-1, in}));
-    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2))
+    if (ctx->needs_input_grad(2))
       db = bias_grad(g2, static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt()));
     return {dx, dw, db};
   }
@@ -62,8 +62,10 @@ at::Tensor linear(const at::Tensor& x_in, const at::Tensor& w_in, const at::Tens
   if (at::autocast::is_autocast_enabled(at::kCUDA)) dtype = at::autocast::get_autocast_dtype(at::kCUDA);
   else if (x_in.scalar_type() != dtype || (b_in.defined() && b_in.scalar_type() != dtype)) return at::linear(x_in, w_in, b_in);
   const auto x = x_in.to(dtype), w = w_in.to(dtype), b = b_in.defined() ? b_in.to(dtype) : b_in;
+  // Without a bias (fc1: its bias rides in the GELU kernel) there is no bias gradient to speed up,
+  // and LibTorch 2.x's custom functions refuse undefined tensor inputs ("tensor does not have a device").
   const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
-  if (!grad) return at::linear(x, w, b);
+  if (!grad || !b.defined()) return at::linear(x, w, b);
   return LinearFunction::apply(x, w, b);
 }
 
