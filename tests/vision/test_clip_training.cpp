@@ -113,6 +113,17 @@ TEST(ClipTraining, TrainsResumesBitwiseAndEvaluatesZeroShot) {
                                     torch::kCPU, false);
   EXPECT_EQ(again.accuracy, zt.accuracy);
   EXPECT_TRUE(torch::equal(again.predictions, zt.predictions));
+
+  // train.cuda_graphs' staged steps (the batch copied into static tensors, then the loss read from
+  // them), run eagerly on the CPU: the same weights as the plain steps, bit for bit.
+  core::Config staged_cfg = cfg;
+  staged_cfg.apply_set("train.cuda_graphs=true");
+  staged_cfg.apply_set("train.stage_on_cpu=true");
+  const auto staged = run_clip_training(staged_cfg, dir / "runs-staged");
+  ASSERT_TRUE(staged.finished);
+  const auto c = model_tensors(staged.checkpoint);
+  ASSERT_EQ(a.size(), c.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, c.at(name))) << name;
 }
 
 TEST(ClipTraining, BadConfigsAreInputErrors) {

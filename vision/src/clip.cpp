@@ -249,13 +249,13 @@ ClipImpl::ClipImpl(const ClipOptions& o) : options(o) {
 
 torch::Tensor ClipImpl::encode_image(const torch::Tensor& images) { return visual(images); }
 
-torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens) {
+torch::Tensor ClipImpl::encode_text(const torch::Tensor& tokens, bool check_ids) {
   const auto ctx = options.context_length();
   if (!tokens.defined() || tokens.dim() != 2 || tokens.size(1) != ctx || tokens.is_floating_point())
     throw core::InputError("clip: text tokens must be integer [B, " + std::to_string(ctx) + "] (tokenize with context " +
                      std::to_string(ctx) + "), got " + (tokens.defined() ? shape_str(tokens) : std::string("undefined")));
   auto ids = tokens.to(token_embedding->weight.device(), torch::kInt64);
-  if (ids.numel() > 0) {
+  if (check_ids && ids.numel() > 0) {
     const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
     if (lo < 0 || hi >= options.vocab_size())
       throw core::InputError("clip: token ids must be in [0, " + std::to_string(options.vocab_size()) + "), got " +

@@ -76,6 +76,8 @@ beta2 = 0.98
 eps = 1e-6
 warmup_fraction = 0.1   # of all steps
 clip_grad_norm = 1.0    # 0 = off
+cuda_graphs = false     # CUDA: every step (forward, backward, clipping, fused AdamW) replayed as one CUDA graph; one process only. Off until timed on the GPU
+stage_on_cpu = false    # tests: on the CPU, run cuda_graphs' staged steps (the batch copied into static tensors) eagerly; bit for bit the plain steps
 captions = "both"       # the caption kinds, joined by '+', one of them drawn per scene each step: counting, position, names (counting without colour words); both = counting+position
 amp = "auto"            # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
 checkpoint_every = 0    # steps; 0 = once per epoch (ckpt/last.safetensors; the end is always saved)
@@ -318,6 +320,9 @@ void check_fits(const Clip& model, const ClipScenes& data, const std::string& ke
 // Several ranks (core/distributed.h): each encodes its share of the batch and the embeddings of all
 // shares are gathered (dist::gather_shares), so every rank computes the loss of the whole batch with
 // all its negatives; the gather's backward and GradientSync's mean give the single-process gradient.
+// batch_of is the host work (which scenes and captions, this rank's share, on the CPU), loss_on the
+// device work; `staged` gives train.cuda_graphs the same step with the batch copied into static
+// tensors first (one captured graph: every batch has the same shape).
 struct ContrastiveStep {
   Clip model;
   torch::Tensor images, tokens;  // [n, 3, S, S], [n, captions per scene, context]
@@ -328,27 +333,36 @@ struct ContrastiveStep {
   std::int64_t perm_epoch = -1;
   std::vector<std::int64_t> perm;
 
-  torch::Tensor operator()(std::int64_t step) {
+  struct Batch {
+    torch::Tensor images, tokens;  // this rank's share
+  };
+
+  Batch batch_of(std::int64_t step) {
     const auto n = images.size(0), k_captions = tokens.size(1);
     const auto epoch = step / steps_per_epoch, k = step % steps_per_epoch;
     if (epoch != perm_epoch) perm = epoch_permutation(seed, epoch, n), perm_epoch = epoch;
     std::vector<std::int64_t> idx(perm.begin() + k * batch, perm.begin() + (k + 1) * batch), which(static_cast<std::size_t>(batch));
     auto rng = step_rng(seed, step);
     for (auto& w : which) w = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(k_captions));
-    auto& world = core::dist::World::get();
-    const auto share = world.batch_share(batch);  // the whole batch in one process
+    const auto share = core::dist::World::get().batch_share(batch);  // the whole batch in one process
     auto ix = torch::tensor(idx).slice(0, share.begin, share.end);
     auto pick = torch::tensor(which).slice(0, share.begin, share.end);
-    auto x = images.index_select(0, ix).to(device);
-    auto t = tokens.index_select(0, ix).gather(1, pick.view({-1, 1, 1}).expand({ix.size(0), 1, tokens.size(2)})).squeeze(1).to(device);
+    return {images.index_select(0, ix),
+            tokens.index_select(0, ix).gather(1, pick.view({-1, 1, 1}).expand({ix.size(0), 1, tokens.size(2)})).squeeze(1)};
+  }
+
+  // The tokens come from our tokenizer (ids in range): no id check, so nothing here syncs with the host.
+  torch::Tensor loss_on(const torch::Tensor& x, const torch::Tensor& t) {
+    auto& world = core::dist::World::get();
+    const auto share = world.batch_share(batch);
     torch::Tensor img, txt;
     if (bf16) {
       core::AutocastGuard amp(device, torch::kBFloat16);
       img = model->encode_image(x);
-      txt = model->encode_text(t);
+      txt = model->encode_text(t, /*check_ids=*/false);
     } else {
       img = model->encode_image(x);
-      txt = model->encode_text(t);
+      txt = model->encode_text(t, /*check_ids=*/false);
     }
     img = img.to(torch::kFloat32);
     txt = txt.to(torch::kFloat32);
@@ -358,6 +372,26 @@ struct ContrastiveStep {
     auto labels = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(device));
     namespace F = torch::nn::functional;
     return 0.5 * (F::cross_entropy(logits, labels) + F::cross_entropy(logits.t(), labels));
+  }
+
+  torch::Tensor operator()(std::int64_t step) {
+    auto b = batch_of(step);
+    return loss_on(b.images.to(device), b.tokens.to(device));
+  }
+
+  // `inputs`: the static tensors the captured step reads, made at the first staging and kept by the caller.
+  core::Trainer::StagedStep staged(std::int64_t step, Batch& inputs) {
+    auto b = batch_of(step);
+    return {"train",
+            [this, b, &inputs] {
+              if (!inputs.images.defined()) {
+                inputs.images = torch::empty_like(b.images, b.images.options().device(device));
+                inputs.tokens = torch::empty_like(b.tokens, b.tokens.options().device(device));
+              }
+              inputs.images.copy_(b.images);
+              inputs.tokens.copy_(b.tokens);
+            },
+            [this, &inputs] { return loss_on(inputs.images, inputs.tokens); }};
   }
 };
 
@@ -476,8 +510,18 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
     }
     return stop_after <= 0 || st.step - start_step < stop_after;
   };
+  // train.cuda_graphs: every step replayed as one CUDA graph (needs the fused AdamW kernel and one
+  // process: the gathered shares of several ranks are not captured). On the CPU the plain steps,
+  // unless train.stage_on_cpu asks for the staged form (the tests' check that it trains the same).
+  const bool want_graphs = cfg.get_bool("train.cuda_graphs");
+  const bool can_capture = device.is_cuda() && optimizer.uses_fused_kernel() && !core::dist::World::get().distributed();
+  if (want_graphs && device.is_cuda() && !can_capture)
+    run.log("train.cuda_graphs: needs the fused AdamW kernel (LibTorch >= 2.3) and one process; the steps run eagerly", false);
+  const bool graphed = want_graphs && (can_capture || (!device.is_cuda() && cfg.get_bool("train.stage_on_cpu")));
+  ContrastiveStep::Batch graph_inputs;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto st = trainer.fit([&](std::int64_t step, std::mt19937_64&) { return loss_of(step); }, on_step);
+  const auto st = graphed ? trainer.fit_graphed([&](std::int64_t step, std::mt19937_64&) { return loss_of.staged(step, graph_inputs); }, on_step)
+                          : trainer.fit([&](std::int64_t step, std::mt19937_64&) { return loss_of(step); }, on_step);
   ClipTrainResult r;
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.steps = st.step;

@@ -170,7 +170,9 @@ class ClipImpl : public torch::nn::Module {
   // tokens: int64 [B, context_length] (ClipTokenizer::tokenize); the feature of each row's
   // <|endoftext|> (its largest id, as OpenAI's argmax) through text_projection. InputError for a
   // wrong context length or an id outside the vocabulary.
-  torch::Tensor encode_text(const torch::Tensor& tokens);
+  // check_ids = false skips the id range check (two host syncs): for tokens this suite's tokenizer
+  // made, and inside a captured CUDA graph, where a sync is not allowed.
+  torch::Tensor encode_text(const torch::Tensor& tokens, bool check_ids = true);
   ClipOutput forward(const torch::Tensor& images, const torch::Tensor& tokens);
   std::vector<ClipAttention> text_attention_layers() const;
 
