@@ -97,7 +97,7 @@ StepGraphs::Ran StepGraphs::run(const std::string& key, const std::function<void
         } catch (...) {
         }
         throw CaptureError("CUDA graph capture of the training step failed for shape " + key + ": " + e.what() +
-                                 " (train without CUDA graphs)");
+                           " (train without CUDA graphs)");
       }
       g->replay();  // capture records, it does not run: this is the step
       graph = std::move(g);

@@ -1,15 +1,13 @@
 // Residual add + LayerNorm (add_layer_norm_kernels.h): one warp per row for the forward and the
 // input gradient, column tiles over row chunks for the weight and bias gradients.
 #include "add_layer_norm_kernels.h"
-#include "convert.cuh"
+#include "column_pass.cuh"  // the weight-gradient kernel's 32 x 8 column layout
 
 namespace pesuite::vision::fused {
 namespace {
 
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 4;      // warps per block, one row each
-constexpr int kColTile = 32;          // weight-gradient kernel: columns per block
-constexpr int kRowLanes = 8;          // weight-gradient kernel: rows in flight per block
 
 template <typename TX, typename TY, typename TO>
 __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
@@ -84,19 +82,19 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
 }
 
 template <typename TX, typename TO>
-__global__ void __launch_bounds__(kColTile * kRowLanes)
+__global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
     add_ln_backward_weight_kernel(const TX* __restrict__ s, const TO* __restrict__ grad_out,
                                   const float* __restrict__ mean_in, const float* __restrict__ rstd_in,
                                   float* __restrict__ part_w, float* __restrict__ part_b, std::int64_t rows,
                                   std::int64_t cols, std::int64_t rows_per_chunk) {
-  __shared__ float sw[kRowLanes][kColTile + 1];
-  __shared__ float sb[kRowLanes][kColTile + 1];
-  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kColTile + threadIdx.x;
-  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
-  const std::int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  __shared__ float sw[kPassRowLanes][kPassColThreads + 1];
+  __shared__ float sb[kPassRowLanes][kPassColThreads + 1];
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;
+  std::int64_t r0, r1;
+  chunk_rows(rows, rows_per_chunk, r0, r1);
   float dw = 0.f, db = 0.f;
   if (c < cols) {
-    for (std::int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+    for (std::int64_t r = r0 + threadIdx.y; r < r1; r += kPassRowLanes) {
       const float g = to_float(grad_out[r * cols + c]);
       const float xhat = (to_float(s[r * cols + c]) - mean_in[r]) * rstd_in[r];
       dw += g * xhat;
@@ -108,7 +106,7 @@ __global__ void __launch_bounds__(kColTile * kRowLanes)
   __syncthreads();
   if (threadIdx.y == 0 && c < cols) {
     float tw = 0.f, tb = 0.f;
-    for (int i = 0; i < kRowLanes; ++i) {
+    for (int i = 0; i < kPassRowLanes; ++i) {
       tw += sw[i][threadIdx.x];
       tb += sb[i][threadIdx.x];
     }
@@ -160,18 +158,16 @@ bool add_layer_norm_backward_weight(Dtype x_type, Dtype out_type, const void* s,
                                     void* stream) {
   if (cols <= 0) return true;
   auto st = static_cast<cudaStream_t>(stream);
-  const std::int64_t chunks = add_layer_norm_weight_chunks(rows);
-  const std::int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
-  const dim3 grid(static_cast<unsigned int>((cols + kColTile - 1) / kColTile), static_cast<unsigned int>(chunks));
-  const dim3 block(kColTile, kRowLanes);
+  const auto g = column_grid(rows, cols);  // add_layer_norm_weight_chunks(rows) row chunks
+  const dim3 block(kPassColThreads, kPassRowLanes);
   bool known = false;
   dispatch_dtype(x_type, [&](auto tx) {
     using TX = typename decltype(tx)::type;
     known = dispatch_dtype(out_type, [&](auto to) {
       using TO = typename decltype(to)::type;
-      add_ln_backward_weight_kernel<TX, TO><<<grid, block, 0, st>>>(static_cast<const TX*>(s),
+      add_ln_backward_weight_kernel<TX, TO><<<g.grid, block, 0, st>>>(static_cast<const TX*>(s),
                                                                      static_cast<const TO*>(grad_out), mean, rstd, part_w,
-                                                                     part_b, rows, cols, rows_per_chunk);
+                                                                     part_b, rows, cols, g.rows_per_chunk);
     });
   });
   return known;

@@ -19,8 +19,8 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
   const std::int64_t cv = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;
   if (cv >= vecs) return;
   const std::int64_t cols = vecs * V;
-  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
-  const std::int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  std::int64_t r0, r1;
+  chunk_rows(rows, rows_per_chunk, r0, r1);
   float b[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) b[j] = bias[cv * V + j];
@@ -56,10 +56,8 @@ bool bias_gelu_forward(Dtype type, const void* h, const float* bias, void* out, 
     T* op = static_cast<T*>(out);
     if (vector_ok<T>(cols, {h, out})) {
       const std::int64_t vecs = cols / VecWidth<T>::value;
-      const std::int64_t chunks = column_sum_chunks(rows);
-      const std::int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
-      const dim3 grid(static_cast<unsigned int>((vecs + kPassColThreads - 1) / kPassColThreads), static_cast<unsigned int>(chunks));
-      bias_gelu_forward_vec<T><<<grid, dim3(kPassColThreads, kPassRowLanes), 0, st>>>(hp, bias, op, rows, vecs, rows_per_chunk);
+      const auto g = column_grid(rows, vecs);
+      bias_gelu_forward_vec<T><<<g.grid, dim3(kPassColThreads, kPassRowLanes), 0, st>>>(hp, bias, op, rows, vecs, g.rows_per_chunk);
     } else {
       std::int64_t blocks = (n + kThreads - 1) / kThreads;
       if (blocks > 65535LL * 16) blocks = 65535LL * 16;  // grid-stride beyond this

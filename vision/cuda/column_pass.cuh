@@ -26,6 +26,24 @@ __device__ __forceinline__ float gelu_erf_grad(float v) {
   return cdf + v * pdf;
 }
 
+// The launch shape the 32 x 8-thread column kernels share: blocks over `col_threads` column threads
+// (one vector or one element each) and over column_sum_chunks(rows) row chunks.
+struct ColumnGrid {
+  dim3 grid;
+  std::int64_t rows_per_chunk;
+};
+inline ColumnGrid column_grid(std::int64_t rows, std::int64_t col_threads) {
+  const std::int64_t chunks = column_sum_chunks(rows);
+  return {dim3(static_cast<unsigned int>((col_threads + kPassColThreads - 1) / kPassColThreads), static_cast<unsigned int>(chunks)),
+          (rows + chunks - 1) / chunks};
+}
+
+// The rows [r0, r1) of this block's chunk.
+__device__ __forceinline__ void chunk_rows(std::int64_t rows, std::int64_t rows_per_chunk, std::int64_t& r0, std::int64_t& r1) {
+  r0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
+  r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+}
+
 // kGelu: grad_h = grad_out * gelu'(h + bias) is written and summed; otherwise grad_out is summed
 // (h, bias, grad_h unused). vecs = cols / V.
 template <typename T, bool kGelu>
@@ -37,8 +55,8 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
   __shared__ float sums[kPassRowLanes][kPassColThreads * V + 1];
   const std::int64_t cv = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;  // vector column
   const std::int64_t cols = vecs * V;
-  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
-  const std::int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  std::int64_t r0, r1;
+  chunk_rows(rows, rows_per_chunk, r0, r1);
   float acc[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) acc[j] = 0.f;
@@ -86,8 +104,8 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
                        std::int64_t rows_per_chunk) {
   __shared__ float sums[kPassRowLanes][kPassColThreads + 1];
   const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;
-  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
-  const std::int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  std::int64_t r0, r1;
+  chunk_rows(rows, rows_per_chunk, r0, r1);
   float acc = 0.f;
   if (c < cols) {
     const float b = kGelu ? bias[c] : 0.f;
@@ -116,17 +134,14 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
 template <typename T, bool kGelu>
 void launch_column_pass(const T* h, const float* bias, const T* grad_out, T* grad_h, float* part, std::int64_t rows,
                         std::int64_t cols, cudaStream_t stream) {
-  const std::int64_t chunks = column_sum_chunks(rows);
-  const std::int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
   const dim3 block(kPassColThreads, kPassRowLanes);
-  constexpr int V = VecWidth<T>::value;
   if (vector_ok<T>(cols, {h, grad_out, grad_h})) {
-    const std::int64_t vecs = cols / V;
-    const dim3 grid(static_cast<unsigned int>((vecs + kPassColThreads - 1) / kPassColThreads), static_cast<unsigned int>(chunks));
-    column_pass_vec<T, kGelu><<<grid, block, 0, stream>>>(h, bias, grad_out, grad_h, part, rows, vecs, rows_per_chunk);
+    const std::int64_t vecs = cols / VecWidth<T>::value;
+    const auto g = column_grid(rows, vecs);
+    column_pass_vec<T, kGelu><<<g.grid, block, 0, stream>>>(h, bias, grad_out, grad_h, part, rows, vecs, g.rows_per_chunk);
   } else {
-    const dim3 grid(static_cast<unsigned int>((cols + kPassColThreads - 1) / kPassColThreads), static_cast<unsigned int>(chunks));
-    column_pass_scalar<T, kGelu><<<grid, block, 0, stream>>>(h, bias, grad_out, grad_h, part, rows, cols, rows_per_chunk);
+    const auto g = column_grid(rows, cols);
+    column_pass_scalar<T, kGelu><<<g.grid, block, 0, stream>>>(h, bias, grad_out, grad_h, part, rows, cols, g.rows_per_chunk);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include <array>
+#include <vector>
 
 #include "glue.h"
 #include "split_qkv_kernels.h"
@@ -14,13 +15,16 @@
 namespace pesuite::vision::fused {
 namespace {
 
+// timm's split: q, k, v [B, heads, N, D] as views of qkv [B, N, 3 heads D].
+std::vector<at::Tensor> timm_views(const at::Tensor& qkv, std::int64_t heads) {
+  return qkv.view({qkv.size(0), qkv.size(1), 3, heads, qkv.size(2) / (3 * heads)}).permute({2, 0, 3, 1, 4}).unbind(0);
+}
+
 struct SplitQkvFunction : public torch::autograd::Function<SplitQkvFunction> {
   static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& qkv, std::int64_t heads) {
-    const auto B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / (3 * heads);
-    ctx->saved_data["shape"] = std::vector<std::int64_t>{B, N, heads, D};
+    ctx->saved_data["shape"] = std::vector<std::int64_t>{qkv.size(0), qkv.size(1), heads, qkv.size(2) / (3 * heads)};
     ctx->saved_data["dtype"] = static_cast<std::int64_t>(qkv.scalar_type());
-    auto t = qkv.view({B, N, 3, heads, D}).permute({2, 0, 3, 1, 4}).unbind(0);
-    return {t[0], t[1], t[2]};
+    return timm_views(qkv, heads);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
@@ -55,11 +59,8 @@ std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, std::int64_t heads) {
   check_cuda(qkv, "split_qkv: qkv");
   TORCH_CHECK(qkv.dim() == 3 && heads > 0 && qkv.size(2) % (3 * heads) == 0, "split_qkv: qkv must be [B, N, 3 * ", heads,
               " * head_dim], got ", qkv.sizes());
-  if (!(torch::GradMode::is_enabled() && qkv.requires_grad())) {
-    auto t = qkv.view({qkv.size(0), qkv.size(1), 3, heads, qkv.size(2) / (3 * heads)}).permute({2, 0, 3, 1, 4}).unbind(0);
-    return {t[0], t[1], t[2]};
-  }
-  auto t = SplitQkvFunction::apply(qkv, heads);
+  const bool grad = torch::GradMode::is_enabled() && qkv.requires_grad();
+  auto t = grad ? SplitQkvFunction::apply(qkv, heads) : timm_views(qkv, heads);
   return {t[0], t[1], t[2]};
 }
 

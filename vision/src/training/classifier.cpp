@@ -649,15 +649,7 @@ ClassificationResult run_image_classification(const core::Config& cfg, const std
   };
   const auto t0 = std::chrono::steady_clock::now();
   std::map<std::string, StepLoss::Batch> graph_inputs;  // train.cuda_graphs: per key, the captured step's inputs
-  // On the CPU nothing is captured: the plain steps, unless train.stage_on_cpu asks for the staged
-  // form (the tests' check that it trains as the plain steps do).
-  // On CUDA a captured step needs the fused AdamW kernel (LibTorch >= 2.3), else its learning rate
-  // would be frozen into the graph: without it the steps run eagerly, and the log says so.
-  const bool can_capture = device.is_cuda() && optimizer.uses_fused_kernel();
-  if (cfg.get_bool("train.cuda_graphs") && device.is_cuda() && !can_capture)
-    run.log("train.cuda_graphs: this LibTorch has no fused AdamW kernel (>= 2.3); the steps run eagerly", false);
-  const bool graphed = cfg.get_bool("train.cuda_graphs") && (can_capture || (!device.is_cuda() && cfg.get_bool("train.stage_on_cpu")));
-  const auto st = graphed
+  const auto st = use_step_graphs(cfg, device, optimizer, run)
                       ? trainer.fit_graphed([&](std::int64_t step, std::mt19937_64&) { return loss_of.staged(step, graph_inputs); }, on_step)
                       : trainer.fit([&](std::int64_t step, std::mt19937_64&) { return loss_of(step); }, on_step);
   ClassificationResult result;

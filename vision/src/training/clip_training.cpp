@@ -510,15 +510,10 @@ ClipTrainResult run_clip_training(const core::Config& cfg, const std::string& ru
     }
     return stop_after <= 0 || st.step - start_step < stop_after;
   };
-  // train.cuda_graphs: every step replayed as one CUDA graph (needs the fused AdamW kernel and one
-  // process: the gathered shares of several ranks are not captured). On the CPU the plain steps,
-  // unless train.stage_on_cpu asks for the staged form (the tests' check that it trains the same).
-  const bool want_graphs = cfg.get_bool("train.cuda_graphs");
-  const bool one_process = !core::dist::World::get().distributed();
-  const bool can_capture = device.is_cuda() && optimizer.uses_fused_kernel() && one_process;
-  if (want_graphs && device.is_cuda() && !can_capture)
-    run.log("train.cuda_graphs: needs the fused AdamW kernel (LibTorch >= 2.3) and one process; the steps run eagerly", false);
-  const bool graphed = want_graphs && (can_capture || (!device.is_cuda() && one_process && cfg.get_bool("train.stage_on_cpu")));
+  // train.cuda_graphs: every step replayed as one CUDA graph, for one process (the embeddings that
+  // several ranks gather are not captured).
+  const bool graphed = use_step_graphs(cfg, device, optimizer, run,
+                                       core::dist::World::get().distributed() ? "the embeddings gathered from several processes are not captured" : "");
   ContrastiveStep::Batch graph_inputs;
   const auto t0 = std::chrono::steady_clock::now();
   const auto st = graphed ? trainer.fit_graphed([&](std::int64_t step, std::mt19937_64&) { return loss_of.staged(step, graph_inputs); }, on_step)

@@ -1,15 +1,17 @@
 #pragma once
 // The [train] keys every vision trainer reads the same way (classifier.cpp, head_pose_train.cpp,
 // clip_training.cpp, vlm_training.cpp, pin_training.cpp): the learning-rate schedule and the
-// trainer's options.
+// trainer's options, and whether train.cuda_graphs replays the steps.
 //
 //   core::LrSchedule schedule = warmup_cosine_schedule(cfg, total);
 //   core::Trainer trainer(*model, optimizer, schedule, trainer_options(cfg, total, "clip", seed, run, steps_per_epoch));
+//   const auto st = use_step_graphs(cfg, device, optimizer, run) ? trainer.fit_graphed(staged) : trainer.fit(plain);
 #include <cstdint>
 #include <string>
 
 #include "pesuite/core/config.h"
 #include "pesuite/core/lr_schedule.h"
+#include "pesuite/core/optim.h"
 #include "pesuite/core/run_dir.h"
 #include "pesuite/core/trainer.h"
 
@@ -39,6 +41,22 @@ inline core::TrainerOptions trainer_options(const core::Config& cfg, std::int64_
   o.checkpoint_every = cfg.get_int("train.checkpoint_every") > 0 ? cfg.get_int("train.checkpoint_every") : steps_per_epoch;
   o.ckpt_dir = run.ckpt_dir();
   return o;
+}
+
+// Whether the steps go through Trainer::fit_graphed (train.cuda_graphs). On CUDA a captured step
+// needs the fused AdamW kernel (LibTorch >= 2.3), else its learning rate would be frozen into the
+// graph, and whatever else the caller cannot capture (`cannot_capture`: why, "" = nothing); when
+// either stops it the steps run eagerly and the run's log says why. On the CPU nothing is captured:
+// the plain steps, unless train.stage_on_cpu asks for the staged form (the tests' check that it
+// trains as the plain steps do; fit_graphed refuses it for several processes).
+inline bool use_step_graphs(const core::Config& cfg, const torch::Device& device, const core::FusedAdamW& optimizer, core::RunDir& run,
+                            const std::string& cannot_capture = "") {
+  if (!cfg.get_bool("train.cuda_graphs")) return false;
+  if (!device.is_cuda()) return cfg.get_bool("train.stage_on_cpu");
+  const std::string why = optimizer.uses_fused_kernel() ? cannot_capture : "this LibTorch has no fused AdamW kernel (>= 2.3)";
+  if (why.empty()) return true;
+  run.log("train.cuda_graphs: " + why + "; the steps run eagerly", false);
+  return false;
 }
 
 }  // namespace pesuite::vision
