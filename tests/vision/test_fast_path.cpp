@@ -64,16 +64,19 @@ struct AddNormCase {
   torch::Dtype x, y, out;
   bool with_y;
   double values, grads;
+  // 192 x 517: the register-cached kernels, several blocks of rows; other widths pick the other
+  // paths (see AddLayerNormEveryPath). 517 is not a multiple of any tile.
+  std::int64_t cols = 192, rows = 517;
 };
 
 void check_add_layer_norm(const vision::FastOps& ops, const AddNormCase& c) {
   SCOPED_TRACE(std::string("x ") + c10::toString(c.x) + ", y " + c10::toString(c.y) + ", out " + c10::toString(c.out) +
-               (c.with_y ? "" : ", no y"));
+               (c.with_y ? "" : ", no y") + ", " + std::to_string(c.rows) + " x " + std::to_string(c.cols));
   torch::manual_seed(3);
   const auto dev = torch::Device(torch::kCUDA);
-  const std::int64_t rows = 517, cols = 192;  // a row count that is not a multiple of any tile
-  auto x = (torch::randn({rows / 11, 11, cols}, dev) * 2 + 0.5).to(c.x).requires_grad_(true);
-  auto y = torch::randn({rows / 11, 11, cols}, dev).to(c.y).requires_grad_(true);
+  const std::int64_t rows = c.rows, cols = c.cols;
+  auto x = (torch::randn({rows, cols}, dev) * 2 + 0.5).to(c.x).view({rows, 1, cols}).requires_grad_(true);
+  auto y = torch::randn({rows, 1, cols}, dev).to(c.y).requires_grad_(true);
   auto w = (1 + 0.3 * torch::randn({cols}, dev)).requires_grad_(true);
   auto b = (0.1 * torch::randn({cols}, dev)).requires_grad_(true);
   auto [s, out] = ops.add_layer_norm(x, c.with_y ? y : torch::Tensor(), w, b, 1e-6, c.out);
@@ -123,6 +126,22 @@ TEST(FastOps, AddLayerNormMatchesUnfusedBFloat16) {
   check_add_layer_norm(*ops, {torch::kBFloat16, torch::kBFloat16, torch::kBFloat16, true, kBf16Values, kBf16Grads});
   check_add_layer_norm(*ops, {torch::kBFloat16, torch::kBFloat16, torch::kFloat32, false, kBf16Values, kBf16Grads});
   check_add_layer_norm(*ops, {torch::kHalf, torch::kHalf, torch::kHalf, true, kBf16Values, kBf16Grads});
+}
+
+TEST(FastOps, AddLayerNormEveryPath) {
+  FAST_OPS_OR_SKIP(ops);
+  using torch::kBFloat16;
+  using torch::kFloat32;
+  const double v = kBf16Values, g = kBf16Grads;
+  // Register-cached kernels: 1, 2 and 6 groups of 4 columns per lane (ViT-Ti / -S / -B widths and
+  // one that leaves lanes idle), and fewer rows than one block's warps.
+  for (std::int64_t cols : {4, 384, 500, 768}) check_add_layer_norm(*ops, {kFloat32, kBFloat16, kBFloat16, true, v, g, cols, 517});
+  check_add_layer_norm(*ops, {kFloat32, kBFloat16, kBFloat16, true, v, g, 192, 3});
+  check_add_layer_norm(*ops, {kFloat32, kFloat32, kFloat32, false, kF32Values, kF32Grads, 384, 70});
+  // Scalar kernels: a width that is not a multiple of 4, one over kQuadMaxCols, and float16.
+  check_add_layer_norm(*ops, {kFloat32, kBFloat16, kBFloat16, true, v, g, 190, 517});
+  check_add_layer_norm(*ops, {kFloat32, kBFloat16, kBFloat16, true, v, g, 1000, 130});
+  check_add_layer_norm(*ops, {kFloat32, kFloat32, kFloat32, true, kF32Values, kF32Grads, 1000, 130});
 }
 
 namespace {

@@ -95,27 +95,23 @@ struct AddLayerNormFunction : public torch::autograd::Function<AddLayerNormFunct
     // The same gradient reaches x and y; y gets its own buffer only in another dtype.
     const bool y_buffer = has_y && y_dtype != x_dtype;
     auto grad_y = y_buffer ? at::empty(s.sizes(), s.options().dtype(y_dtype)) : at::Tensor();
-    void* stream = current_stream(s);
-    bool ok = add_layer_norm_backward_input(kernel_dtype(x_dtype), kernel_dtype(y_dtype), kernel_dtype(out_dtype), s.data_ptr(),
-                                            grad_out.data_ptr(), grad_s.defined() ? grad_s.data_ptr() : nullptr,
-                                            w.defined() ? w.data_ptr<float>() : nullptr, mean.data_ptr<float>(),
-                                            rstd.data_ptr<float>(), grad_x.data_ptr(), y_buffer ? grad_y.data_ptr() : nullptr,
-                                            rows, cols, stream);
+    const bool has_w = ctx->saved_data["has_w"].toBool(), has_b = ctx->saved_data["has_b"].toBool();
+    // Both partial sums in one buffer, [2, chunks, cols], added up by one reduction.
+    at::Tensor parts;
+    if (has_w || has_b) parts = at::empty({2, add_layer_norm_weight_chunks(rows), cols}, s.options().dtype(at::kFloat));
+    const bool ok = add_layer_norm_backward(
+        kernel_dtype(x_dtype), kernel_dtype(y_dtype), kernel_dtype(out_dtype), s.data_ptr(), grad_out.data_ptr(),
+        grad_s.defined() ? grad_s.data_ptr() : nullptr, w.defined() ? w.data_ptr<float>() : nullptr, mean.data_ptr<float>(),
+        rstd.data_ptr<float>(), grad_x.data_ptr(), y_buffer ? grad_y.data_ptr() : nullptr,
+        parts.defined() ? parts[0].data_ptr<float>() : nullptr, parts.defined() ? parts[1].data_ptr<float>() : nullptr, rows,
+        cols, current_stream(s));
     TORCH_CHECK(ok, "add_layer_norm backward: unsupported dtypes");
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     at::Tensor grad_w, grad_b;
-    const bool has_w = ctx->saved_data["has_w"].toBool(), has_b = ctx->saved_data["has_b"].toBool();
-    if (has_w || has_b) {
-      const auto chunks = add_layer_norm_weight_chunks(rows);
-      auto part_w = at::empty({chunks, cols}, s.options().dtype(at::kFloat));
-      auto part_b = at::empty({chunks, cols}, s.options().dtype(at::kFloat));
-      ok = add_layer_norm_backward_weight(kernel_dtype(x_dtype), kernel_dtype(out_dtype), s.data_ptr(), grad_out.data_ptr(),
-                                          mean.data_ptr<float>(), rstd.data_ptr<float>(), part_w.data_ptr<float>(),
-                                          part_b.data_ptr<float>(), rows, cols, stream);
-      TORCH_CHECK(ok, "add_layer_norm backward: unsupported dtypes");
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      if (has_w) grad_w = part_w.sum(0).to(static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt()));
-      if (has_b) grad_b = part_b.sum(0).to(static_cast<at::ScalarType>(ctx->saved_data["b_dtype"].toInt()));
+    if (parts.defined()) {
+      const auto sums = parts.sum(1);
+      if (has_w) grad_w = sums[0].to(static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt()));
+      if (has_b) grad_b = sums[1].to(static_cast<at::ScalarType>(ctx->saved_data["b_dtype"].toInt()));
     }
     at::Tensor gy = has_y ? (y_buffer ? grad_y : grad_x) : at::Tensor();
     return {grad_x, gy, grad_w, grad_b, at::Tensor(), at::Tensor(), at::Tensor()};

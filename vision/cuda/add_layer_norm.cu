@@ -1,6 +1,13 @@
-// Residual add + LayerNorm (add_layer_norm_kernels.h): one warp per row for the forward and the
-// input gradient, column tiles over row chunks for the weight and bias gradients.
+// Residual add + LayerNorm (add_layer_norm_kernels.h). Rows that allow it take the register-cached
+// kernels (add_layer_norm_vec.cuh: every element read once, the weight gradients summed in the
+// input-gradient pass); the scalar kernels here take the rest: one warp per row for the forward and
+// the input gradient, column tiles over row chunks for the weight and bias gradients.
 #include "add_layer_norm_kernels.h"
+
+#include <initializer_list>
+#include <type_traits>
+
+#include "add_layer_norm_vec.cuh"
 #include "column_pass.cuh"  // the weight-gradient kernel's 32 x 8 column layout
 
 namespace pesuite::vision::fused {
@@ -117,6 +124,43 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
 
 unsigned int row_blocks(std::int64_t rows) { return static_cast<unsigned int>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
 
+// The register-cached kernels (add_layer_norm_vec.cuh) take float32 / bfloat16 rows of a multiple
+// of 4 elements, at most kQuadMaxCols, at 16-byte aligned addresses; float16 and the rest go scalar.
+bool quad_ok(std::int64_t cols, std::initializer_list<Dtype> types, std::initializer_list<const void*> ptrs) {
+  if (cols % 4 != 0 || cols > kQuadMaxCols) return false;
+  for (Dtype t : types)
+    if (t == Dtype::f16) return false;
+  for (const void* p : ptrs)
+    if (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// Calls f(std::integral_constant<int, G>{}) with the groups of 4 columns per lane for `cols`
+// (cols <= kQuadMaxCols): 2 for ViT-Ti's 192, 3 for ViT-S's 384, 6 for ViT-B's 768.
+template <typename F>
+void dispatch_groups(std::int64_t cols, F&& f) {
+  if (cols <= 256) {
+    f(std::integral_constant<int, 2>{});
+  } else if (cols <= 384) {
+    f(std::integral_constant<int, 3>{});
+  } else {
+    f(std::integral_constant<int, 6>{});
+  }
+}
+
+// dispatch_dtypes over float32 and bfloat16 only (quad_ok has refused float16).
+template <typename F>
+void dispatch_quad_dtypes(Dtype a, Dtype b, Dtype c, F&& f) {
+  auto one = [](Dtype d, auto&& g) {
+    if (d == Dtype::bf16) {
+      g(TypeTag<__nv_bfloat16>{});
+    } else {
+      g(TypeTag<float>{});
+    }
+  };
+  one(a, [&](auto ta) { one(b, [&](auto tb) { one(c, [&](auto tc) { f(ta, tb, tc); }); }); });
+}
+
 }  // namespace
 
 bool add_layer_norm_forward(Dtype x_type, Dtype y_type, Dtype out_type, const void* x, const void* y, const float* w,
@@ -125,6 +169,19 @@ bool add_layer_norm_forward(Dtype x_type, Dtype y_type, Dtype out_type, const vo
   if (rows <= 0 || cols <= 0) return true;
   auto st = static_cast<cudaStream_t>(stream);
   const dim3 block(kWarp, kRowsPerBlock);
+  if (quad_ok(cols, {x_type, y_type, out_type}, {x, y, w, b, s, out})) {
+    dispatch_quad_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
+      using TX = typename decltype(tx)::type;
+      using TY = typename decltype(ty)::type;
+      using TO = typename decltype(to)::type;
+      dispatch_groups(cols, [&](auto groups) {
+        add_ln_forward_quad<TX, TY, TO, decltype(groups)::value><<<row_blocks(rows), block, 0, st>>>(
+            static_cast<const TX*>(x), static_cast<const TY*>(y), w, b, static_cast<TX*>(s), static_cast<TO*>(out), mean,
+            rstd, rows, cols, eps);
+      });
+    });
+    return true;
+  }
   return dispatch_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
     using TX = typename decltype(tx)::type;
     using TY = typename decltype(ty)::type;
@@ -135,13 +192,39 @@ bool add_layer_norm_forward(Dtype x_type, Dtype y_type, Dtype out_type, const vo
   });
 }
 
-bool add_layer_norm_backward_input(Dtype x_type, Dtype y_type, Dtype out_type, const void* s, const void* grad_out,
-                                   const void* grad_s, const float* w, const float* mean, const float* rstd,
-                                   void* grad_x, void* grad_y, std::int64_t rows, std::int64_t cols, void* stream) {
-  if (rows <= 0 || cols <= 0) return true;
+std::int64_t add_layer_norm_weight_chunks(std::int64_t rows) { return column_sum_chunks(rows); }
+
+bool add_layer_norm_backward(Dtype x_type, Dtype y_type, Dtype out_type, const void* s, const void* grad_out,
+                             const void* grad_s, const float* w, const float* mean, const float* rstd, void* grad_x,
+                             void* grad_y, float* part_w, float* part_b, std::int64_t rows, std::int64_t cols, void* stream) {
+  if (rows <= 0 || cols <= 0) {
+    if (part_w != nullptr && cols > 0) {  // no rows: the weight gradients are zero
+      auto st = static_cast<cudaStream_t>(stream);
+      const auto bytes = static_cast<std::size_t>(add_layer_norm_weight_chunks(rows) * cols) * sizeof(float);
+      return cudaMemsetAsync(part_w, 0, bytes, st) == cudaSuccess && cudaMemsetAsync(part_b, 0, bytes, st) == cudaSuccess;
+    }
+    return true;
+  }
   auto st = static_cast<cudaStream_t>(stream);
+  const std::int64_t chunks = add_layer_norm_weight_chunks(rows);
+  if (quad_ok(cols, {x_type, y_type, out_type}, {s, grad_out, grad_s, w, grad_x, grad_y, part_w, part_b})) {
+    const std::int64_t rows_per_block = (rows + chunks - 1) / chunks;
+    const std::size_t shared = part_w != nullptr ? static_cast<std::size_t>(kQuadWarps * cols) * sizeof(float) : 0;
+    dispatch_quad_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
+      using TX = typename decltype(tx)::type;
+      using TY = typename decltype(ty)::type;
+      using TO = typename decltype(to)::type;
+      dispatch_groups(cols, [&](auto groups) {
+        add_ln_backward_quad<TX, TY, TO, decltype(groups)::value>
+            <<<static_cast<unsigned int>(chunks), dim3(kWarp, kQuadWarps), shared, st>>>(
+                static_cast<const TX*>(s), static_cast<const TO*>(grad_out), static_cast<const TX*>(grad_s), w, mean, rstd,
+                static_cast<TX*>(grad_x), static_cast<TY*>(grad_y), part_w, part_b, rows, cols, rows_per_block);
+      });
+    });
+    return true;
+  }
   const dim3 block(kWarp, kRowsPerBlock);
-  return dispatch_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
+  bool known = dispatch_dtypes(x_type, y_type, out_type, [&](auto tx, auto ty, auto to) {
     using TX = typename decltype(tx)::type;
     using TY = typename decltype(ty)::type;
     using TO = typename decltype(to)::type;
@@ -149,28 +232,18 @@ bool add_layer_norm_backward_input(Dtype x_type, Dtype y_type, Dtype out_type, c
         static_cast<const TX*>(s), static_cast<const TO*>(grad_out), static_cast<const TX*>(grad_s), w, mean, rstd,
         static_cast<TX*>(grad_x), static_cast<TY*>(grad_y), rows, cols);
   });
-}
-
-std::int64_t add_layer_norm_weight_chunks(std::int64_t rows) { return column_sum_chunks(rows); }
-
-bool add_layer_norm_backward_weight(Dtype x_type, Dtype out_type, const void* s, const void* grad_out, const float* mean,
-                                    const float* rstd, float* part_w, float* part_b, std::int64_t rows, std::int64_t cols,
-                                    void* stream) {
-  if (cols <= 0) return true;
-  auto st = static_cast<cudaStream_t>(stream);
+  if (!known || part_w == nullptr) return known;
   const auto g = column_grid(rows, cols);  // add_layer_norm_weight_chunks(rows) row chunks
-  const dim3 block(kPassColThreads, kPassRowLanes);
-  bool known = false;
   dispatch_dtype(x_type, [&](auto tx) {
     using TX = typename decltype(tx)::type;
-    known = dispatch_dtype(out_type, [&](auto to) {
+    dispatch_dtype(out_type, [&](auto to) {
       using TO = typename decltype(to)::type;
-      add_ln_backward_weight_kernel<TX, TO><<<g.grid, block, 0, st>>>(static_cast<const TX*>(s),
-                                                                     static_cast<const TO*>(grad_out), mean, rstd, part_w,
-                                                                     part_b, rows, cols, g.rows_per_chunk);
+      add_ln_backward_weight_kernel<TX, TO><<<g.grid, dim3(kPassColThreads, kPassRowLanes), 0, st>>>(
+          static_cast<const TX*>(s), static_cast<const TO*>(grad_out), mean, rstd, part_w, part_b, rows, cols,
+          g.rows_per_chunk);
     });
   });
-  return known;
+  return true;
 }
 
 }  // namespace pesuite::vision::fused

@@ -20,18 +20,15 @@ bool add_layer_norm_forward(Dtype x_type, Dtype y_type, Dtype out_type, const vo
                             const float* b, void* s, void* out, float* mean, float* rstd, std::int64_t rows,
                             std::int64_t cols, float eps, void* stream);
 
-// The input gradient: ds = grad_s + rstd * (g - mean(g) - xhat * mean(g * xhat)), g = grad_out * w,
-// xhat from s (the forward's sum, or x) and the saved statistics; written to grad_x (x's type) and,
-// when not null, grad_y (y's type). grad_s may be null (zero).
-bool add_layer_norm_backward_input(Dtype x_type, Dtype y_type, Dtype out_type, const void* s, const void* grad_out,
-                                   const void* grad_s, const float* w, const float* mean, const float* rstd,
-                                   void* grad_x, void* grad_y, std::int64_t rows, std::int64_t cols, void* stream);
-
-// Partial column sums of grad_out * xhat (weight) and grad_out (bias), float32 [chunks, cols] each,
-// chunks = add_layer_norm_weight_chunks(rows); the caller sums over the chunks.
+// The backward. Input gradient: ds = grad_s + rstd * (g - mean(g) - xhat * mean(g * xhat)),
+// g = grad_out * w, xhat from s (the forward's sum, or x) and the saved statistics; written to
+// grad_x (x's type) and, when not null, grad_y (y's type). grad_s may be null (zero).
+// Weight gradients, when part_w is not null: partial column sums of grad_out * xhat (part_w) and
+// grad_out (part_b), float32 [add_layer_norm_weight_chunks(rows), cols] each; the caller sums over
+// the chunks. Returns false for a dtype it does not know.
 std::int64_t add_layer_norm_weight_chunks(std::int64_t rows);
-bool add_layer_norm_backward_weight(Dtype x_type, Dtype out_type, const void* s, const void* grad_out, const float* mean,
-                                    const float* rstd, float* part_w, float* part_b, std::int64_t rows, std::int64_t cols,
-                                    void* stream);
+bool add_layer_norm_backward(Dtype x_type, Dtype y_type, Dtype out_type, const void* s, const void* grad_out,
+                             const void* grad_s, const float* w, const float* mean, const float* rstd, void* grad_x,
+                             void* grad_y, float* part_w, float* part_b, std::int64_t rows, std::int64_t cols, void* stream);
 
 }  // namespace pesuite::vision::fused
