@@ -185,28 +185,32 @@ skip first || bench throughput "${FIRST_MODELS:-deit_tiny_patch16 cpvt_tiny}"
 skip more || bench throughput "${MORE_MODELS:-deit_small_patch16 cpvt_small}"
 skip latency || bench latency "${LATENCY_MODELS:-deit_tiny_patch16 cpvt_tiny}"
 # Where compile still wins: 5 traced training steps of PROFILE_MODEL on each side (ours: the fast
-# path with and without CUDA graphs; PyTorch: compiled and eager), then the kernel tables of ours
-# against compiled (scripts/gpu/kernel_table.py; per step, longest first) into profile/.
+# path with and without CUDA graphs; PyTorch: compiled and eager) and 5 inference steps (ours with
+# graphs, compiled), then the kernel tables of ours against compiled (scripts/gpu/kernel_table.py; per step, longest first) into profile/.
 if ! skip profile && [ "$(left)" -gt 90 ]; then
   pm=${PROFILE_MODEL:-deit_tiny_patch16}
   log "profile $pm ($(left) s left)"
   mkdir -p "$out/profile"
-  pargs=(--model "$pm" --batch 256 --amp bf16 --skip-infer --steps 10 --warmup 5 --repeats 1)
-  timeout "$(cap 60)" "$p" bench vit --json "${pargs[@]}" --fast-path --cuda-graphs --profile "$out/profile/fast-graphs" >"$out/profile/fast-graphs.json" 2>"$out/profile/fast-graphs.log"
-  timeout "$(cap 60)" "$p" bench vit --json "${pargs[@]}" --fast-path --profile "$out/profile/fast" >"$out/profile/fast.json" 2>"$out/profile/fast.log"
-  timeout "$(cap 120)" python3 scripts/reference/bench_vit.py "${pargs[@]}" --compile --profile "$out/profile/compiled" >"$out/profile/compiled.json" 2>"$out/profile/compiled.log"
-  timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${pargs[@]}" --profile "$out/profile/eager" >"$out/profile/eager.json" 2>"$out/profile/eager.log"
+  pargs=(--model "$pm" --batch 256 --amp bf16 --steps 10 --warmup 5 --repeats 1)
+  # Both phases for ours with graphs and for compiled (the inference table too); training only for the rest.
+  timeout "$(cap 80)" "$p" bench vit --json "${pargs[@]}" --fast-path --cuda-graphs --profile "$out/profile/fast-graphs" >"$out/profile/fast-graphs.json" 2>"$out/profile/fast-graphs.log"
+  timeout "$(cap 60)" "$p" bench vit --json "${pargs[@]}" --skip-infer --fast-path --profile "$out/profile/fast" >"$out/profile/fast.json" 2>"$out/profile/fast.log"
+  timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${pargs[@]}" --compile --profile "$out/profile/compiled" >"$out/profile/compiled.json" 2>"$out/profile/compiled.log"
+  timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${pargs[@]}" --skip-infer --profile "$out/profile/eager" >"$out/profile/eager.json" 2>"$out/profile/eager.log"
   for side in fast-graphs fast; do
     [ -f "$out/profile/$side-train.json" ] && [ -f "$out/profile/compiled-train.json" ] &&
       python3 scripts/gpu/kernel_table.py "$out/profile/$side-train.json" "$out/profile/compiled-train.json" --steps 5 --top 45 \
         >"$out/profile/kernels-$side-vs-compiled.txt" 2>&1
   done
+  [ -f "$out/profile/fast-graphs-infer.json" ] && [ -f "$out/profile/compiled-infer.json" ] &&
+    python3 scripts/gpu/kernel_table.py "$out/profile/fast-graphs-infer.json" "$out/profile/compiled-infer.json" --steps 5 --top 30 \
+      >"$out/profile/kernels-infer-fast-graphs-vs-compiled.txt" 2>&1
   [ -f "$out/profile/eager-train.json" ] && [ -f "$out/profile/compiled-train.json" ] &&
     python3 scripts/gpu/kernel_table.py "$out/profile/eager-train.json" "$out/profile/compiled-train.json" --steps 5 --top 45 \
       >"$out/profile/kernels-eager-vs-compiled.txt" 2>&1
   head -3 "$out"/profile/kernels-*.txt 2>/dev/null | tee -a "$out/steps.log"
   # The traces themselves are large: compressed, so that the call's files come back.
-  gzip -f "$out"/profile/*-train.json 2>/dev/null
+  gzip -f "$out"/profile/*-train.json "$out"/profile/*-infer.json 2>/dev/null
 fi
 write_results
 trap - EXIT
