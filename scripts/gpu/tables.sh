@@ -21,7 +21,8 @@
 #        pipeline is CPU work, e.g. headpose's renders and crops, want several)
 # OUT gets <table>.log, <table>-results.md / -results.csv (plus plots), <table>-progress.txt (each
 # run's last training row: how far a run the limit stopped got) and units/<table>/*.json
-# (the saved runs, to carry into the next call); run folders stay in /tmp.
+# (the saved runs, to carry into the next call), <table>-runs.tgz (the run folders' small files:
+# answers, TextSpan texts, logs, a few heatmaps); the rest of the run folders stays in /tmp.
 set -u
 if [ $# -lt 3 ]; then
   echo "usage: $0 BUILD_DIR OUT DATA [LIMIT_S [TABLE[:GPU[+CPU]]...]]" >&2
@@ -79,6 +80,14 @@ for spec in $tables; do
   for f in "$work/$t"/results.md "$work/$t"/results.csv "$work/$t"/*.png; do
     [ -f "$f" ] && cp "$f" "$out/$t-$(basename "$f")"
   done
+  # The runs' own small files, what results.md summarises: per-query answers (pin), per-head texts
+  # (TextSpan), logs, configs, and the first 8 heatmaps of each run; no weights, no checkpoints.
+  if [ -d "$work/$t/runs" ]; then
+    (cd "$work/$t" && {
+      find runs -type f \( -name '*.tsv' -o -name '*.md' -o -name 'log.txt' -o -name 'metrics.jsonl' -o -name 'config.toml' \) -size -4M
+      find runs -type f -path '*/heatmaps/*.png' | sort | awk '{ d = $0; sub(/\/[^\/]*$/, "", d); if (++n[d] <= 8) print }'
+    } | tar czf "$out/$t-runs.tgz" -T -)
+  fi
   echo "== $t: $(ls "$work/$t"/units/*.json 2>/dev/null | wc -l) runs saved"
   grep -h -E "error|Error" "$out/$t".*.log 2>/dev/null | head -5
   [ -f "$out/$t-results.md" ] && cat "$out/$t-results.md"

@@ -6,8 +6,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -321,6 +323,27 @@ TEST(PinTraining, EveryMethodRunsAndTheLocaliserFileAnswersAlike) {
       EXPECT_LE(s.malformed, s.n);
     }
     results[method] = r;
+  }
+  // Each run's answers file: one line a query, and the mean of its IoU column is the set's mIoU.
+  for (const auto& [method, r] : results) {
+    for (const auto& split : {"test", "heldout"}) {
+      std::ifstream in(r.run_path + "/" + split + "-answers.tsv");
+      ASSERT_TRUE(in.good()) << method << " " << split << ": no answers file in " << r.run_path;
+      std::string line;
+      std::getline(in, line);  // header
+      double sum = 0;
+      std::int64_t n = 0;
+      while (std::getline(in, line)) {
+        std::vector<std::string> cols;
+        std::stringstream ss(line);
+        for (std::string c; std::getline(ss, c, '\t');) cols.push_back(c);
+        ASSERT_EQ(cols.size(), 5u) << line;
+        sum += std::stod(cols[3]);
+        ++n;
+      }
+      EXPECT_EQ(n, r.sets.at(split).n) << method << " " << split;
+      EXPECT_NEAR(sum / static_cast<double>(n), r.sets.at(split).miou, 1e-5) << method << " " << split;
+    }
   }
   EXPECT_EQ(results["random"].trained_parameters, 0);
   EXPECT_EQ(results["raw"].trained_parameters, 0);

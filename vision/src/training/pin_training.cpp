@@ -346,7 +346,25 @@ LocalisationResult evaluate_localisation(const std::string& method, Vlm& vlm, Lo
     areas.push_back(area / (S * H));
   }
   r.summary = summarise_iou(r.ious, areas, malformed, o.medium_area, o.large_area);
+  r.queries = std::move(queries);
   return r;
+}
+
+std::string localisation_answers_tsv(const LocalisationResult& r) {
+  std::ostringstream out;
+  out << "scene\tobject\tanswer\tiou\ttruth (x1 y1 x2 y2 px, every visible box)\n";
+  for (std::size_t i = 0; i < r.queries.size() && i < r.answers.size() && i < r.ious.size(); ++i) {
+    const auto& q = r.queries[i];
+    std::string answer = r.answers[i];  // decoded text: keep the table's columns and lines
+    std::replace_if(answer.begin(), answer.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+    out << q.scene << '\t' << q.object << '\t' << answer << '\t' << r.ious[i] << '\t';
+    for (std::size_t k = 0; k < q.boxes.size(); ++k) {
+      const auto& b = q.boxes[k];
+      out << (k ? "; " : "") << b.x1 << ' ' << b.y1 << ' ' << b.x2 << ' ' << b.y2;
+    }
+    out << '\n';
+  }
+  return out.str();
 }
 
 // ---- files ----------------------------------------------------------------------------------------
@@ -592,6 +610,7 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
          << res.summary.malformed << " of " << res.summary.n << " answers malformed; first answers:";
     for (std::size_t i = 0; i < res.answers.size() && i < 3; ++i) line << " '" << res.answers[i] << "'";
     run.log(line.str(), false);
+    core::write_file_atomic(run.path() + "/" + name + "-answers.tsv", localisation_answers_tsv(res));
   }
   if (!coco_spec.empty()) {
     const auto& json = coco_json;
@@ -616,6 +635,7 @@ PinResult run_pin(const core::Config& cfg, const std::string& runs_root) {
            << res.summary.n << " queries, " << res.summary.malformed << " malformed; first answers:";
       for (std::size_t i = 0; i < res.answers.size() && i < 3; ++i) line << " '" << res.answers[i] << "'";
       run.log(line.str(), false);
+      core::write_file_atomic(run.path() + "/coco-answers.tsv", localisation_answers_tsv(res));
     }
   }
   run.metrics().append(row);

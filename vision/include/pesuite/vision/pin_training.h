@@ -77,9 +77,13 @@ struct LocaliseOptions {
 };
 struct LocalisationResult {
   IouSummary summary;
-  std::vector<double> ious;
-  std::vector<std::string> answers;  // decoded text (random: the box's text)
+  std::vector<LocalisationQuery> queries;  // what was asked, in order
+  std::vector<double> ious;                // per query: IoU with the best-matching visible box (0: not a box)
+  std::vector<std::string> answers;        // per query: decoded text (random: the box's text)
 };
+// One line per query (scene, object, answer, IoU, the visible boxes in pixels), tab-separated with
+// a header: what a run writes as <set>-answers.tsv beside its metrics.
+std::string localisation_answers_tsv(const LocalisationResult& r);
 // method: raw | pin | vpt | lora (with their adapter) | fewshot (raw adapter, `support` scenes) |
 // random (no model needed).
 LocalisationResult evaluate_localisation(const std::string& method, Vlm& vlm, LocalisationAdapter* adapter, const ClipTokenizer& tok,
