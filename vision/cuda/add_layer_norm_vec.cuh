@@ -165,31 +165,23 @@ __global__ void __launch_bounds__(32 * kQuadWarps)
   // half adds its own, then every thread finishes columns over the lower half, in warp order.
   constexpr int kHalf = kQuadWarps / 2;
   auto slot = [&](int k, int which, int c) -> float& { return halves[(k * 2 + which) * cols + c]; };
-  if (warp >= kHalf) {
+  auto put = [&](int k, bool add) {  // this warp's sums into slot k: stored, or added to what is there
 #pragma unroll
     for (int g = 0; g < G; ++g) {
       const int q = g * 32 + lane;
       if (q >= quads) continue;
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        slot(warp - kHalf, 0, 4 * q + i) = dw[g][i];
-        slot(warp - kHalf, 1, 4 * q + i) = db[g][i];
+        float& sw = slot(k, 0, 4 * q + i);
+        float& sb = slot(k, 1, 4 * q + i);
+        sw = add ? sw + dw[g][i] : dw[g][i];
+        sb = add ? sb + db[g][i] : db[g][i];
       }
     }
-  }
+  };
+  if (warp >= kHalf) put(warp - kHalf, false);
   __syncthreads();
-  if (warp < kHalf) {
-#pragma unroll
-    for (int g = 0; g < G; ++g) {
-      const int q = g * 32 + lane;
-      if (q >= quads) continue;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        slot(warp, 0, 4 * q + i) += dw[g][i];
-        slot(warp, 1, 4 * q + i) += db[g][i];
-      }
-    }
-  }
+  if (warp < kHalf) put(warp, true);
   __syncthreads();
   for (int c = warp * 32 + lane; c < cols; c += 32 * kQuadWarps) {
     float tw = 0.f, tb = 0.f;
