@@ -186,7 +186,8 @@ skip more || bench throughput "${MORE_MODELS:-deit_small_patch16 cpvt_small}"
 skip latency || bench latency "${LATENCY_MODELS:-deit_tiny_patch16 cpvt_tiny}"
 # Where compile still wins: 5 traced training steps of PROFILE_MODEL on each side (ours: the fast
 # path with and without CUDA graphs; PyTorch: compiled and eager) and 5 inference steps (ours with
-# graphs, compiled), then the kernel tables of ours against compiled (scripts/gpu/kernel_table.py; per step, longest first) into profile/.
+# graphs, compiled), then the kernel tables of ours against compiled (scripts/gpu/kernel_table.py;
+# per step, longest first) into profile/.
 if ! skip profile && [ "$(left)" -gt 90 ]; then
   pm=${PROFILE_MODEL:-deit_tiny_patch16}
   log "profile $pm ($(left) s left)"

@@ -133,8 +133,8 @@ TEST(FastOps, AddLayerNormEveryPath) {
   using torch::kBFloat16;
   using torch::kFloat32;
   const double v = kBf16Values, g = kBf16Grads;
-  // Register-cached kernels: 1, 2 and 6 groups of 4 columns per lane (ViT-Ti / -S / -B widths and
-  // one that leaves lanes idle), and fewer rows than one block's warps.
+  // Register-cached kernels: the 2-, 3- and 6-group instantiations (groups of 4 columns per lane;
+  // widths 4 and 500 leave lanes idle, 384 and 768 are ViT-S / -B), and fewer rows than a block's warps.
   for (std::int64_t cols : {4, 384, 500, 768}) check_add_layer_norm(*ops, {kFloat32, kBFloat16, kBFloat16, true, v, g, cols, 517});
   check_add_layer_norm(*ops, {kFloat32, kBFloat16, kBFloat16, true, v, g, 192, 3});
   check_add_layer_norm(*ops, {kFloat32, kFloat32, kFloat32, false, kF32Values, kF32Grads, 384, 70});
