@@ -10,37 +10,19 @@
 //   add_ln_forward_quad<float, __nv_bfloat16, __nv_bfloat16, 2><<<blocks, dim3(32, 4), 0, st>>>(...);
 #include <cstdint>
 
-#include "convert.cuh"
+#include "vec.cuh"  // load_vec<T, 4> / store_vec<T, 4>: one 16-byte (float32) or 8-byte (16-bit) access
 
 namespace pesuite::vision::fused {
 
 constexpr int kQuadMaxCols = 768;  // G = 6 groups of 4 per lane: ViT-B's width
 constexpr int kQuadWarps = 8;      // warps (rows in flight) per block of the backward
 
-// 4 adjacent elements through float: one 16-byte (float32) or 8-byte (16-bit) access.
-template <typename T>
-struct alignas(4 * sizeof(T)) Quad {
-  T v[4];
-};
-template <typename T>
-__device__ __forceinline__ void load_quad(const T* p, float (&out)[4]) {
-  const Quad<T> q = *reinterpret_cast<const Quad<T>*>(p);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) out[i] = to_float(q.v[i]);
-}
-template <typename T>
-__device__ __forceinline__ void store_quad(T* p, const float (&in)[4]) {
-  Quad<T> q;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) q.v[i] = from_float<T>(in[i]);
-  *reinterpret_cast<Quad<T>*>(p) = q;
-}
 __device__ __forceinline__ void load_quad_or(const float* p, float fallback, float (&out)[4]) {
   if (p == nullptr) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) out[i] = fallback;
   } else {
-    load_quad<float>(p, out);
+    load_vec<float, 4>(p, out);
   }
 }
 
@@ -60,13 +42,13 @@ __global__ void __launch_bounds__(32 * 4)
   for (int g = 0; g < G; ++g) {
     const int q = g * 32 + lane;
     if (q >= quads) continue;
-    load_quad<TX>(x + base + 4 * q, v[g]);
+    load_vec<TX, 4>(x + base + 4 * q, v[g]);
     if (y != nullptr) {
       float t[4];
-      load_quad<TY>(y + base + 4 * q, t);
+      load_vec<TY, 4>(y + base + 4 * q, t);
 #pragma unroll
       for (int i = 0; i < 4; ++i) v[g][i] = to_float(from_float<TX>(v[g][i] + t[i]));  // as stored
-      store_quad<TX>(s + base + 4 * q, v[g]);
+      store_vec<TX, 4>(s + base + 4 * q, v[g]);
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) sum += v[g][i];
@@ -92,7 +74,7 @@ __global__ void __launch_bounds__(32 * 4)
     load_quad_or(b == nullptr ? nullptr : b + 4 * q, 0.f, bq);
 #pragma unroll
     for (int i = 0; i < 4; ++i) o[i] = (v[g][i] - mean) * rstd * wq[i] + bq[i];
-    store_quad<TO>(out + base + 4 * q, o);
+    store_vec<TO, 4>(out + base + 4 * q, o);
   }
   if (lane == 0) {
     mean_out[row] = mean;
@@ -132,8 +114,8 @@ __global__ void __launch_bounds__(32 * kQuadWarps)
       const int q = g * 32 + lane;
       if (q >= quads) continue;
       float go[4], wq[4];
-      load_quad<TX>(s + base + 4 * q, xhat[g]);
-      load_quad<TO>(grad_out + base + 4 * q, go);
+      load_vec<TX, 4>(s + base + 4 * q, xhat[g]);
+      load_vec<TO, 4>(grad_out + base + 4 * q, go);
       load_quad_or(w == nullptr ? nullptr : w + 4 * q, 1.f, wq);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -152,11 +134,11 @@ __global__ void __launch_bounds__(32 * kQuadWarps)
       if (q >= quads) continue;
       float d[4], gs[4];
       load_quad_or(nullptr, 0.f, gs);
-      if (grad_s != nullptr) load_quad<TX>(grad_s + base + 4 * q, gs);
+      if (grad_s != nullptr) load_vec<TX, 4>(grad_s + base + 4 * q, gs);
 #pragma unroll
       for (int i = 0; i < 4; ++i) d[i] = rstd * (gw[g][i] - mean_g - xhat[g][i] * mean_gx) + gs[i];
-      store_quad<TX>(grad_x + base + 4 * q, d);
-      if (grad_y != nullptr) store_quad<TY>(grad_y + base + 4 * q, d);
+      store_vec<TX, 4>(grad_x + base + 4 * q, d);
+      if (grad_y != nullptr) store_vec<TY, 4>(grad_y + base + 4 * q, d);
     }
   }
   if (part_w == nullptr) return;  // uniform over the block: no barrier is skipped by some threads only
