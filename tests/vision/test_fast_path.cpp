@@ -276,6 +276,67 @@ TEST(FastOps, SplitQkvMatchesUnbind) {
     }
 }
 
+// The PEG kernels against heads::PEG on x + y (float32 math on the same inputs): values and the
+// gradients of x, y, the depthwise weight and the bias. Grids that are not square, channel counts
+// that leave lanes idle (40), a class token or none, kernels 3 and 5, the fast path's dtypes (a
+// float32 residual stream plus a bf16 branch) and others, and enough rows for several weight chunks.
+TEST(FastOps, PegMatchesPlainPeg) {
+  FAST_OPS_OR_SKIP(ops);
+  ASSERT_NE(ops->add_peg, nullptr);
+  const auto dev = torch::Device(torch::kCUDA);
+  struct Case {
+    torch::Dtype x;
+    std::optional<torch::Dtype> y;
+    std::int64_t B, prefix, H, W, C, K;
+  };
+  const std::array<Case, 7> cases{{{torch::kFloat32, torch::kBFloat16, 3, 1, 5, 7, 40, 3},
+                                   {torch::kFloat32, std::nullopt, 2, 0, 6, 4, 192, 3},
+                                   {torch::kFloat32, torch::kFloat32, 2, 1, 7, 5, 64, 5},
+                                   {torch::kBFloat16, torch::kBFloat16, 3, 1, 5, 7, 40, 3},
+                                   {torch::kBFloat16, std::nullopt, 2, 2, 4, 4, 96, 5},
+                                   {torch::kFloat32, torch::kBFloat16, 24, 1, 14, 14, 64, 3},
+                                   {torch::kFloat32, std::nullopt, 1, 1, 2, 3, 33, 7}}};
+  for (const auto& c : cases) {
+    const bool bf16 = c.x == torch::kBFloat16 || (c.y && *c.y == torch::kBFloat16);
+    SCOPED_TRACE(std::string(c10::toString(c.x)) + (c.y ? std::string(" + ") + c10::toString(*c.y) : "") + " B" +
+                 std::to_string(c.B) + " prefix " + std::to_string(c.prefix) + " " + std::to_string(c.H) + "x" +
+                 std::to_string(c.W) + " C" + std::to_string(c.C) + " K" + std::to_string(c.K));
+    torch::manual_seed(21);
+    const auto N = c.prefix + c.H * c.W;
+    auto x = torch::randn({c.B, N, c.C}, dev).to(c.x).requires_grad_(true);
+    auto y = c.y ? torch::randn({c.B, N, c.C}, dev).to(*c.y).requires_grad_(true) : torch::Tensor();
+    heads::PEG peg(heads::PEGOptions(c.C).kernel(c.K));
+    peg->to(dev);
+    auto w = peg->conv->weight.detach().clone().requires_grad_(true);
+    auto b = (0.1 * torch::randn({c.C}, dev)).requires_grad_(true);
+    auto out = ops->add_peg(x, y, w, b, c.prefix, c.H, c.W);
+    ASSERT_EQ(out.scalar_type(), c.x);
+    auto xr = x.detach().to(torch::kFloat32).requires_grad_(true);
+    auto yr = c.y ? y.detach().to(torch::kFloat32).requires_grad_(true) : torch::Tensor();
+    {
+      torch::NoGradGuard no_grad;
+      peg->conv->bias.copy_(b);
+    }
+    heads::TokenLayout layout;
+    layout.prefix = c.prefix;
+    layout.height = c.H;
+    layout.width = c.W;
+    auto want = peg->forward(c.y ? xr + yr : xr, layout);
+    EXPECT_LE(rel_err(out, want), bf16 ? kBf16Values : kF32Values);
+    auto gout = torch::randn(want.sizes(), dev);
+    (out.to(torch::kFloat32) * gout).sum().backward();
+    (want * gout).sum().backward();
+    const double tol = bf16 ? kBf16Grads : kF32Grads;
+    EXPECT_LE(rel_err(x.grad(), xr.grad()), tol) << "x";
+    if (c.y) EXPECT_LE(rel_err(y.grad(), yr.grad()), tol) << "y";
+    EXPECT_LE(rel_err(w.grad(), peg->conv->weight.grad()), tol) << "weight";
+    EXPECT_LE(rel_err(b.grad(), peg->conv->bias.grad()), tol) << "bias";
+    // Without gradients: the same values, no saved sum.
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(ops->add_peg(x, y, w, b, c.prefix, c.H, c.W), out.detach()));
+  }
+}
+
 namespace {
 vision::ViTOptions fast_test_vit(const std::string& pe) {
   return vision::ViTOptions().img_size(32).patch_size(4).in_chans(3).dim(96).depth(4).heads(3).num_classes(10).pe(pe);
@@ -382,7 +443,7 @@ std::pair<at::Tensor, at::Tensor> reference_add_layer_norm(const at::Tensor& x, 
   return {s, out};
 }
 at::Tensor reference_bias_gelu(const at::Tensor& h, const at::Tensor& bias) { return torch::gelu(h + bias); }
-int reference_linear_calls = 0, reference_split_calls = 0;
+int reference_linear_calls = 0, reference_split_calls = 0, reference_peg_calls = 0;
 at::Tensor reference_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   ++reference_linear_calls;
   return at::linear(x, w, b);
@@ -392,6 +453,17 @@ std::array<at::Tensor, 3> reference_split_qkv(const at::Tensor& qkv, std::int64_
   auto t = qkv.view({qkv.size(0), qkv.size(1), 3, heads, qkv.size(2) / (3 * heads)}).permute({2, 0, 3, 1, 4}).unbind(0);
   return {t[0], t[1], t[2]};
 }
+// FastOps::add_peg written as the plain PEG's ops (a grid, zero padding).
+at::Tensor reference_add_peg(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, const at::Tensor& bias,
+                             std::int64_t prefix, std::int64_t height, std::int64_t width) {
+  ++reference_peg_calls;
+  auto s = y.defined() ? x + y : x;
+  const auto B = s.size(0), C = s.size(2);
+  auto grid = s.narrow(1, prefix, height * width).transpose(1, 2).reshape({B, C, height, width});
+  auto conv = torch::conv2d(grid, weight, bias, 1, weight.size(2) / 2, 1, C);
+  auto out = (grid + conv).flatten(2).transpose(1, 2);
+  return torch::cat({s.narrow(1, 0, prefix), out}, 1);
+}
 }  // namespace
 
 TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
@@ -400,6 +472,7 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
   reference.bias_gelu = &reference_bias_gelu;
   reference.linear = &reference_linear;
   reference.split_qkv = &reference_split_qkv;
+  reference.add_peg = &reference_add_peg;
   for (const std::string pe : {"learned", "peg", "rope2d"})
     for (const bool gap : {false, true}) {
       SCOPED_TRACE(pe + (gap ? " gap" : " cls"));
@@ -415,7 +488,7 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
       }
       EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
       auto images = torch::randn({3, 3, 32, 32});
-      reference_linear_calls = reference_split_calls = 0;
+      reference_linear_calls = reference_split_calls = reference_peg_calls = 0;
       auto lp = plain->forward(images), lf = fast->forward(images);
       EXPECT_LT(rel_err(lf, lp), 1e-5);
       // Every block's proj, fc1 and fc2 through the linear hook (the head stays at::linear); with
@@ -423,6 +496,7 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
       // Without it (Debian's 1.13) the attention reads a reordered qkv weight, unhooked.
       EXPECT_EQ(reference_linear_calls, (core::kHasFusedAttention ? 4 : 3) * 4);
       EXPECT_EQ(reference_split_calls, core::kHasFusedAttention ? 4 : 0);
+      EXPECT_EQ(reference_peg_calls, pe == "peg" ? 2 : 0);  // after blocks 0 and 2
       lp.sum().backward();
       lf.sum().backward();
       auto pb = fast->named_parameters();

@@ -14,6 +14,8 @@ std::pair<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& x, const at::
 at::Tensor bias_gelu(const at::Tensor& h, const at::Tensor& bias);
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, std::int64_t heads);
+at::Tensor add_peg(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, const at::Tensor& bias,
+                   std::int64_t prefix, std::int64_t height, std::int64_t width);
 
 namespace {
 [[maybe_unused]] const bool registered = [] {
@@ -22,6 +24,7 @@ namespace {
   ops.bias_gelu = &bias_gelu;
   ops.linear = &linear;
   ops.split_qkv = &split_qkv;
+  ops.add_peg = &add_peg;
   register_fast_ops(ops);
   return true;
 }();

@@ -143,6 +143,20 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   return forward_features_plain(images);
 }
 
+namespace {
+// x + pending through a conditional PE between blocks: CPVT's PEG (padded, kernel 3 / 5 / 7) in one
+// kernel on the token layout, any other encoding as its own forward on the sum.
+torch::Tensor add_block_pe(heads::TokenPE& pe, const torch::Tensor& x, const torch::Tensor& pending,
+                           const heads::TokenLayout& layout, const FastOps& ops) {
+  if (auto* peg = dynamic_cast<heads::PEGImpl*>(&pe); peg != nullptr && ops.add_peg != nullptr && layout.is_grid()) {
+    const auto k = peg->options.kernel();
+    if (peg->options.padding() && (k == 3 || k == 5 || k == 7))
+      return ops.add_peg(x, pending, peg->conv->weight, peg->conv->bias, layout.prefix, layout.height, layout.width);
+  }
+  return pe.forward(pending.defined() ? x + pending : x, layout);
+}
+}  // namespace
+
 // forward_features with the fused kernels: the residual add that ends each branch is done by the
 // next LayerNorm's kernel (`pending` is the branch output not yet added to x), and fc1's bias rides
 // in the GELU kernel. Same values as the plain forward up to rounding (tests/vision/test_fast_path.cpp).
@@ -180,9 +194,8 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
     auto hidden = blk.fc1->bias.defined() ? ops.bias_gelu(h, blk.fc1->bias) : torch::gelu(h);
     pending = drop_path(core::linear(blk.fc2, hidden), blk.drop_path_, is_training());
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) {
-      x = x + pending;
+      x = add_block_pe(*block_pe[next_pe++], x, pending, args.layout, ops);
       pending = torch::Tensor();
-      x = block_pe[next_pe++]->forward(x, args.layout);
     }
   }
   x = add_norm(norm, at::ScalarType::Undefined);  // the head's input in the residual stream's dtype, as the plain forward

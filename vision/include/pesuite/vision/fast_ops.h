@@ -36,6 +36,13 @@ struct FastOps {
   // backward that writes the [B, N, 3 H hd] gradient in one pass (instead of a stack and a copy).
   // core::FusedHooks::split_qkv.
   std::array<at::Tensor, 3> (*split_qkv)(const at::Tensor& qkv, std::int64_t heads) = nullptr;
+  // CPVT's PEG (heads::PEG with padding) on x + y without leaving the token layout: tokens
+  // [B, prefix + height * width, C], s = x + y (y may be undefined), out = s + dwconv_KxK(s) + bias
+  // over the grid (zero padding; weight [C, 1, K, K] with K 3, 5 or 7; bias may be undefined), the
+  // prefix tokens passed through; in x's dtype, arithmetic in float32. Differentiable in x, y,
+  // weight and bias.
+  at::Tensor (*add_peg)(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, const at::Tensor& bias,
+                        std::int64_t prefix, std::int64_t height, std::int64_t width) = nullptr;
 };
 
 // The kernels, loading the CUDA library on the first call; nullptr when it is not there.
