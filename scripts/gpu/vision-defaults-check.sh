@@ -35,7 +35,7 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
   echo "build: $(( $(date +%s) - t0 )) s"
 fi
 fm="idx:$data/fashion-mnist?split=test"  # 10,000 images: one epoch is 78 steps of 128
-scenes="data.bank=$data/scene-bank.safetensors"
+bank="bank=$data/scene-bank.safetensors"  # a scenes: spec parameter (vision train has no data.bank key)
 # name | config | extra --set arguments
 cases=(
   "fmnist-peg|fmnist-vit+peg|"
@@ -47,8 +47,8 @@ cases=(
   "fmnist-peg-gap|fmnist-vit+peg-gap|"
   "fmnist-deep-peg-pos3|fmnist-vitdeep+peg-pos3|"
   "fmnist-peg-mixup|fmnist-vit+peg|train.mixup=0.8 train.cutmix=1.0"
-  "scenes-peg|scenes-vit+peg|$scenes data.train=scenes:?n=2000&size=64&split=train&seed=0 data.test=scenes:?n=500&size=64&split=test&seed=1 eval.sizes=[64]"
-  "scenes-rope2d|scenes-vit+rope2d|$scenes data.train=scenes:?n=2000&size=64&split=train&seed=0 data.test=scenes:?n=500&size=64&split=test&seed=1 eval.sizes=[64]"
+  "scenes-peg|scenes-vit+peg|data.train=scenes:?n=2000&size=64&split=train&seed=0&$bank data.test=scenes:?n=500&size=64&split=test&seed=1&$bank eval.sizes=[64]"
+  "scenes-rope2d|scenes-vit+rope2d|data.train=scenes:?n=2000&size=64&split=train&seed=0&$bank data.test=scenes:?n=500&size=64&split=test&seed=1&$bank eval.sizes=[64]"
 )
 if [ -n "${ONLY:-}" ]; then
   picked=()
