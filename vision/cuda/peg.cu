@@ -179,6 +179,17 @@ bool dispatch_kernel_size(int k, F&& f) {
   return with_kernel_size<3>(k, f) || with_kernel_size<5>(k, f) || with_kernel_size<7>(k, f);
 }
 
+// Calls f(TypeTag<TX>, TypeTag<TY>, std::integral_constant<int, K>) for the CUDA types of x_type and
+// y_type and the kernel size k; false when any of them is unknown (f is not called then).
+template <typename F>
+bool dispatch_peg(Dtype x_type, Dtype y_type, int k, F&& f) {
+  bool known = false;
+  dispatch_dtype(x_type, [&](auto tx) {
+    dispatch_dtype(y_type, [&](auto ty) { known = dispatch_kernel_size(k, [&](auto ks) { f(tx, ty, ks); }); });
+  });
+  return known;
+}
+
 }  // namespace
 
 std::int64_t peg_weight_chunks(std::int64_t B, std::int64_t H) {
@@ -195,23 +206,17 @@ bool peg_forward(Dtype x_type, Dtype y_type, const void* x, const void* y, const
   const Grid g{prefix, H, W, C, B};
   const dim3 grid(static_cast<unsigned>(B * (H + 1)), static_cast<unsigned>((C + kForwardThreads - 1) / kForwardThreads));
   auto st = static_cast<cudaStream_t>(stream);
-  bool known = false;
-  dispatch_dtype(x_type, [&](auto tx) {
-    dispatch_dtype(y_type, [&](auto ty) {
-      using TX = typename decltype(tx)::type;
-      using TY = typename decltype(ty)::type;
-      known = dispatch_kernel_size(K, [&](auto k) {
-        constexpr int KS = decltype(k)::value;
-        if (y != nullptr)
-          peg_forward_kernel<TX, TY, true, KS><<<grid, kForwardThreads, 0, st>>>(
-              static_cast<const TX*>(x), static_cast<const TY*>(y), w, bias, static_cast<TX*>(s), static_cast<TX*>(out), g);
-        else
-          peg_forward_kernel<TX, TY, false, KS><<<grid, kForwardThreads, 0, st>>>(
-              static_cast<const TX*>(x), nullptr, w, bias, static_cast<TX*>(s), static_cast<TX*>(out), g);
-      });
-    });
+  return dispatch_peg(x_type, y_type, K, [&](auto tx, auto ty, auto ks) {
+    using TX = typename decltype(tx)::type;
+    using TY = typename decltype(ty)::type;
+    constexpr int KS = decltype(ks)::value;
+    if (y != nullptr)
+      peg_forward_kernel<TX, TY, true, KS><<<grid, kForwardThreads, 0, st>>>(
+          static_cast<const TX*>(x), static_cast<const TY*>(y), w, bias, static_cast<TX*>(s), static_cast<TX*>(out), g);
+    else
+      peg_forward_kernel<TX, TY, false, KS><<<grid, kForwardThreads, 0, st>>>(
+          static_cast<const TX*>(x), nullptr, w, bias, static_cast<TX*>(s), static_cast<TX*>(out), g);
   });
-  return known;
 }
 
 bool peg_backward(Dtype x_type, Dtype y_type, const void* g, const void* s, const float* w, void* grad_x, void* grad_y,
@@ -221,20 +226,13 @@ bool peg_backward(Dtype x_type, Dtype y_type, const void* g, const void* s, cons
   const Grid grid_layout{prefix, H, W, C, B};
   const dim3 grid(static_cast<unsigned>(peg_weight_chunks(B, H)), static_cast<unsigned>((C + 31) / 32));
   auto st = static_cast<cudaStream_t>(stream);
-  bool known = false;
-  dispatch_dtype(x_type, [&](auto tx) {
-    dispatch_dtype(y_type, [&](auto ty) {
-      using TX = typename decltype(tx)::type;
-      using TY = typename decltype(ty)::type;
-      known = dispatch_kernel_size(K, [&](auto k) {
-        constexpr int KS = decltype(k)::value;
-        peg_backward_kernel<TX, TY, KS><<<grid, kWarps * 32, 0, st>>>(static_cast<const TX*>(g), static_cast<const TX*>(s), w,
-                                                                     static_cast<TX*>(grad_x), static_cast<TY*>(grad_y),
-                                                                     parts, grid_layout);
-      });
-    });
+  return dispatch_peg(x_type, y_type, K, [&](auto tx, auto ty, auto ks) {
+    using TX = typename decltype(tx)::type;
+    using TY = typename decltype(ty)::type;
+    peg_backward_kernel<TX, TY, decltype(ks)::value><<<grid, kWarps * 32, 0, st>>>(
+        static_cast<const TX*>(g), static_cast<const TX*>(s), w, static_cast<TX*>(grad_x), static_cast<TY*>(grad_y), parts,
+        grid_layout);
   });
-  return known;
 }
 
 }  // namespace pesuite::vision::fused
