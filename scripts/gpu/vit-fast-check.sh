@@ -13,8 +13,9 @@
 #          then /usr/share/datasets/fashion-mnist: carry .device-data/fashion-mnist, a copy of Debian's),
 #          TRAIN_EPOCHS (1), TRAIN_DEVICE (cuda; cpu only to try the stage out), TRAIN_MODES ("plain
 #          fast graphs fast+graphs": train.fast_path and train.cuda_graphs off / on),
-#          PROFILE_MODEL (deit_tiny_patch16), SKIP ("" or any of: build tests train first more latency
-#          profile)
+#          PROFILE_MODEL (deit_tiny_patch16), LATENCY_PROFILE ("deit_tiny_patch16 none": the model and
+#          amp of the batch-1 profile), SKIP ("" or any of: build tests train first more latency
+#          profile profile-latency)
 # Order (most important first): build, tests, `vision train` with the fast path off / on (the
 # cpvt-fmnist table's model: issue 17 asks that the tables get faster), tiny models, small models,
 # latency. A build whose
@@ -212,6 +213,24 @@ if ! skip profile && [ "$(left)" -gt 90 ]; then
   head -3 "$out"/profile/kernels-*.txt 2>/dev/null | tee -a "$out/steps.log"
   # The traces themselves are large: compressed, so that the call's files come back.
   gzip -f "$out"/profile/*-train.json "$out"/profile/*-infer.json 2>/dev/null
+fi
+# Batch-1 latency where compile's reduce-overhead mode still wins (deit_tiny in fp32, 2026-12-07:
+# 1.037 against 0.965 ms): 5 traced calls on each side, ours (fast path + graphs) against compiled,
+# and their kernel table into profile-latency/.
+if ! skip profile-latency && [ "$(left)" -gt 60 ]; then
+  read -r lm lamp <<<"${LATENCY_PROFILE:-deit_tiny_patch16 none}"
+  log "profile batch-1 latency: $lm, amp $lamp ($(left) s left)"
+  mkdir -p "$out/profile-latency"
+  largs=(--model "$lm" --latency --amp "$lamp" --batch 1 --steps 20 --warmup 5 --repeats 1)
+  timeout "$(cap 60)" "$p" bench vit --json "${largs[@]}" --fast-path --cuda-graphs --profile "$out/profile-latency/fast-graphs" \
+    >"$out/profile-latency/fast-graphs.json" 2>"$out/profile-latency/fast-graphs.log"
+  timeout "$(cap 120)" python3 scripts/reference/bench_vit.py "${largs[@]}" --compile --profile "$out/profile-latency/compiled" \
+    >"$out/profile-latency/compiled.json" 2>"$out/profile-latency/compiled.log"
+  [ -f "$out/profile-latency/fast-graphs-infer.json" ] && [ -f "$out/profile-latency/compiled-infer.json" ] &&
+    python3 scripts/gpu/kernel_table.py "$out/profile-latency/fast-graphs-infer.json" "$out/profile-latency/compiled-infer.json" \
+      --steps 5 --top 40 >"$out/profile-latency/kernels-fast-graphs-vs-compiled.txt" 2>&1
+  head -3 "$out"/profile-latency/kernels-*.txt 2>/dev/null | tee -a "$out/steps.log"
+  gzip -f "$out"/profile-latency/*-infer.json 2>/dev/null
 fi
 write_results
 trap - EXIT
