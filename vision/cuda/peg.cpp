@@ -25,7 +25,9 @@ PegShape check_shape(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
     TORCH_CHECK(y.sizes() == x.sizes(), "add_peg: y ", y.sizes(), " differs from x ", x.sizes());
   }
   const auto C = x.size(2);
-  TORCH_CHECK(weight.defined() && weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 &&
+  check_cuda(weight, "add_peg: weight");
+  if (bias.defined()) check_cuda(bias, "add_peg: bias");
+  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 &&
                   weight.size(2) == weight.size(3),
               "add_peg: weight must be a depthwise [", C, ", 1, K, K] kernel, got ", weight.sizes());
   TORCH_CHECK(!bias.defined() || bias.numel() == C, "add_peg: bias has ", bias.numel(), " elements, not ", C);

@@ -82,7 +82,8 @@ __global__ void __launch_bounds__(kForwardThreads)
   }
 }
 
-// blockIdx.x: a chunk of rows (rows chunk, chunk + chunks, ... per warp), blockIdx.y: 32 channels.
+// blockIdx.y: 32 channels, one per lane; blockIdx.x: a chunk of rows, warp w of it visiting rows
+// blockIdx.x * kWarps + w + k * gridDim.x * kWarps (k = 0, 1, ...) of all images' H + 1 rows.
 template <typename TX, typename TY, int K>
 __global__ void __launch_bounds__(kWarps * 32)
     peg_backward_kernel(const TX* __restrict__ grad, const TX* __restrict__ s, const float* __restrict__ w,
