@@ -15,7 +15,7 @@
 #          fast graphs fast+graphs": train.fast_path and train.cuda_graphs off / on),
 #          PROFILE_MODEL (deit_tiny_patch16), LATENCY_PROFILE ("deit_tiny_patch16 none": the model and
 #          amp of the batch-1 profile), SKIP ("" or any of: build tests train first more latency
-#          profile profile-latency)
+#          profile profile-latency memory), MEMORY_MODELS ("cpvt_small deit_tiny_patch16")
 # Order (most important first): build, tests, `vision train` with the fast path off / on (the
 # cpvt-fmnist table's model: issue 17 asks that the tables get faster), tiny models, small models,
 # latency. A build whose
@@ -231,6 +231,32 @@ if ! skip profile-latency && [ "$(left)" -gt 60 ]; then
       --steps 5 --top 40 >"$out/profile-latency/kernels-fast-graphs-vs-compiled.txt" 2>&1
   head -3 "$out"/profile-latency/kernels-*.txt 2>/dev/null | tee -a "$out/steps.log"
   gzip -f "$out"/profile-latency/*-infer.json 2>/dev/null
+fi
+# Where the memory goes (the peak goal): per model, ours with and without CUDA graphs and compiled /
+# eager PyTorch, each with train_forward_mb (what one training forward leaves for its backward);
+# PyTorch's saved tensors listed by shape and dtype (--saved-tensors) into memory/.
+if ! skip memory && [ "$(left)" -gt 60 ]; then
+  mkdir -p "$out/memory"
+  for mm in ${MEMORY_MODELS:-cpvt_small deit_tiny_patch16}; do
+    log "memory $mm ($(left) s left)"
+    margs=(--model "$mm" --batch 256 --amp bf16 --steps 5 --warmup 3 --repeats 1)
+    timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs >"$out/memory/$mm-fast-graphs.json" 2>"$out/memory/$mm-fast-graphs.log"
+    timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path >"$out/memory/$mm-fast.json" 2>"$out/memory/$mm-fast.log"
+    timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${margs[@]}" --compile --saved-tensors \
+      >"$out/memory/$mm-compiled.json" 2>"$out/memory/$mm-compiled.log"
+    timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${margs[@]}" --saved-tensors \
+      >"$out/memory/$mm-eager.json" 2>"$out/memory/$mm-eager.log"
+  done
+  python3 - "$out/memory" <<'PY' | tee "$out/memory/summary.md" | tee -a "$out/steps.log"
+import glob, json, os, sys
+print("| run | train peak MiB | train_forward_mb | infer peak MiB |\n|---|---:|---:|---:|")
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    try:
+        j = json.loads(open(f).read().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        continue
+    print(f"| {os.path.basename(f)[:-5]} | {j.get('train_peak_mb', 0):,.0f} | {j.get('train_forward_mb', 0):,.0f} | {j.get('infer_peak_mb', 0):,.0f} |")
+PY
 fi
 write_results
 trap - EXIT

@@ -10,7 +10,10 @@ images, 1000 classes. Prints one JSON line with the same keys as `pesuite bench 
 
 --compile compiles the model (torch.compile, default mode; with --latency mode="reduce-overhead",
 CUDA graphs); the compilation happens in the warm-up steps and is reported as compile_s. Peak
-GPU memory per phase (torch.cuda.max_memory_allocated) is reported as train_peak_mb / infer_peak_mb.
+GPU memory per phase (torch.cuda.max_memory_allocated) is reported as train_peak_mb / infer_peak_mb,
+and train_forward_mb: what one more training forward leaves allocated for its backward (the saved
+activations). --saved-tensors also lists them by shape and dtype on stderr (the autograd graph
+walked from the loss: built-in nodes' _saved_* tensors, custom and compiled functions' saved_tensors).
 --latency: batch 1, inference only, every call timed to its own synchronisation (median, ms).
 --ddp (under torchrun): DistributedDataParallel(gradient_as_bucket_view=True), NCCL on CUDA, Gloo
 on the CPU; --batch images per rank, rank 0 prints (train_img_s per rank, train_img_s_all_ranks
@@ -168,6 +171,64 @@ def profile_steps(a, dev, phase, step):
     prof.export_chrome_trace(f"{a.profile}-{phase}.json")
 
 
+def storage_of(t):
+    return t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()  # 1.13: storage()
+
+
+def saved_by_graph(root, params):
+    """{storage pointer: (shape, dtype, bytes)} of the tensors the autograd graph under `root` holds
+    for its backward, parameters left out."""
+    found, seen, todo = {}, set(), [root]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        tensors = []
+        try:
+            tensors += [t for t in getattr(node, "saved_tensors", ()) if torch.is_tensor(t)]
+        except RuntimeError:
+            pass
+        for name in dir(node):
+            if name.startswith("_saved_"):
+                v = getattr(node, name, None)
+                tensors += [v] if torch.is_tensor(v) else [t for t in (v if isinstance(v, (tuple, list)) else ()) if torch.is_tensor(t)]
+        for t in tensors:
+            storage = storage_of(t)
+            ptr = storage.data_ptr()
+            if ptr not in params and ptr not in found:
+                found[ptr] = (tuple(t.shape), str(t.dtype).replace("torch.", ""), storage.nbytes())
+        todo += [f for f, _ in node.next_functions]
+    return found
+
+
+def forward_saved(a, fwd, model, images, labels, autocast, amp_dtype, dev):
+    """MiB one more training forward leaves allocated (CUDA); with --saved-tensors the saved tensors
+    by shape and dtype on stderr."""
+    if dev.type != "cuda":
+        return 0.0
+    torch.cuda.synchronize(dev)
+    before = torch.cuda.memory_allocated(dev)
+    with torch.autocast(dev.type, dtype=amp_dtype, enabled=autocast):
+        logits = fwd(images)
+    loss = F.cross_entropy(logits.float(), labels)
+    torch.cuda.synchronize(dev)
+    mb = (torch.cuda.memory_allocated(dev) - before) / 2 ** 20
+    if a.saved_tensors:
+        params = {storage_of(p).data_ptr() for p in model.parameters()}
+        rows = {}
+        for shape, dtype, nbytes in saved_by_graph(loss.grad_fn, params).values():
+            n, b = rows.get((shape, dtype), (0, 0))
+            rows[(shape, dtype)] = (n + 1, b + nbytes)
+        total = sum(b for _, b in rows.values())
+        print("saved for backward: %.1f MiB in %d tensors (allocated by the forward: %.1f MiB)" %
+              (total / 2 ** 20, sum(n for n, _ in rows.values()), mb), file=sys.stderr)
+        for (shape, dtype), (n, b) in sorted(rows.items(), key=lambda r: -r[1][1]):
+            print("  %8.1f MiB  %3d x %s %s" % (b / 2 ** 20, n, dtype, list(shape)), file=sys.stderr)
+    del loss, logits
+    return mb
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="deit_tiny_patch16", choices=sorted(PRESETS))
@@ -189,6 +250,7 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (default mode; reduce-overhead with --latency)")
     ap.add_argument("--latency", action="store_true", help="batch-1 inference latency (median ms per call)")
     ap.add_argument("--profile", default="", help="also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json")
+    ap.add_argument("--saved-tensors", action="store_true", help="list what a training forward saves for backward (stderr)")
     ap.add_argument("--ddp", action="store_true", help="DistributedDataParallel under torchrun (RANK, WORLD_SIZE, LOCAL_RANK)")
     a = ap.parse_args()
 
@@ -236,7 +298,7 @@ def main():
     images = torch.randn(a.batch, in_chans, a.img, a.img, device=dev)
     labels = torch.randint(0, a.classes, (a.batch,), device=dev)
 
-    train_blocks, infer_blocks, mean_loss, fused = [], [], 0.0, False
+    train_blocks, infer_blocks, mean_loss, fused, train_forward = [], [], 0.0, False, 0.0
     train_peak, infer_peak, latency_ms = 0.0, 0.0, 0.0
     if not a.skip_train:
         fused = not a.no_fused_adamw and dev.type == "cuda"
@@ -263,6 +325,7 @@ def main():
         train_blocks = timed_blocks(train_step, dev, a.warmup, a.repeats, a.steps)
         train_peak = peak_mb()
         profile_steps(a, dev, "train", train_step)
+        train_forward = forward_saved(a, fwd, model, images, labels, autocast, amp_dtype, dev)
         mean_loss = loss_sum.item() / (a.warmup + a.repeats * a.steps)
 
     if not a.skip_infer:
@@ -311,6 +374,7 @@ def main():
         "train_block_s": train_blocks, "infer_block_s": infer_blocks, "mean_loss": mean_loss,
         "compiled": a.compile, "compile_mode": ("reduce-overhead" if a.latency else "default") if a.compile else "none",
         "compile_s": compile_s, "train_peak_mb": train_peak, "infer_peak_mb": infer_peak,
+        **({"train_forward_mb": train_forward} if not a.skip_train else {}),
         **({"latency_ms": latency_ms, "infer_img_s": 1000.0 / latency_ms if latency_ms > 0 else 0.0} if a.latency else {}),
     }))
     return 0

@@ -178,6 +178,29 @@ TEST(FastOps, BiasGeluMatchesUnfusedErfGelu) {
   check_bias_gelu(*ops, torch::kBFloat16, kBf16Values, kBf16Grads);
 }
 
+// The in-place form (inference) writes exactly what the out-of-place one returns, into h, on both
+// kernels (768 columns: vector, 100: scalar), and refuses a tensor that needs a gradient.
+TEST(FastOps, BiasGeluInPlaceMatchesOutOfPlace) {
+  FAST_OPS_OR_SKIP(ops);
+  ASSERT_NE(ops->bias_gelu_, nullptr);
+  const auto dev = torch::Device(torch::kCUDA);
+  for (const std::int64_t cols : {768, 100})
+    for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      SCOPED_TRACE(std::to_string(cols) + " " + c10::toString(dtype));
+      torch::manual_seed(7);
+      auto h = torch::randn({2, 197, cols}, dev).to(dtype);
+      auto bias = torch::randn({cols}, dev);
+      torch::NoGradGuard no_grad;
+      const auto want = ops->bias_gelu(h, bias);
+      const auto* before = h.data_ptr();
+      auto& out = ops->bias_gelu_(h, bias);
+      EXPECT_EQ(out.data_ptr(), before);
+      EXPECT_TRUE(torch::equal(h, want));
+    }
+  auto needs_grad = torch::randn({4, 8}, dev).requires_grad_(true);
+  EXPECT_THROW(ops->bias_gelu_(needs_grad, torch::zeros({8}, dev)), c10::Error);
+}
+
 // A cols % 8 != 0 row (100) takes the scalar kernels; 768 the vector ones.
 TEST(FastOps, BiasGeluScalarPathMatchesUnfused) {
   FAST_OPS_OR_SKIP(ops);
@@ -443,6 +466,11 @@ std::pair<at::Tensor, at::Tensor> reference_add_layer_norm(const at::Tensor& x, 
   return {s, out};
 }
 at::Tensor reference_bias_gelu(const at::Tensor& h, const at::Tensor& bias) { return torch::gelu(h + bias); }
+int reference_in_place_calls = 0;
+at::Tensor& reference_bias_gelu_(at::Tensor& h, const at::Tensor& bias) {
+  ++reference_in_place_calls;
+  return h.add_(bias).copy_(torch::gelu(h));
+}
 int reference_linear_calls = 0, reference_split_calls = 0, reference_peg_calls = 0;
 at::Tensor reference_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   ++reference_linear_calls;
@@ -473,6 +501,7 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
   reference.linear = &reference_linear;
   reference.split_qkv = &reference_split_qkv;
   reference.add_peg = &reference_add_peg;
+  reference.bias_gelu_ = &reference_bias_gelu_;
   for (const std::string pe : {"learned", "peg", "rope2d"})
     for (const bool gap : {false, true}) {
       SCOPED_TRACE(pe + (gap ? " gap" : " cls"));
@@ -489,14 +518,21 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
       EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
       auto images = torch::randn({3, 3, 32, 32});
       reference_linear_calls = reference_split_calls = reference_peg_calls = 0;
+      reference_in_place_calls = 0;
       auto lp = plain->forward(images), lf = fast->forward(images);
       EXPECT_LT(rel_err(lf, lp), 1e-5);
+      EXPECT_EQ(reference_in_place_calls, 0);  // autograd records this forward: GELU not in place
       // Every block's proj, fc1 and fc2 through the linear hook (the head stays at::linear); with
       // the fused attention kernel (LibTorch 2.x) also qkv, and every split through the split hook.
       // Without it (Debian's 1.13) the attention reads a reordered qkv weight, unhooked.
       EXPECT_EQ(reference_linear_calls, (core::kHasFusedAttention ? 4 : 3) * 4);
       EXPECT_EQ(reference_split_calls, core::kHasFusedAttention ? 4 : 0);
       EXPECT_EQ(reference_peg_calls, pe == "peg" ? 2 : 0);  // after blocks 0 and 2
+      {
+        torch::NoGradGuard no_grad;  // inference: every block's GELU in place, the same logits
+        EXPECT_LT(rel_err(fast->forward(images), lp.detach()), 1e-5);
+        EXPECT_EQ(reference_in_place_calls, 4);
+      }
       lp.sum().backward();
       lf.sum().backward();
       auto pb = fast->named_parameters();

@@ -11,8 +11,9 @@ namespace pesuite::vision::fused {
 namespace {
 
 // h contiguous, bias float32 contiguous [cols].
-at::Tensor gelu_forward(const at::Tensor& h, const at::Tensor& b) {
-  auto out = at::empty_like(h);
+// out: a fresh tensor, or h itself (in place).
+at::Tensor gelu_forward(const at::Tensor& h, const at::Tensor& b, bool in_place = false) {
+  auto out = in_place ? h : at::empty_like(h);
   const auto cols = h.size(-1), rows = h.numel() / cols;
   const bool ok = bias_gelu_forward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), out.data_ptr(), rows, cols,
                                     current_stream(h));
@@ -64,6 +65,16 @@ at::Tensor bias_gelu(const at::Tensor& h, const at::Tensor& bias) {
   c10::cuda::CUDAGuard on_device(h.device());
   auto [hc, b] = prepared(h, bias);
   return gelu_forward(hc, b);
+}
+
+at::Tensor& bias_gelu_(at::Tensor& h, const at::Tensor& bias) {
+  TORCH_CHECK(!(torch::GradMode::is_enabled() && (h.requires_grad() || bias.requires_grad())),
+              "bias_gelu_: in place is for tensors that need no gradient (use bias_gelu)");
+  TORCH_CHECK(h.is_contiguous(), "bias_gelu_: h must be contiguous to be written in place");
+  c10::cuda::CUDAGuard on_device(h.device());
+  auto [hc, b] = prepared(h, bias);
+  gelu_forward(hc, b, /*in_place=*/true);
+  return h;
 }
 
 }  // namespace pesuite::vision::fused

@@ -9,11 +9,13 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// h and out may be the same buffer (the in-place forward): each thread reads an element before it
+// writes it and no thread touches another's, so neither pointer is __restrict__.
 // Blocks of 32 x 8 threads as the column pass: a thread owns one vector of V columns (its bias
 // values loaded once) and walks its chunk's rows 8 apart, so no index is divided.
 template <typename T>
 __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
-    bias_gelu_forward_vec(const T* __restrict__ h, const float* __restrict__ bias, T* __restrict__ out, std::int64_t rows,
+    bias_gelu_forward_vec(const T* h, const float* __restrict__ bias, T* out, std::int64_t rows,
                           std::int64_t vecs, std::int64_t rows_per_chunk) {
   constexpr int V = VecWidth<T>::value;
   const std::int64_t cv = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;
@@ -36,7 +38,7 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    bias_gelu_forward_scalar(const T* __restrict__ h, const float* __restrict__ bias, T* __restrict__ out, std::int64_t n,
+    bias_gelu_forward_scalar(const T* h, const float* __restrict__ bias, T* out, std::int64_t n,
                              std::int64_t cols) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)

@@ -13,7 +13,7 @@
 
 namespace pesuite::vision::fused {
 
-// out = gelu(h + bias[col]) in h's type (math in float32).
+// out = gelu(h + bias[col]) in h's type (math in float32); out may be h (in place).
 bool bias_gelu_forward(Dtype type, const void* h, const float* bias, void* out, std::int64_t rows, std::int64_t cols,
                        void* stream);
 

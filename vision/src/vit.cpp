@@ -191,7 +191,9 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
     const auto& fc1_weight = w1.defined() ? w1 : blk.fc1->weight;
     auto h = ops.linear != nullptr ? ops.linear(n2, fc1_weight, torch::Tensor())
                                    : at::linear(n2, fc1_weight);  // the bias goes into the GELU kernel
-    auto hidden = blk.fc1->bias.defined() ? ops.bias_gelu(h, blk.fc1->bias) : torch::gelu(h);
+    // Without autograd h has no other reader: GELU overwrites it (inference's peak is this buffer).
+    const bool in_place = !torch::GradMode::is_enabled() && ops.bias_gelu_ != nullptr && h.is_contiguous();
+    auto hidden = !blk.fc1->bias.defined() ? torch::gelu(h) : in_place ? ops.bias_gelu_(h, blk.fc1->bias) : ops.bias_gelu(h, blk.fc1->bias);
     pending = drop_path(core::linear(blk.fc2, hidden), blk.drop_path_, is_training());
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) {
       x = add_block_pe(*block_pe[next_pe++], x, pending, args.layout, ops);

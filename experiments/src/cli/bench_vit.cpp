@@ -10,7 +10,8 @@
 // --fast-path: fused CUDA kernels and bf16 weight copies (ViTImpl::set_fast_path, fast_ops.h);
 // --cuda-graphs: every training step (forward, backward, fused AdamW, weight-copy refresh) and every
 // inference step replayed as one CUDA graph (core::StepGraphs). Peak GPU memory per phase (the
-// caching allocator's peak of allocated bytes) is reported on CUDA.
+// caching allocator's peak of allocated bytes) is reported on CUDA, and train_forward_mb: what one
+// training forward leaves allocated for its backward (the saved activations).
 // Under `--nproc N` (or torchrun's variables) each rank trains on its own --batch images and the
 // gradients are all-reduced as `vision train` does it (core::dist::GradientSync): the figure next
 // to scripts/reference/bench_vit.py --ddp under torchrun. Rank 0 prints; train_img_s is per rank,
@@ -83,6 +84,17 @@ void reset_peak_memory(const torch::Device& dev) {
   (void)dev;
 #endif
 }
+// Bytes the caching allocator has handed out now (CUDA builds; 0 elsewhere).
+double allocated_memory_mb(const torch::Device& dev) {
+#if PESUITE_WITH_CUDA
+  if (!dev.is_cuda()) return 0;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.has_index() ? dev.index() : c10::cuda::current_device());
+  return static_cast<double>(stats.allocated_bytes[0].current) / (1024.0 * 1024.0);
+#else
+  (void)dev;
+  return 0;
+#endif
+}
 double peak_memory_mb(const torch::Device& dev) {
 #if PESUITE_WITH_CUDA
   if (!dev.is_cuda()) return 0;
@@ -145,6 +157,7 @@ void run(VitBenchArgs a) {
   auto labels = torch::randint(a.classes, {a.batch}, opts.dtype(torch::kInt64));
 
   double train_ips = 0, infer_ips = 0, last_loss = 0, train_peak_mb = 0, infer_peak_mb = 0, latency_ms = 0;
+  double train_forward_mb = 0;  // what one training forward leaves allocated for its backward
   bool fused = false;
   std::vector<double> train_blocks, infer_blocks;
 
@@ -209,6 +222,17 @@ void run(VitBenchArgs a) {
     train_ips = a.batch * a.steps / median(train_blocks);
     train_peak_mb = peak_memory_mb(dev);
     profile_steps(a, dev, "train", step);
+    // One more forward, uncaptured, without its backward: the growth of allocated bytes is what the
+    // autograd graph saved (activations; bf16 weight copies are made before it, so not counted).
+    sync(dev);
+    const double before = allocated_memory_mb(dev);
+    {
+      std::optional<core::AutocastGuard> guard;
+      if (autocast) guard.emplace(dev, amp);
+      auto saved = torch::nn::functional::cross_entropy(model->forward(images).to(torch::kFloat32), labels);
+      sync(dev);
+      train_forward_mb = allocated_memory_mb(dev) - before;
+    }
   }
 
   if (!a.skip_infer) {
@@ -281,6 +305,7 @@ void run(VitBenchArgs a) {
     if (!graph_error.empty()) out["graph_error"] = graph_error;
     out["train_peak_mb"] = train_peak_mb;
     out["infer_peak_mb"] = infer_peak_mb;
+    if (!a.skip_train) out["train_forward_mb"] = train_forward_mb;
     if (a.latency) out["latency_ms"] = latency_ms;
     out["world_size"] = world.size();
     out["train_img_s"] = train_ips;

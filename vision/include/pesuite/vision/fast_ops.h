@@ -28,6 +28,9 @@ struct FastOps {
   // gelu(h + bias) with the exact (erf) GELU, in h's dtype; bias [h.size(-1)] of any float dtype.
   // Differentiable in h and bias.
   at::Tensor (*bias_gelu)(const at::Tensor& h, const at::Tensor& bias) = nullptr;
+  // The same written into h (contiguous), for tensors that need no gradient (inference: one
+  // [tokens, 4 C] buffer fewer at the MLP, the peak of a ViT forward). Returns h.
+  at::Tensor& (*bias_gelu_)(at::Tensor& h, const at::Tensor& bias) = nullptr;
   // y = x W^T + b as at::linear (b may be undefined), with a backward that sums the bias gradient
   // in a vectorised column pass (LibTorch's reduction over the rows is 4x slower than memory speed
   // on an H100). Under CUDA autocast x, W and b are cast to its dtype first. core::FusedHooks::linear.
