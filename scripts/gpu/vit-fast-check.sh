@@ -232,7 +232,8 @@ if ! skip profile-latency && [ "$(left)" -gt 60 ]; then
   head -3 "$out"/profile-latency/kernels-*.txt 2>/dev/null | tee -a "$out/steps.log"
   gzip -f "$out"/profile-latency/*-infer.json 2>/dev/null
 fi
-# Where the memory goes (the peak goal): per model, ours with and without CUDA graphs and compiled /
+# Where the memory goes (the peak goal): per model, ours with and without CUDA graphs (and with
+# --recompute-gelu) and compiled /
 # eager PyTorch, each with train_forward_mb (what one training forward leaves for its backward);
 # PyTorch's saved tensors listed by shape and dtype (--saved-tensors) into memory/.
 if ! skip memory && [ "$(left)" -gt 60 ]; then
@@ -242,6 +243,8 @@ if ! skip memory && [ "$(left)" -gt 60 ]; then
     margs=(--model "$mm" --batch 256 --amp bf16 --steps 5 --warmup 3 --repeats 1)
     timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs >"$out/memory/$mm-fast-graphs.json" 2>"$out/memory/$mm-fast-graphs.log"
     timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path >"$out/memory/$mm-fast.json" 2>"$out/memory/$mm-fast.log"
+    timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs --recompute-gelu \
+      >"$out/memory/$mm-fast-graphs-recompute.json" 2>"$out/memory/$mm-fast-graphs-recompute.log"
     timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${margs[@]}" --compile --saved-tensors \
       >"$out/memory/$mm-compiled.json" 2>"$out/memory/$mm-compiled.log"
     timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${margs[@]}" --saved-tensors \
@@ -255,7 +258,7 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
         j = json.loads(open(f).read().strip().splitlines()[-1])
     except (ValueError, IndexError):
         continue
-    print(f"| {os.path.basename(f)[:-5]} | {j.get('train_peak_mb', 0):,.0f} | {j.get('train_forward_mb', 0):,.0f} | {j.get('infer_peak_mb', 0):,.0f} |")
+    print(f"| {os.path.basename(f)[:-5]} | {j.get('train_img_s', 0):,.0f} | {j.get('train_peak_mb', 0):,.0f} | {j.get('train_forward_mb', 0):,.0f} | {j.get('infer_peak_mb', 0):,.0f} |")
 PY
 fi
 write_results

@@ -223,6 +223,45 @@ TEST(FastOps, BiasGeluScalarPathMatchesUnfused) {
   }
 }
 
+// gelu_linear (the MLP that recomputes its GELU) against gelu(h + b1) then at::linear: values and
+// the four gradients, float32 and bf16 (h in bf16 with float32 fc2 parameters: what the ViT passes
+// when it has no weight copies), on vector (768) and scalar (100) hidden widths.
+TEST(FastOps, GeluLinearMatchesBiasGeluThenLinear) {
+  FAST_OPS_OR_SKIP(ops);
+  ASSERT_NE(ops->gelu_linear, nullptr);
+  const auto dev = torch::Device(torch::kCUDA);
+  for (const std::int64_t hid : {768, 100})
+    for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      SCOPED_TRACE(std::to_string(hid) + " " + c10::toString(dtype));
+      torch::manual_seed(9);
+      auto h = torch::randn({3, 197, hid}, dev).to(dtype).requires_grad_(true);
+      auto b1 = (0.5 * torch::randn({hid}, dev)).requires_grad_(true);
+      auto w2 = (0.05 * torch::randn({192, hid}, dev)).requires_grad_(true);
+      auto b2 = torch::randn({192}, dev).requires_grad_(true);
+      auto y = ops->gelu_linear(h, b1, w2, b2);
+      ASSERT_EQ(y.scalar_type(), dtype);
+      auto g = torch::randn(y.sizes(), dev).to(dtype);
+      y.backward(g);
+      auto hr = h.detach().to(torch::kFloat32).requires_grad_(true);
+      auto b1r = b1.detach().clone().requires_grad_(true), w2r = w2.detach().clone().requires_grad_(true);
+      auto b2r = b2.detach().clone().requires_grad_(true);
+      auto yr = at::linear(torch::gelu(hr + b1r), w2r, b2r);
+      yr.backward(g.to(torch::kFloat32));
+      const bool f32 = dtype == torch::kFloat32;
+      EXPECT_LT(rel_err(y, yr), f32 ? kF32Values : kBf16Values);
+      EXPECT_LT(rel_err(h.grad(), hr.grad()), f32 ? kF32Grads : kBf16Grads);
+      for (const auto& [p, r] : {std::pair{b1, b1r}, std::pair{w2, w2r}, std::pair{b2, b2r}}) {
+        EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
+        EXPECT_LT(rel_err(p.grad(), r.grad()), f32 ? kF32Grads : kBf16Grads);
+      }
+      // Without autograd: the same values, and h untouched.
+      torch::NoGradGuard no_grad;
+      const auto h_before = h.detach().clone();
+      EXPECT_TRUE(torch::equal(ops->gelu_linear(h.detach(), b1.detach(), w2.detach(), b2.detach()), y.detach()));
+      EXPECT_TRUE(torch::equal(h.detach(), h_before));
+    }
+}
+
 namespace {
 // ops.linear against at::linear: values and the three gradients, for x of rank 3, with and without
 // a bias, in float32 and in bf16 (float32 operands under bf16 autocast: what the ViT's head does;
@@ -466,7 +505,11 @@ std::pair<at::Tensor, at::Tensor> reference_add_layer_norm(const at::Tensor& x, 
   return {s, out};
 }
 at::Tensor reference_bias_gelu(const at::Tensor& h, const at::Tensor& bias) { return torch::gelu(h + bias); }
-int reference_in_place_calls = 0;
+int reference_in_place_calls = 0, reference_gelu_linear_calls = 0;
+at::Tensor reference_gelu_linear(const at::Tensor& h, const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+  ++reference_gelu_linear_calls;
+  return at::linear(torch::gelu(h + b1), w2.to(h.scalar_type()), b2.to(h.scalar_type()));
+}
 at::Tensor& reference_bias_gelu_(at::Tensor& h, const at::Tensor& bias) {
   ++reference_in_place_calls;
   return h.add_(bias).copy_(torch::gelu(h));
@@ -502,9 +545,11 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
   reference.split_qkv = &reference_split_qkv;
   reference.add_peg = &reference_add_peg;
   reference.bias_gelu_ = &reference_bias_gelu_;
+  reference.gelu_linear = &reference_gelu_linear;
   for (const std::string pe : {"learned", "peg", "rope2d"})
-    for (const bool gap : {false, true}) {
-      SCOPED_TRACE(pe + (gap ? " gap" : " cls"));
+    for (const bool gap : {false, true})
+    for (const bool recompute : {false, true}) {
+      SCOPED_TRACE(pe + (gap ? " gap" : " cls") + (recompute ? " recompute_gelu" : ""));
       torch::manual_seed(13);
       auto o = fast_test_vit(pe).class_token(!gap);
       if (pe == "peg") o.pe_after_blocks({0, 2});
@@ -515,17 +560,20 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
         auto a = plain->parameters(), b = fast->parameters();
         for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
       }
+      fast->set_recompute_gelu(recompute);
       EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
       auto images = torch::randn({3, 3, 32, 32});
       reference_linear_calls = reference_split_calls = reference_peg_calls = 0;
-      reference_in_place_calls = 0;
+      reference_in_place_calls = reference_gelu_linear_calls = 0;
       auto lp = plain->forward(images), lf = fast->forward(images);
       EXPECT_LT(rel_err(lf, lp), 1e-5);
       EXPECT_EQ(reference_in_place_calls, 0);  // autograd records this forward: GELU not in place
       // Every block's proj, fc1 and fc2 through the linear hook (the head stays at::linear); with
       // the fused attention kernel (LibTorch 2.x) also qkv, and every split through the split hook.
-      // Without it (Debian's 1.13) the attention reads a reordered qkv weight, unhooked.
-      EXPECT_EQ(reference_linear_calls, (core::kHasFusedAttention ? 4 : 3) * 4);
+      // Without it (Debian's 1.13) the attention reads a reordered qkv weight, unhooked. With
+      // recompute_gelu, fc2 runs inside gelu_linear instead.
+      EXPECT_EQ(reference_gelu_linear_calls, recompute ? 4 : 0);
+      EXPECT_EQ(reference_linear_calls, ((core::kHasFusedAttention ? 4 : 3) - (recompute ? 1 : 0)) * 4);
       EXPECT_EQ(reference_split_calls, core::kHasFusedAttention ? 4 : 0);
       EXPECT_EQ(reference_peg_calls, pe == "peg" ? 2 : 0);  // after blocks 0 and 2
       {

@@ -6,13 +6,12 @@
 
 #include "bias_gelu_kernels.h"
 #include "glue.h"
+#include "shared_parts.h"
 
 namespace pesuite::vision::fused {
-namespace {
 
-// h contiguous, bias float32 contiguous [cols].
-// out: a fresh tensor, or h itself (in place).
-at::Tensor gelu_forward(const at::Tensor& h, const at::Tensor& b, bool in_place = false) {
+// h contiguous, b float32 contiguous [cols] (bias_gelu_prepared).
+at::Tensor bias_gelu_values(const at::Tensor& h, const at::Tensor& b, bool in_place) {
   auto out = in_place ? h : at::empty_like(h);
   const auto cols = h.size(-1), rows = h.numel() / cols;
   const bool ok = bias_gelu_forward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), out.data_ptr(), rows, cols,
@@ -22,7 +21,19 @@ at::Tensor gelu_forward(const at::Tensor& h, const at::Tensor& b, bool in_place 
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> prepared(const at::Tensor& h, const at::Tensor& bias) {
+std::pair<at::Tensor, at::Tensor> bias_gelu_grads(const at::Tensor& h, const at::Tensor& b, const at::Tensor& grad_out) {
+  const auto g = grad_out.to(h.scalar_type()).contiguous();
+  const auto cols = h.size(-1), rows = h.numel() / cols;
+  auto grad_h = at::empty_like(h);
+  auto part = at::empty({bias_gelu_chunks(rows), cols}, h.options().dtype(at::kFloat));
+  const bool ok = bias_gelu_backward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), g.data_ptr(),
+                                     grad_h.data_ptr(), part.data_ptr<float>(), rows, cols, current_stream(h));
+  TORCH_CHECK(ok, "bias_gelu backward: unsupported dtype");
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {grad_h, part.sum(0)};
+}
+
+std::pair<at::Tensor, at::Tensor> bias_gelu_prepared(const at::Tensor& h, const at::Tensor& bias) {
   check_cuda(h, "bias_gelu: h");
   check_cuda(bias, "bias_gelu: bias");
   TORCH_CHECK(h.dim() >= 1 && h.size(-1) > 0, "bias_gelu: h needs a non-empty last dimension");
@@ -30,13 +41,15 @@ std::pair<at::Tensor, at::Tensor> prepared(const at::Tensor& h, const at::Tensor
   return {h.contiguous(), bias.to(at::kFloat).contiguous()};
 }
 
+namespace {
+
 struct BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h_in, const at::Tensor& bias) {
     c10::cuda::CUDAGuard on_device(h_in.device());
-    auto [h, b] = prepared(h_in, bias);
+    auto [h, b] = bias_gelu_prepared(h_in, bias);
     ctx->save_for_backward({h, b});
     ctx->saved_data["bias_dtype"] = static_cast<std::int64_t>(bias.scalar_type());
-    return gelu_forward(h, b);
+    return bias_gelu_values(h, b);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
@@ -45,16 +58,8 @@ struct BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
     const auto& b = saved[1];
     c10::cuda::CUDAGuard on_device(h.device());
     if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
-    const auto g = grads[0].to(h.scalar_type()).contiguous();
-    const auto cols = h.size(-1), rows = h.numel() / cols;
-    auto grad_h = at::empty_like(h);
-    auto part = at::empty({bias_gelu_chunks(rows), cols}, h.options().dtype(at::kFloat));
-    const bool ok = bias_gelu_backward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), g.data_ptr(),
-                                       grad_h.data_ptr(), part.data_ptr<float>(), rows, cols, current_stream(h));
-    TORCH_CHECK(ok, "bias_gelu backward: unsupported dtype");
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const auto bias_dtype = static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt());
-    return {grad_h, part.sum(0).to(bias_dtype)};
+    auto [grad_h, grad_b] = bias_gelu_grads(h, b, grads[0]);
+    return {grad_h, grad_b.to(static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt()))};
   }
 };
 
@@ -63,8 +68,8 @@ struct BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
 at::Tensor bias_gelu(const at::Tensor& h, const at::Tensor& bias) {
   if (torch::GradMode::is_enabled() && (h.requires_grad() || bias.requires_grad())) return BiasGeluFunction::apply(h, bias);
   c10::cuda::CUDAGuard on_device(h.device());
-  auto [hc, b] = prepared(h, bias);
-  return gelu_forward(hc, b);
+  auto [hc, b] = bias_gelu_prepared(h, bias);
+  return bias_gelu_values(hc, b);
 }
 
 at::Tensor& bias_gelu_(at::Tensor& h, const at::Tensor& bias) {
@@ -72,8 +77,8 @@ at::Tensor& bias_gelu_(at::Tensor& h, const at::Tensor& bias) {
               "bias_gelu_: in place is for tensors that need no gradient (use bias_gelu)");
   TORCH_CHECK(h.is_contiguous(), "bias_gelu_: h must be contiguous to be written in place");
   c10::cuda::CUDAGuard on_device(h.device());
-  auto [hc, b] = prepared(h, bias);
-  gelu_forward(hc, b, /*in_place=*/true);
+  auto [hc, b] = bias_gelu_prepared(h, bias);
+  bias_gelu_values(hc, b, /*in_place=*/true);
   return h;
 }
 

@@ -8,11 +8,10 @@
 
 #include "glue.h"
 #include "linear_kernels.h"
+#include "shared_parts.h"
 
 namespace pesuite::vision::fused {
-namespace {
 
-// The bias gradient: column sums of g [rows, cols] in float32, then in `dtype`.
 at::Tensor bias_grad(const at::Tensor& g2, at::ScalarType dtype) {
   const auto rows = g2.size(0), cols = g2.size(1);
   auto part = at::empty({column_sums_chunks(rows), cols}, g2.options().dtype(at::kFloat));
@@ -21,6 +20,8 @@ at::Tensor bias_grad(const at::Tensor& g2, at::ScalarType dtype) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return part.sum(0).to(dtype);
 }
+
+namespace {
 
 // x, w and b all defined (see linear() below), in one dtype.
 struct LinearFunction : public torch::autograd::Function<LinearFunction> {

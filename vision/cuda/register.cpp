@@ -13,6 +13,7 @@ std::pair<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& x, const at::
                                                  const at::Tensor& bias, double eps, at::ScalarType out_dtype);
 at::Tensor bias_gelu(const at::Tensor& h, const at::Tensor& bias);
 at::Tensor& bias_gelu_(at::Tensor& h, const at::Tensor& bias);
+at::Tensor gelu_linear(const at::Tensor& h, const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, std::int64_t heads);
 at::Tensor add_peg(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, const at::Tensor& bias,
@@ -24,6 +25,7 @@ namespace {
   ops.add_layer_norm = &add_layer_norm;
   ops.bias_gelu = &bias_gelu;
   ops.bias_gelu_ = &bias_gelu_;
+  ops.gelu_linear = &gelu_linear;
   ops.linear = &linear;
   ops.split_qkv = &split_qkv;
   ops.add_peg = &add_peg;

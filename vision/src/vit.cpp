@@ -157,6 +157,21 @@ torch::Tensor add_block_pe(heads::TokenPE& pe, const torch::Tensor& x, const tor
 }
 }  // namespace
 
+// fc2(gelu(h + fc1's bias)) for fc1's output h (without its bias). Without autograd h has no other
+// reader and the GELU overwrites it (inference's peak is this buffer); with set_recompute_gelu the
+// backward recomputes the GELU instead of keeping its output.
+torch::Tensor ViTImpl::mlp_output(BlockImpl& blk, torch::Tensor& h, const FastOps& ops, const core::WeightCopies* copies) {
+  if (!blk.fc1->bias.defined()) return core::linear(blk.fc2, torch::gelu(h));
+  const bool grad = torch::GradMode::is_enabled();
+  if (grad && recompute_gelu_ && ops.gelu_linear != nullptr && blk.fc2->bias.defined()) {
+    auto w2 = copies != nullptr ? copies->get(blk.fc2->weight) : torch::Tensor();
+    auto b2 = copies != nullptr ? copies->get(blk.fc2->bias) : torch::Tensor();
+    return ops.gelu_linear(h, blk.fc1->bias, w2.defined() ? w2 : blk.fc2->weight, b2.defined() ? b2 : blk.fc2->bias);
+  }
+  const bool in_place = !grad && ops.bias_gelu_ != nullptr && h.is_contiguous();
+  return core::linear(blk.fc2, in_place ? ops.bias_gelu_(h, blk.fc1->bias) : ops.bias_gelu(h, blk.fc1->bias));
+}
+
 // forward_features with the fused kernels: the residual add that ends each branch is done by the
 // next LayerNorm's kernel (`pending` is the branch output not yet added to x), and fc1's bias rides
 // in the GELU kernel. Same values as the plain forward up to rounding (tests/vision/test_fast_path.cpp).
@@ -191,10 +206,7 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
     const auto& fc1_weight = w1.defined() ? w1 : blk.fc1->weight;
     auto h = ops.linear != nullptr ? ops.linear(n2, fc1_weight, torch::Tensor())
                                    : at::linear(n2, fc1_weight);  // the bias goes into the GELU kernel
-    // Without autograd h has no other reader: GELU overwrites it (inference's peak is this buffer).
-    const bool in_place = !torch::GradMode::is_enabled() && ops.bias_gelu_ != nullptr && h.is_contiguous();
-    auto hidden = !blk.fc1->bias.defined() ? torch::gelu(h) : in_place ? ops.bias_gelu_(h, blk.fc1->bias) : ops.bias_gelu(h, blk.fc1->bias);
-    pending = drop_path(core::linear(blk.fc2, hidden), blk.drop_path_, is_training());
+    pending = drop_path(mlp_output(blk, h, ops, copies), blk.drop_path_, is_training());
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) {
       x = add_block_pe(*block_pe[next_pe++], x, pending, args.layout, ops);
       pending = torch::Tensor();

@@ -4,6 +4,7 @@
 //
 //   pesuite bench vit --model deit_small_patch16 --batch 256 --amp bf16 --device cuda --json
 //   pesuite bench vit --model cpvt_tiny --fast-path --cuda-graphs --json      # the GPU fast path
+//   pesuite bench vit --model cpvt_small --fast-path --cuda-graphs --recompute-gelu --json  # less memory
 //   pesuite bench vit --model cpvt_tiny --latency --amp none --cuda-graphs --json  # batch-1 latency
 //   pesuite --nproc 2 bench vit --model deit_small_patch16 --json   # data-parallel: --batch per rank
 //
@@ -60,7 +61,7 @@ struct VitBenchArgs {
   int steps = 30, warmup = 10, repeats = 3, threads = 0;
   double lr = 5e-4, weight_decay = 0.05;
   bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false, native_layer_norm = false;
-  bool fast_path = false, cuda_graphs = false, latency = false;
+  bool fast_path = false, cuda_graphs = false, latency = false, recompute_gelu = false;
   std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
 
@@ -137,6 +138,7 @@ void run(VitBenchArgs a) {
   model->to(dev);
   std::string fast_status = "off";
   if (a.fast_path) {
+    model->set_recompute_gelu(a.recompute_gelu);
     fast_status = model->set_fast_path(true);
     std::cerr << "bench vit: fast path: " << fast_status << "\n";
   }
@@ -301,6 +303,7 @@ void run(VitBenchArgs a) {
     out["fast_path"] = a.fast_path;
     out["fast_kernels"] = fast_kernels;  // the fused CUDA kernels ran (else the unfused ops)
     out["fast_path_status"] = fast_status;
+    out["recompute_gelu"] = a.fast_path && a.recompute_gelu;
     out["cuda_graphs"] = graphed && graph_error.empty();
     if (!graph_error.empty()) out["graph_error"] = graph_error;
     out["train_peak_mb"] = train_peak_mb;
@@ -360,6 +363,8 @@ void add_bench_vit(CLI::App& bench) {
   cmd->add_option("--profile", a.profile, "Also trace 5 steps per phase to PREFIX-train.json / PREFIX-infer.json (Kineto, LibTorch 2.x)");
   cmd->add_flag("--fast-path", a.fast_path,
                 "The GPU fast path: fused residual-add + LayerNorm and bias + GELU(erf) kernels, bf16 weight copies (train.fast_path)");
+  cmd->add_flag("--recompute-gelu", a.recompute_gelu,
+                "With --fast-path: recompute each MLP's GELU in the backward instead of keeping it (train.recompute_gelu)");
   cmd->add_flag("--cuda-graphs", a.cuda_graphs, "Replay each training step and each inference step as one CUDA graph (CUDA builds)");
   cmd->add_flag("--latency", a.latency, "Batch-1 inference latency: every call timed to its own synchronisation (median, ms)");
   cmd->callback([]() { run(a); });

@@ -77,6 +77,7 @@ crop_scale = [0.08, 1.0] # streamed: random-resized-crop area range (fraction of
 color_jitter = 0.0      # streamed: brightness / contrast / saturation jitter factor; 0 = off
 amp = "auto"            # auto: bf16 autocast on CUDA, off on CPU | bf16 | off
 fast_path = true        # CUDA: fused residual-add + LayerNorm and bias + GELU kernels, bf16 weight copies (docs/gpu-fast-path.md); CPU ignores it
+recompute_gelu = false  # with fast_path: keep only fc1's output for the backward and recompute each MLP's GELU there (one [B, N, 4C] activation fewer per block, about 2-3 % slower)
 cuda_graphs = true      # CUDA: every training step (forward, backward, clipping, fused AdamW) replayed as one CUDA graph per batch shape; CPU ignores it
 stage_on_cpu = false    # tests: on the CPU, run cuda_graphs' staged steps (each batch copied into its shape's input tensors) eagerly; bit for bit the plain steps
 checkpoint_every = 0    # steps; 0 = once per epoch (ckpt/last.safetensors; the end is always saved)
@@ -132,10 +133,11 @@ vision::ViT build_model(const core::Config& cfg, std::int64_t num_classes) {
   });
 }
 
-// train.fast_path on CUDA (ViTImpl::set_fast_path): what was loaded, or "" when off. After the
+// train.fast_path on CUDA (ViTImpl::set_fast_path; train.recompute_gelu with it): what was loaded, or "" when off. After the
 // model is on its device and its weights are loaded.
 std::string apply_fast_path(const core::Config& cfg, vision::ViT& model, const torch::Device& device) {
   if (!cfg.get_bool("train.fast_path") || !device.is_cuda()) return "";
+  model->set_recompute_gelu(cfg.get_bool("train.recompute_gelu"));
   return model->set_fast_path(true);
 }
 

@@ -31,6 +31,11 @@ struct FastOps {
   // The same written into h (contiguous), for tensors that need no gradient (inference: one
   // [tokens, 4 C] buffer fewer at the MLP, the peak of a ViT forward). Returns h.
   at::Tensor& (*bias_gelu_)(at::Tensor& h, const at::Tensor& bias) = nullptr;
+  // y = gelu(h + b1) W2^T + b2 (a ViT MLP after fc1 without its bias), keeping only h for the
+  // backward, which recomputes the GELU: one [tokens, hidden] activation fewer per block for one
+  // more elementwise pass (ViTImpl::set_recompute_gelu). W2, b2 are cast to h's dtype;
+  // differentiable in all four.
+  at::Tensor (*gelu_linear)(const at::Tensor& h, const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) = nullptr;
   // y = x W^T + b as at::linear (b may be undefined), with a backward that sums the bias gradient
   // in a vectorised column pass (LibTorch's reduction over the rows is 4x slower than memory speed
   // on an H100). Under CUDA autocast x, W and b are cast to its dtype first. core::FusedHooks::linear.

@@ -94,6 +94,11 @@ class ViTImpl : public torch::nn::Module {
   // fast forward's structure on the CPU with LibTorch reference ops); must outlive the model.
   std::string set_fast_path(bool on, const FastOps* ops = nullptr);
   bool fast_path() const { return fast_path_; }
+  // With the fast path, training forwards keep only fc1's output for each MLP's backward and
+  // recompute the GELU there (FastOps::gelu_linear; train.recompute_gelu): the peak activation
+  // memory drops by one [B, N, 4 C] tensor per block, the step gets one elementwise pass longer.
+  void set_recompute_gelu(bool on) { recompute_gelu_ = on; }
+  bool recompute_gelu() const { return recompute_gelu_; }
   void refresh_weight_copies();
 
   ViTOptions options;
@@ -111,7 +116,8 @@ class ViTImpl : public torch::nn::Module {
   bool reads_weight_copies(const torch::Tensor& images) const;
   torch::Tensor forward_features_plain(const torch::Tensor& images);
   torch::Tensor forward_features_fast(const torch::Tensor& images, const void* ops);
-  bool fast_path_ = false;
+  torch::Tensor mlp_output(BlockImpl& blk, torch::Tensor& h, const FastOps& ops, const core::WeightCopies* copies);
+  bool fast_path_ = false, recompute_gelu_ = false;
   const FastOps* fast_ops_override_ = nullptr;
   std::shared_ptr<core::WeightCopies> weight_copies_;
 };
