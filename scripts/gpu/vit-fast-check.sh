@@ -252,7 +252,7 @@ if ! skip memory && [ "$(left)" -gt 60 ]; then
   done
   python3 - "$out/memory" <<'PY' | tee "$out/memory/summary.md" | tee -a "$out/steps.log"
 import glob, json, os, sys
-print("| run | train peak MiB | train_forward_mb | infer peak MiB |\n|---|---:|---:|---:|")
+print("| run | train img/s | train peak MiB | train_forward_mb | infer peak MiB |\n|---|---:|---:|---:|---:|")
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     try:
         j = json.loads(open(f).read().strip().splitlines()[-1])
