@@ -21,13 +21,16 @@ at::Tensor bias_gelu_values(const at::Tensor& h, const at::Tensor& b, bool in_pl
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> bias_gelu_grads(const at::Tensor& h, const at::Tensor& b, const at::Tensor& grad_out) {
+std::pair<at::Tensor, at::Tensor> bias_gelu_grads(const at::Tensor& h, const at::Tensor& b, const at::Tensor& grad_out,
+                                                  at::Tensor* values) {
   const auto g = grad_out.to(h.scalar_type()).contiguous();
   const auto cols = h.size(-1), rows = h.numel() / cols;
   auto grad_h = at::empty_like(h);
+  if (values != nullptr) *values = at::empty_like(h);
   auto part = at::empty({bias_gelu_chunks(rows), cols}, h.options().dtype(at::kFloat));
   const bool ok = bias_gelu_backward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), g.data_ptr(),
-                                     grad_h.data_ptr(), part.data_ptr<float>(), rows, cols, current_stream(h));
+                                     grad_h.data_ptr(), part.data_ptr<float>(), rows, cols, current_stream(h),
+                                     values != nullptr ? values->data_ptr() : nullptr);
   TORCH_CHECK(ok, "bias_gelu backward: unsupported dtype");
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {grad_h, part.sum(0)};

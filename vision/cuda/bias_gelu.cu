@@ -71,12 +71,12 @@ bool bias_gelu_forward(Dtype type, const void* h, const float* bias, void* out, 
 std::int64_t bias_gelu_chunks(std::int64_t rows) { return column_sum_chunks(rows); }
 
 bool bias_gelu_backward(Dtype type, const void* h, const float* bias, const void* grad_out, void* grad_h,
-                        float* part_bias, std::int64_t rows, std::int64_t cols, void* stream) {
+                        float* part_bias, std::int64_t rows, std::int64_t cols, void* stream, void* gelu_out) {
   if (cols <= 0) return true;
   return dispatch_dtype(type, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_column_pass<T, true>(static_cast<const T*>(h), bias, static_cast<const T*>(grad_out), static_cast<T*>(grad_h), part_bias,
-                                rows, cols, static_cast<cudaStream_t>(stream));
+    launch_column_pass<T, true>(static_cast<const T*>(h), bias, static_cast<const T*>(grad_out), static_cast<T*>(grad_h),
+                                static_cast<T*>(gelu_out), part_bias, rows, cols, static_cast<cudaStream_t>(stream));
   });
 }
 

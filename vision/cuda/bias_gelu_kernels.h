@@ -19,8 +19,9 @@ bool bias_gelu_forward(Dtype type, const void* h, const float* bias, void* out, 
 
 // grad_h = grad_out * gelu'(h + bias) in h's type (grad_out has h's type too), and the bias
 // gradient's partial column sums, float32 [bias_gelu_chunks(rows), cols] (the caller sums them).
+// gelu_out, when not null, also gets gelu(h + bias) (the forward's values, recomputed on the way).
 std::int64_t bias_gelu_chunks(std::int64_t rows);
 bool bias_gelu_backward(Dtype type, const void* h, const float* bias, const void* grad_out, void* grad_h,
-                        float* part_bias, std::int64_t rows, std::int64_t cols, void* stream);
+                        float* part_bias, std::int64_t rows, std::int64_t cols, void* stream, void* gelu_out = nullptr);
 
 }  // namespace pesuite::vision::fused

@@ -5,8 +5,8 @@
 // Blocks of 32 x 8 threads: a thread owns V adjacent columns (one 16-byte vector) and walks its
 // chunk's rows 8 apart; the 8 row lanes of a column are added in shared memory at the end.
 //
-//   column_pass_vec<__nv_bfloat16, false><<<grid, dim3(32, 8)>>>(nullptr, nullptr, g, nullptr, part,
-//                                                              rows, cols / 8, rows_per_chunk);
+//   column_pass_vec<__nv_bfloat16, false><<<grid, dim3(32, 8)>>>(nullptr, nullptr, g, nullptr, nullptr,
+//                                                              part, rows, cols / 8, rows_per_chunk);
 #include <cstdint>
 
 #include "vec.cuh"
@@ -44,13 +44,14 @@ __device__ __forceinline__ void chunk_rows(std::int64_t rows, std::int64_t rows_
   r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
 }
 
-// kGelu: grad_h = grad_out * gelu'(h + bias) is written and summed; otherwise grad_out is summed
-// (h, bias, grad_h unused). vecs = cols / V.
+// kGelu: grad_h = grad_out * gelu'(h + bias) is written and summed, and gelu(h + bias) into
+// gelu_out when it is not null (the MLP that recomputes its GELU: the values come from the same
+// read of h); otherwise grad_out is summed (h, bias, grad_h, gelu_out unused). vecs = cols / V.
 template <typename T, bool kGelu>
 __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
     column_pass_vec(const T* __restrict__ h, const float* __restrict__ bias, const T* __restrict__ grad_out,
-                    T* __restrict__ grad_h, float* __restrict__ part, std::int64_t rows, std::int64_t vecs,
-                    std::int64_t rows_per_chunk) {
+                    T* __restrict__ grad_h, T* __restrict__ gelu_out, float* __restrict__ part, std::int64_t rows,
+                    std::int64_t vecs, std::int64_t rows_per_chunk) {
   constexpr int V = VecWidth<T>::value;
   __shared__ float sums[kPassRowLanes][kPassColThreads * V + 1];
   const std::int64_t cv = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;  // vector column
@@ -74,7 +75,15 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
         float x[V];
         load_vec<T>(h + i, x);
 #pragma unroll
-        for (int j = 0; j < V; ++j) g[j] = to_float(from_float<T>(g[j] * gelu_erf_grad(x[j] + b[j])));  // as stored
+        for (int j = 0; j < V; ++j) x[j] += b[j];
+        if (gelu_out != nullptr) {
+          float y[V];
+#pragma unroll
+          for (int j = 0; j < V; ++j) y[j] = gelu_erf(x[j]);
+          store_vec<T>(gelu_out + i, y);
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j) g[j] = to_float(from_float<T>(g[j] * gelu_erf_grad(x[j])));  // as stored
         store_vec<T>(grad_h + i, g);
       }
 #pragma unroll
@@ -100,8 +109,8 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
 template <typename T, bool kGelu>
 __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
     column_pass_scalar(const T* __restrict__ h, const float* __restrict__ bias, const T* __restrict__ grad_out,
-                       T* __restrict__ grad_h, float* __restrict__ part, std::int64_t rows, std::int64_t cols,
-                       std::int64_t rows_per_chunk) {
+                       T* __restrict__ grad_h, T* __restrict__ gelu_out, float* __restrict__ part, std::int64_t rows,
+                       std::int64_t cols, std::int64_t rows_per_chunk) {
   __shared__ float sums[kPassRowLanes][kPassColThreads + 1];
   const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;
   std::int64_t r0, r1;
@@ -113,7 +122,9 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
       const std::int64_t i = r * cols + c;
       float g = to_float(grad_out[i]);
       if constexpr (kGelu) {
-        const T stored = from_float<T>(g * gelu_erf_grad(to_float(h[i]) + b));
+        const float x = to_float(h[i]) + b;
+        if (gelu_out != nullptr) gelu_out[i] = from_float<T>(gelu_erf(x));
+        const T stored = from_float<T>(g * gelu_erf_grad(x));
         grad_h[i] = stored;
         g = to_float(stored);  // the bias gradient is the sum of grad_h as stored, as Linear's backward
       }
@@ -132,16 +143,18 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
 // Launches the vector kernel where the layout allows, else the scalar one, over
 // column_sum_chunks(rows) row chunks.
 template <typename T, bool kGelu>
-void launch_column_pass(const T* h, const float* bias, const T* grad_out, T* grad_h, float* part, std::int64_t rows,
-                        std::int64_t cols, cudaStream_t stream) {
+void launch_column_pass(const T* h, const float* bias, const T* grad_out, T* grad_h, T* gelu_out, float* part,
+                        std::int64_t rows, std::int64_t cols, cudaStream_t stream) {
   const dim3 block(kPassColThreads, kPassRowLanes);
-  if (vector_ok<T>(cols, {h, grad_out, grad_h})) {
+  if (vector_ok<T>(cols, {h, grad_out, grad_h, gelu_out})) {
     const std::int64_t vecs = cols / VecWidth<T>::value;
     const auto g = column_grid(rows, vecs);
-    column_pass_vec<T, kGelu><<<g.grid, block, 0, stream>>>(h, bias, grad_out, grad_h, part, rows, vecs, g.rows_per_chunk);
+    column_pass_vec<T, kGelu><<<g.grid, block, 0, stream>>>(h, bias, grad_out, grad_h, gelu_out, part, rows, vecs,
+                                                            g.rows_per_chunk);
   } else {
     const auto g = column_grid(rows, cols);
-    column_pass_scalar<T, kGelu><<<g.grid, block, 0, stream>>>(h, bias, grad_out, grad_h, part, rows, cols, g.rows_per_chunk);
+    column_pass_scalar<T, kGelu><<<g.grid, block, 0, stream>>>(h, bias, grad_out, grad_h, gelu_out, part, rows, cols,
+                                                               g.rows_per_chunk);
   }
 }
 

@@ -1,7 +1,8 @@
 // FastOps::gelu_linear (fast_ops.h): a ViT MLP's second half, y = gelu(h + b1) W2^T + b2, that keeps
 // only h for its backward and recomputes gelu(h + b1) there. bias_gelu followed by linear keeps
-// both h and the GELU output (each [tokens, 4 C]); this keeps one, at the price of one more
-// elementwise pass per block in the backward (train.recompute_gelu, docs/gpu-fast-path.md).
+// both h and the GELU output (each [tokens, 4 C]); this keeps one. The backward's GELU-gradient
+// pass, which reads h anyway, writes the GELU values too: one more [tokens, 4 C] write per block
+// (train.recompute_gelu, docs/gpu-fast-path.md).
 #include <torch/torch.h>
 
 #include <c10/cuda/CUDAGuard.h>
@@ -34,14 +35,17 @@ struct GeluLinearFunction : public torch::autograd::Function<GeluLinearFunction>
     c10::cuda::CUDAGuard on_device(g.device());
     const auto out = w2.size(0), hid = w2.size(1);
     const auto g2 = g.to(w2.scalar_type()).reshape({-1, out}).contiguous();
-    at::Tensor dh, db1, dw2, db2;
-    if (ctx->needs_input_grad(2)) dw2 = at::mm(g2.t(), bias_gelu_values(h, b1).view({-1, hid}));  // recomputed, then freed
-    if (ctx->needs_input_grad(3)) db2 = bias_grad(g2, static_cast<at::ScalarType>(ctx->saved_data["b2_dtype"].toInt()));
+    at::Tensor dh, db1, dw2, db2, hidden;
     if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      auto [gh, gb] = bias_gelu_grads(h, b1, at::mm(g2, w2).view(h.sizes()));
+      // One pass over h gives the GELU's input gradient and, for fc2's weight gradient, its values.
+      auto [gh, gb] = bias_gelu_grads(h, b1, at::mm(g2, w2).view(h.sizes()), ctx->needs_input_grad(2) ? &hidden : nullptr);
       dh = gh;
       db1 = gb.to(static_cast<at::ScalarType>(ctx->saved_data["b1_dtype"].toInt()));
+    } else if (ctx->needs_input_grad(2)) {
+      hidden = bias_gelu_values(h, b1);
     }
+    if (ctx->needs_input_grad(2)) dw2 = at::mm(g2.t(), hidden.view({-1, hid}));
+    if (ctx->needs_input_grad(3)) db2 = bias_grad(g2, static_cast<at::ScalarType>(ctx->saved_data["b2_dtype"].toInt()));
     return {dh, db1, dw2, db2};
   }
 };

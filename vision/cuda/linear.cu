@@ -11,7 +11,7 @@ bool column_sums(Dtype type, const void* x, float* part, std::int64_t rows, std:
   if (cols <= 0) return true;
   return dispatch_dtype(type, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_column_pass<T, false>(nullptr, nullptr, static_cast<const T*>(x), nullptr, part, rows, cols,
+    launch_column_pass<T, false>(nullptr, nullptr, static_cast<const T*>(x), nullptr, nullptr, part, rows, cols,
                                  static_cast<cudaStream_t>(stream));
   });
 }

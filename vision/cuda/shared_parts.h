@@ -6,7 +6,9 @@
 //   auto [h, b] = bias_gelu_prepared(h_in, bias);       // contiguous h, float32 bias
 //   auto hidden = bias_gelu_values(h, b);                // gelu(h + b)
 //   auto [dh, db] = bias_gelu_grads(h, b, dhidden);      // db: float32 column sums
-//   auto db2 = bias_grad(g.reshape({-1, out}), at::kFloat);
+//   at::Tensor hidden;
+//   auto [dh2, db2] = bias_gelu_grads(h, b, dhidden, &hidden);  // and gelu(h + b) on the way
+//   auto db_fc2 = bias_grad(g.reshape({-1, out}), at::kFloat);
 #include <ATen/core/Tensor.h>
 
 #include <utility>
@@ -17,8 +19,10 @@ namespace pesuite::vision::fused {
 std::pair<at::Tensor, at::Tensor> bias_gelu_prepared(const at::Tensor& h, const at::Tensor& bias);
 // gelu(h + b) for prepared h, b: a new tensor, or written into h when in_place.
 at::Tensor bias_gelu_values(const at::Tensor& h, const at::Tensor& b, bool in_place = false);
-// (dh, db) from the output gradient: dh in h's dtype, db float32.
-std::pair<at::Tensor, at::Tensor> bias_gelu_grads(const at::Tensor& h, const at::Tensor& b, const at::Tensor& grad_out);
+// (dh, db) from the output gradient: dh in h's dtype, db float32; with `values`, gelu(h + b) is
+// written there too, from the same read of h.
+std::pair<at::Tensor, at::Tensor> bias_gelu_grads(const at::Tensor& h, const at::Tensor& b, const at::Tensor& grad_out,
+                                                  at::Tensor* values = nullptr);
 // Column sums of g2 [rows, cols] (contiguous) in `dtype`: a Linear's bias gradient.
 at::Tensor bias_grad(const at::Tensor& g2, at::ScalarType dtype);
 
