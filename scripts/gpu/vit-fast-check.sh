@@ -15,7 +15,8 @@
 #          fast graphs fast+graphs": train.fast_path and train.cuda_graphs off / on),
 #          PROFILE_MODEL (deit_tiny_patch16), LATENCY_PROFILE ("deit_tiny_patch16 none": the model and
 #          amp of the batch-1 profile), SKIP ("" or any of: build tests train first more latency
-#          profile profile-latency memory), MEMORY_MODELS ("cpvt_small deit_tiny_patch16")
+#          profile profile-latency memory), MEMORY_MODELS ("cpvt_small deit_tiny_patch16"),
+#          MEMORY_PHASES ("train infer": which memory runs)
 # Order (most important first): build, tests, `vision train` with the fast path off / on (the
 # cpvt-fmnist table's model: issue 17 asks that the tables get faster), tiny models, small models,
 # latency. A build whose
@@ -241,14 +242,24 @@ if ! skip memory && [ "$(left)" -gt 60 ]; then
   for mm in ${MEMORY_MODELS:-cpvt_small deit_tiny_patch16}; do
     log "memory $mm ($(left) s left)"
     margs=(--model "$mm" --batch 256 --amp bf16 --steps 5 --warmup 3 --repeats 1)
-    timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs >"$out/memory/$mm-fast-graphs.json" 2>"$out/memory/$mm-fast-graphs.log"
-    timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path >"$out/memory/$mm-fast.json" 2>"$out/memory/$mm-fast.log"
-    timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs --recompute-gelu \
-      >"$out/memory/$mm-fast-graphs-recompute.json" 2>"$out/memory/$mm-fast-graphs-recompute.log"
-    timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${margs[@]}" --compile --saved-tensors \
-      >"$out/memory/$mm-compiled.json" 2>"$out/memory/$mm-compiled.log"
-    timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${margs[@]}" --saved-tensors \
-      >"$out/memory/$mm-eager.json" 2>"$out/memory/$mm-eager.log"
+    if [[ " ${MEMORY_PHASES:-train infer} " == *" train "* ]]; then
+      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs >"$out/memory/$mm-fast-graphs.json" 2>"$out/memory/$mm-fast-graphs.log"
+      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path >"$out/memory/$mm-fast.json" 2>"$out/memory/$mm-fast.log"
+      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs --recompute-gelu \
+        >"$out/memory/$mm-fast-graphs-recompute.json" 2>"$out/memory/$mm-fast-graphs-recompute.log"
+      timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${margs[@]}" --compile --saved-tensors \
+        >"$out/memory/$mm-compiled.json" 2>"$out/memory/$mm-compiled.log"
+      timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${margs[@]}" --saved-tensors \
+        >"$out/memory/$mm-eager.json" 2>"$out/memory/$mm-eager.log"
+    fi
+    # Inference alone in a fresh process on each side (what `vision eval` does): nothing of a
+    # training phase (its CUDA graph's side stream and cuBLAS workspace) is still held.
+    if [[ " ${MEMORY_PHASES:-train infer} " == *" infer "* ]]; then
+      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --skip-train --fast-path --cuda-graphs \
+        >"$out/memory/$mm-infer-fast-graphs.json" 2>"$out/memory/$mm-infer-fast-graphs.log"
+      timeout "$(cap 100)" python3 scripts/reference/bench_vit.py "${margs[@]}" --skip-train --compile \
+        >"$out/memory/$mm-infer-compiled.json" 2>"$out/memory/$mm-infer-compiled.log"
+    fi
   done
   python3 - "$out/memory" <<'PY' | tee "$out/memory/summary.md" | tee -a "$out/steps.log"
 import glob, json, os, sys

@@ -294,6 +294,13 @@ void check_linear(const vision::FastOps& ops, std::int64_t out, bool bias, bool 
     EXPECT_EQ(b.grad().scalar_type(), torch::kFloat32);
     EXPECT_LT(rel_err(b.grad(), br.grad()), bf16 ? kBf16Grads : kF32Grads);
   }
+  // Inference (float32, 788 rows: a narrowing Linear adds its bias after the product).
+  torch::NoGradGuard no_grad;
+  std::optional<core::AutocastGuard> amp;
+  if (bf16) amp.emplace(dev, torch::kBFloat16);
+  const auto yi = ops.linear(x, w, b);
+  EXPECT_EQ(yi.sizes(), yr.sizes());
+  EXPECT_LT(rel_err(yi, yr), bf16 ? kBf16Values : kF32Values);
 }
 }  // namespace
 

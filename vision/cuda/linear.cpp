@@ -66,6 +66,17 @@ at::Tensor linear(const at::Tensor& x_in, const at::Tensor& w_in, const at::Tens
   // Without a bias (fc1: its bias rides in the GELU kernel) there is no bias gradient to speed up,
   // and LibTorch 2.x's custom functions refuse undefined tensor inputs ("tensor does not have a device").
   const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
+  constexpr std::int64_t kFewRows = 4096;
+  if (const auto in = w.size(1); !grad && b.defined() && dtype == at::kFloat && x.dim() >= 2 && in > w.size(0) && x.numel() / in <= kFewRows) {
+    // float32 inference on few rows through a narrowing Linear (fc2): at::linear puts the bias in cuBLASLt's
+    // epilogue, and at batch 1 ([197, 768] x [768, 192]) cuBLASLt then picks a split-K kernel with a
+    // memset, a scaling pass and an epilogue kernel (21 us on an H100) where the plain product
+    // takes 6 and the bias added after it 2 (deit_tiny's batch-1 latency profile,
+    // results/vit-fast-path/check-2026-12-07d/). qkv, proj and the head keep the epilogue.
+    auto sizes = x.sizes().vec();
+    sizes.back() = w.size(0);
+    return at::mm(x.reshape({-1, in}), w.t()).add_(b).view(sizes);
+  }
   if (!grad || !b.defined()) return at::linear(x, w, b);
   return LinearFunction::apply(x, w, b);
 }
