@@ -72,7 +72,7 @@ at::Tensor linear(const at::Tensor& x_in, const at::Tensor& w_in, const at::Tens
     // epilogue, and at batch 1 ([197, 768] x [768, 192]) cuBLASLt then picks a split-K kernel with a
     // memset, a scaling pass and an epilogue kernel (21 us on an H100) where the plain product
     // takes 6 and the bias added after it 2 (deit_tiny's batch-1 latency profile,
-    // results/vit-fast-path/check-2026-12-07d/). qkv, proj and the head keep the epilogue.
+    // results/vit-fast-path/memory-2026-12-07/profile-latency/). qkv, proj and the head keep the epilogue.
     auto sizes = x.sizes().vec();
     sizes.back() = w.size(0);
     return at::mm(x.reshape({-1, in}), w.t()).add_(b).view(sizes);
