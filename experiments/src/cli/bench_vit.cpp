@@ -85,27 +85,22 @@ void reset_peak_memory(const torch::Device& dev) {
   (void)dev;
 #endif
 }
-// Bytes the caching allocator has handed out now (CUDA builds; 0 elsewhere).
-double allocated_memory_mb(const torch::Device& dev) {
+// The caching allocator's allocated bytes in MiB, all pools: now (`peak` false) or the peak since
+// the last reset (CUDA builds; 0 elsewhere).
+double allocated_mb(const torch::Device& dev, bool peak) {
 #if PESUITE_WITH_CUDA
   if (!dev.is_cuda()) return 0;
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.has_index() ? dev.index() : c10::cuda::current_device());
-  return static_cast<double>(stats.allocated_bytes[0].current) / (1024.0 * 1024.0);
+  const auto& all_pools = stats.allocated_bytes[0];
+  return static_cast<double>(peak ? all_pools.peak : all_pools.current) / (1024.0 * 1024.0);
 #else
   (void)dev;
+  (void)peak;
   return 0;
 #endif
 }
-double peak_memory_mb(const torch::Device& dev) {
-#if PESUITE_WITH_CUDA
-  if (!dev.is_cuda()) return 0;
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.has_index() ? dev.index() : c10::cuda::current_device());
-  return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);  // [0]: all pools
-#else
-  (void)dev;
-  return 0;
-#endif
-}
+double peak_memory_mb(const torch::Device& dev) { return allocated_mb(dev, true); }
+double allocated_memory_mb(const torch::Device& dev) { return allocated_mb(dev, false); }
 
 void run(VitBenchArgs a) {
   if (a.steps < 1 || a.warmup < 0 || a.repeats < 1) throw core::InputError("bench vit: need --steps >= 1, --warmup >= 0, --repeats >= 1");
