@@ -16,7 +16,8 @@
 #          PROFILE_MODEL (deit_tiny_patch16), LATENCY_PROFILE ("deit_tiny_patch16 none": the model and
 #          amp of the batch-1 profile), SKIP ("" or any of: build tests train first more latency
 #          profile profile-latency memory), MEMORY_MODELS ("cpvt_small deit_tiny_patch16"),
-#          MEMORY_PHASES ("train infer": which memory runs)
+#          MEMORY_PHASES ("train infer": which memory runs), MEMORY_RUNS ("fast-graphs fast recompute
+#          compiled eager": which training runs of the memory stage)
 # Order (most important first): build, tests, `vision train` with the fast path off / on (the
 # cpvt-fmnist table's model: issue 17 asks that the tables get faster), tiny models, small models,
 # latency. A build whose
@@ -239,17 +240,21 @@ fi
 # PyTorch's saved tensors listed by shape and dtype (--saved-tensors) into memory/.
 if ! skip memory && [ "$(left)" -gt 60 ]; then
   mkdir -p "$out/memory"
+  run_is() { [[ " ${MEMORY_RUNS:-fast-graphs fast recompute compiled eager} " == *" $1 "* ]]; }
   for mm in ${MEMORY_MODELS:-cpvt_small deit_tiny_patch16}; do
     log "memory $mm ($(left) s left)"
     margs=(--model "$mm" --batch 256 --amp bf16 --steps 5 --warmup 3 --repeats 1)
     if [[ " ${MEMORY_PHASES:-train infer} " == *" train "* ]]; then
-      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs >"$out/memory/$mm-fast-graphs.json" 2>"$out/memory/$mm-fast-graphs.log"
-      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path >"$out/memory/$mm-fast.json" 2>"$out/memory/$mm-fast.log"
-      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs --recompute-gelu \
+      run_is fast-graphs && timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs \
+        >"$out/memory/$mm-fast-graphs.json" 2>"$out/memory/$mm-fast-graphs.log"
+      # --memory-trace: one more eager step, the backward's nodes by their peak (JSON memory_trace).
+      run_is fast && timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --memory-trace \
+        >"$out/memory/$mm-fast.json" 2>"$out/memory/$mm-fast.log"
+      run_is recompute && timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --fast-path --cuda-graphs --recompute-gelu \
         >"$out/memory/$mm-fast-graphs-recompute.json" 2>"$out/memory/$mm-fast-graphs-recompute.log"
-      timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${margs[@]}" --compile --saved-tensors \
+      run_is compiled && timeout "$(cap 150)" python3 scripts/reference/bench_vit.py "${margs[@]}" --compile --saved-tensors \
         >"$out/memory/$mm-compiled.json" 2>"$out/memory/$mm-compiled.log"
-      timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${margs[@]}" --saved-tensors \
+      run_is eager && timeout "$(cap 60)" python3 scripts/reference/bench_vit.py "${margs[@]}" --saved-tensors \
         >"$out/memory/$mm-eager.json" 2>"$out/memory/$mm-eager.log"
     fi
     # Inference alone in a fresh process on each side (what `vision eval` does): nothing of a
@@ -264,12 +269,21 @@ if ! skip memory && [ "$(left)" -gt 60 ]; then
   python3 - "$out/memory" <<'PY' | tee "$out/memory/summary.md" | tee -a "$out/steps.log"
 import glob, json, os, sys
 print("| run | train img/s | train peak MiB | train_forward_mb | infer peak MiB |\n|---|---:|---:|---:|---:|")
+traces = []
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     try:
         j = json.loads(open(f).read().strip().splitlines()[-1])
     except (ValueError, IndexError):
         continue
     print(f"| {os.path.basename(f)[:-5]} | {j.get('train_img_s', 0):,.0f} | {j.get('train_peak_mb', 0):,.0f} | {j.get('train_forward_mb', 0):,.0f} | {j.get('infer_peak_mb', 0):,.0f} |")
+    t = j.get("memory_trace")
+    if t:
+        traces.append((os.path.basename(f)[:-5], t))
+for name, t in traces:  # --memory-trace: where the eager step's backward peaks
+    print(f"\n{name}: before forward {t['before_forward_mb']:,.0f} MiB, forward peak {t['forward_peak_mb']:,.0f}, "
+          f"before backward {t['before_backward_mb']:,.0f}, backward peak {t['backward_peak_mb']:,.0f} ({t['backward_nodes']} nodes); top nodes:")
+    for r in t["top_nodes"][:8]:
+        print(f"  - {r['node']}: entry {r['entry_mb']:,.0f}, peak {r['peak_mb']:,.0f} (+{r['peak_mb'] - r['entry_mb']:,.0f})")
 PY
 fi
 write_results

@@ -77,3 +77,21 @@ TEST(Cli, ListDatasetsJson) {
   for (const auto& f : j) has_tu |= f["format"] == "tu";
   EXPECT_TRUE(has_tu);
 }
+
+// `bench vit --memory-trace` hooks every node of one step's backward (the allocator figures are
+// CUDA's; on the CPU they read 0, and the node list still comes, in the order the nodes ran).
+TEST(Cli, BenchVitMemoryTraceListsTheBackwardNodes) {
+  auto r = run_cli("--threads 1 bench vit --json --device cpu --model vit_tiny_patch4_28 --img 28 --classes 10 --batch 4 --steps 1 "
+                   "--warmup 0 --repeats 1 --skip-infer --memory-trace");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("memory_trace")) << r.out;
+  const auto& t = j["memory_trace"];
+  // 4 blocks of about 15 nodes each, the embedding, the head and the loss.
+  EXPECT_GT(t["backward_nodes"].get<int>(), 60);
+  ASSERT_EQ(t["top_nodes"].size(), 12u);
+  EXPECT_NE(t["top_nodes"][0]["node"].get<std::string>().find("NllLoss"), std::string::npos) << t.dump();
+  for (const auto& row : t["top_nodes"]) EXPECT_FALSE(row["node"].get<std::string>().empty());
+  for (const char* key : {"before_forward_mb", "forward_peak_mb", "before_backward_mb", "backward_peak_mb"})
+    EXPECT_TRUE(t.contains(key)) << key;
+}

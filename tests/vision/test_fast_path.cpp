@@ -26,6 +26,9 @@
 #if __has_include(<torch/cuda.h>)
 #include <torch/cuda.h>
 #endif
+#if PESUITE_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 using namespace pesuite;
 
@@ -312,6 +315,137 @@ TEST(FastOps, LinearMatchesAtLinear) {
       for (const bool bf16 : {false, true}) check_linear(*ops, out, bias, bf16);
 }
 
+namespace {
+// The CUDA caching allocator's allocated bytes on device 0 in MiB: now, or the peak since reset_peak().
+double allocated_mib(bool peak) {
+#if PESUITE_WITH_CUDA
+  const auto& all = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0];
+  return static_cast<double>(peak ? all.peak : all.current) / (1024.0 * 1024.0);
+#else
+  (void)peak;
+  return 0;
+#endif
+}
+void reset_peak() {
+#if PESUITE_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+#endif
+}
+// Hooks on autograd nodes: PeakProbe reads the peak when its node starts; PeakReset reads the
+// allocated MiB and resets the peak.
+struct PeakProbe : torch::autograd::FunctionPreHook {
+  explicit PeakProbe(double* p) : out(p) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& g) override {
+    *out = allocated_mib(true);
+    return g;
+  }
+  double* out;
+};
+struct PeakReset : torch::autograd::FunctionPreHook {
+  explicit PeakReset(double* p) : out(p) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& g) override {
+    *out = allocated_mib(false);
+    reset_peak();
+    return g;
+  }
+  double* out;
+};
+
+// The memory the backward of ops.linear holds: x [8192, 1024] bf16 (16 MiB) feeds a Linear to 64
+// outputs. Returns the peak reached up to the moment x's gradient exists, above what was allocated
+// when the backward began (x included), and checks the gradients against at::linear's.
+double linear_backward_peak_above_start(const vision::FastOps& ops, bool retain_graph) {
+  const auto dev = torch::Device(torch::kCUDA);
+  torch::manual_seed(11);
+  auto a = torch::randn({8192, 1024}, dev).requires_grad_(true);
+  auto w = (torch::randn({64, 1024}, dev) * 0.05).to(torch::kBFloat16).requires_grad_(true);
+  auto b = torch::randn({64}, dev).to(torch::kBFloat16).requires_grad_(true);
+  auto x = a.to(torch::kBFloat16);  // an intermediate: only the Linear holds it after the forward
+  auto loss = ops.linear(x, w, b).to(torch::kFloat32).sum();
+  x.reset();
+  // Sum <- ToCopy (the output's cast) <- the Linear <- ToCopy (a's cast): the last one starts once
+  // the Linear's input gradient exists, and reads the peak so far.
+  auto* cast = loss.grad_fn()->next_edges()[0].function->next_edges()[0].function->next_edges()[0].function.get();
+  EXPECT_NE(cast, nullptr);
+  double peak = 0;
+  if (cast != nullptr) cast->add_pre_hook(std::make_unique<PeakProbe>(&peak));
+  torch::cuda::synchronize();
+  reset_peak();
+  const double start = allocated_mib(false);
+  loss.backward({}, retain_graph);
+  torch::cuda::synchronize();
+  if (retain_graph) {  // a second backward reads the kept input: the same gradient again
+    const auto first = a.grad().clone();
+    a.grad().zero_();
+    loss.backward();
+    EXPECT_TRUE(torch::equal(a.grad(), first));
+  }
+  EXPECT_LT(rel_err(a.grad(), torch::ones({8192, 64}, dev).mm(w.detach().to(torch::kFloat32))), kBf16Grads);
+  return peak - start;
+}
+}  // namespace
+
+// ops.linear's backward computes the weight gradient first and lets go of its input before it
+// allocates the input gradient (linear.cpp): at fc2 that is one [tokens, 4 dim] buffer less at the
+// training peak. With retain_graph the input is kept (and a second backward gives the same
+// gradients); an input changed in place after the forward is refused, as save_for_backward would.
+TEST(FastOps, LinearBackwardLetsGoOfItsInputFirst) {
+  FAST_OPS_OR_SKIP(ops);
+  constexpr double kInputMib = 16;  // x: 8192 x 1024 bf16
+  const double released = linear_backward_peak_above_start(*ops, false);
+  const double kept = linear_backward_peak_above_start(*ops, true);
+  EXPECT_LT(released, 0.5 * kInputMib) << "the input gradient was allocated while the input was still held";
+  EXPECT_GT(kept, 0.9 * kInputMib) << "with retain_graph the input must stay";
+  const auto dev = torch::Device(torch::kCUDA);
+  auto x = torch::randn({16, 32}, dev).requires_grad_(true);
+  auto w = torch::randn({8, 32}, dev).requires_grad_(true), b = torch::randn({8}, dev).requires_grad_(true);
+  auto h = x * 1;
+  auto y = ops->linear(h, w, b);
+  {
+    torch::NoGradGuard no_grad;
+    h.add_(1);
+  }
+  try {
+    y.sum().backward();
+    ADD_FAILURE() << "a changed input went unnoticed";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified in place after the forward"), std::string::npos) << e.what();
+  }
+}
+
+// bias_gelu's backward writes its input gradient over the incoming gradient when it holds the only
+// handle on it (glue.h, sole_handle): here the incoming gradient is the fresh bf16 cast of the
+// loss's, so the node needs no buffer of its own, and the values are those of the unfused ops.
+TEST(FastOps, BiasGeluBackwardWritesOverItsIncomingGradient) {
+  FAST_OPS_OR_SKIP(ops);
+  const auto dev = torch::Device(torch::kCUDA);
+  torch::manual_seed(12);
+  constexpr double kMib = 16;  // [8192, 1024] bf16
+  auto a = torch::randn({8192, 1024}, dev).requires_grad_(true);
+  auto bias = (0.1 * torch::randn({1024}, dev)).requires_grad_(true);
+  auto weights = torch::randn({8192, 1024}, dev);
+  auto h = a.to(torch::kBFloat16);
+  auto loss = (ops->bias_gelu(h, bias).to(torch::kFloat32) * weights).sum();
+  h.reset();
+  // Sum <- Mul <- ToCopy (the output's cast) <- bias_gelu <- ToCopy (a's cast): the peak from the
+  // moment bias_gelu's node starts (its incoming gradient made) to the moment the next one starts.
+  auto* bias_gelu_node = loss.grad_fn()->next_edges()[0].function->next_edges()[0].function->next_edges()[0].function.get();
+  ASSERT_NE(bias_gelu_node, nullptr);
+  ASSERT_NE(bias_gelu_node->next_edges()[0].function, nullptr);
+  double entry = 0, peak = 0;
+  bias_gelu_node->add_pre_hook(std::make_unique<PeakReset>(&entry));
+  bias_gelu_node->next_edges()[0].function->add_pre_hook(std::make_unique<PeakProbe>(&peak));
+  loss.backward();
+  torch::cuda::synchronize();
+  EXPECT_LT(peak - entry, 0.5 * kMib) << "bias_gelu's backward allocated its own input-gradient buffer";
+  // The same gradients as the unfused ops.
+  auto ar = a.detach().clone().requires_grad_(true), br = bias.detach().clone().requires_grad_(true);
+  auto hr = ar.to(torch::kBFloat16).to(torch::kFloat32) + br;
+  (torch::gelu(hr) * weights).sum().backward();
+  EXPECT_LT(rel_err(a.grad(), ar.grad()), kBf16Grads);
+  EXPECT_LT(rel_err(bias.grad(), br.grad()), kBf16Grads);
+}
+
 // split_qkv gives timm's views (the same values) and, backwards, exactly the gradient LibTorch's
 // unbind / permute / view composition gives: from contiguous gradients (the vector path), from
 // transposed ones (strided, the scalar path), and with k's gradient missing (zeros).
@@ -404,6 +538,30 @@ TEST(FastOps, PegMatchesPlainPeg) {
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(torch::equal(ops->add_peg(x, y, w, b, c.prefix, c.H, c.W), out.detach()));
   }
+  // Under bf16 autocast the backward keeps the float32 sum as bf16 (peg.cpp): the same values, and
+  // gradients within bf16's tolerance of the float32-kept ones (the weight gradient reads the sum).
+  torch::manual_seed(22);
+  auto x = torch::randn({24, 197, 64}, dev).requires_grad_(true);
+  auto y = torch::randn({24, 197, 64}, dev).to(torch::kBFloat16).requires_grad_(true);
+  auto w = (0.2 * torch::randn({64, 1, 3, 3}, dev)).requires_grad_(true);
+  auto b = (0.1 * torch::randn({64}, dev)).requires_grad_(true);
+  auto gout = torch::randn({24, 197, 64}, dev);
+  auto grads_of = [&](bool amp) {
+    for (auto* t : {&x, &y, &w, &b})
+      if (t->grad().defined()) t->mutable_grad() = torch::Tensor();
+    torch::Tensor out;
+    {
+      std::optional<core::AutocastGuard> guard;
+      if (amp) guard.emplace(dev, torch::kBFloat16);
+      out = ops->add_peg(x, y, w, b, 1, 14, 14);
+    }
+    (out * gout).sum().backward();
+    return std::make_pair(out.detach(), std::vector<torch::Tensor>{x.grad(), y.grad(), w.grad(), b.grad()});
+  };
+  const auto [out_f32, kept_f32] = grads_of(false);
+  const auto [out_amp, kept_bf16] = grads_of(true);
+  EXPECT_TRUE(torch::equal(out_amp, out_f32));
+  for (std::size_t i = 0; i < kept_f32.size(); ++i) EXPECT_LE(rel_err(kept_bf16[i], kept_f32[i]), kBf16Grads) << "gradient " << i;
 }
 
 namespace {

@@ -22,10 +22,11 @@ at::Tensor bias_gelu_values(const at::Tensor& h, const at::Tensor& b, bool in_pl
 }
 
 std::pair<at::Tensor, at::Tensor> bias_gelu_grads(const at::Tensor& h, const at::Tensor& b, const at::Tensor& grad_out,
-                                                  at::Tensor* values) {
+                                                  at::Tensor* values, bool overwrite_grad_out) {
   const auto g = grad_out.to(h.scalar_type()).contiguous();
   const auto cols = h.size(-1), rows = h.numel() / cols;
-  auto grad_h = at::empty_like(h);
+  // Each element of g is read once, by the thread that then writes its dh (column_pass.cuh).
+  auto grad_h = overwrite_grad_out && g.is_same(grad_out) && g.sizes() == h.sizes() ? g : at::empty_like(h);
   if (values != nullptr) *values = at::empty_like(h);
   auto part = at::empty({bias_gelu_chunks(rows), cols}, h.options().dtype(at::kFloat));
   const bool ok = bias_gelu_backward(kernel_dtype(h.scalar_type()), h.data_ptr(), b.data_ptr<float>(), g.data_ptr(),
@@ -55,13 +56,14 @@ struct BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
     return bias_gelu_values(h, b);
   }
 
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+  // grads by reference: the engine's gradient buffer, which dh may take over (glue.h, sole_handle).
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list& grads) {
     const auto saved = ctx->get_saved_variables();
     const auto& h = saved[0];
     const auto& b = saved[1];
     c10::cuda::CUDAGuard on_device(h.device());
     if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
-    auto [grad_h, grad_b] = bias_gelu_grads(h, b, grads[0]);
+    auto [grad_h, grad_b] = bias_gelu_grads(h, b, grads[0], nullptr, sole_handle(grads[0]));
     return {grad_h, grad_b.to(static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt()))};
   }
 };

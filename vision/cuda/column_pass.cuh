@@ -47,10 +47,12 @@ __device__ __forceinline__ void chunk_rows(std::int64_t rows, std::int64_t rows_
 // kGelu: grad_h = grad_out * gelu'(h + bias) is written and summed, and gelu(h + bias) into
 // gelu_out when it is not null (the MLP that recomputes its GELU: the values come from the same
 // read of h); otherwise grad_out is summed (h, bias, grad_h, gelu_out unused). vecs = cols / V.
+// grad_h may be grad_out (the backward writes over its incoming gradient): each element is read
+// once, by the thread that then writes it, so neither pointer is __restrict__.
 template <typename T, bool kGelu>
 __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
-    column_pass_vec(const T* __restrict__ h, const float* __restrict__ bias, const T* __restrict__ grad_out,
-                    T* __restrict__ grad_h, T* __restrict__ gelu_out, float* __restrict__ part, std::int64_t rows,
+    column_pass_vec(const T* __restrict__ h, const float* __restrict__ bias, const T* grad_out,
+                    T* grad_h, T* __restrict__ gelu_out, float* __restrict__ part, std::int64_t rows,
                     std::int64_t vecs, std::int64_t rows_per_chunk) {
   constexpr int V = VecWidth<T>::value;
   __shared__ float sums[kPassRowLanes][kPassColThreads * V + 1];
@@ -108,8 +110,8 @@ __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
 // The same with one column per thread, for any row length and alignment.
 template <typename T, bool kGelu>
 __global__ void __launch_bounds__(kPassColThreads * kPassRowLanes)
-    column_pass_scalar(const T* __restrict__ h, const float* __restrict__ bias, const T* __restrict__ grad_out,
-                       T* __restrict__ grad_h, T* __restrict__ gelu_out, float* __restrict__ part, std::int64_t rows,
+    column_pass_scalar(const T* __restrict__ h, const float* __restrict__ bias, const T* grad_out,
+                       T* grad_h, T* __restrict__ gelu_out, float* __restrict__ part, std::int64_t rows,
                        std::int64_t cols, std::int64_t rows_per_chunk) {
   __shared__ float sums[kPassRowLanes][kPassColThreads + 1];
   const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kPassColThreads + threadIdx.x;

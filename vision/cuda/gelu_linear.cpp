@@ -37,8 +37,10 @@ struct GeluLinearFunction : public torch::autograd::Function<GeluLinearFunction>
     const auto g2 = g.to(w2.scalar_type()).reshape({-1, out}).contiguous();
     at::Tensor dh, db1, dw2, db2, hidden;
     if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      // One pass over h gives the GELU's input gradient and, for fc2's weight gradient, its values.
-      auto [gh, gb] = bias_gelu_grads(h, b1, at::mm(g2, w2).view(h.sizes()), ctx->needs_input_grad(2) ? &hidden : nullptr);
+      // One pass over h gives the GELU's input gradient (over the GELU output's gradient, which
+      // nothing else holds) and, for fc2's weight gradient, its values.
+      auto [gh, gb] = bias_gelu_grads(h, b1, at::mm(g2, w2).view(h.sizes()), ctx->needs_input_grad(2) ? &hidden : nullptr,
+                                      /*overwrite_grad_out=*/true);
       dh = gh;
       db1 = gb.to(static_cast<at::ScalarType>(ctx->saved_data["b1_dtype"].toInt()));
     } else if (ctx->needs_input_grad(2)) {

@@ -5,6 +5,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <torch/csrc/autograd/graph_task.h>
 
 #include "glue.h"
 #include "linear_kernels.h"
@@ -23,26 +24,39 @@ at::Tensor bias_grad(const at::Tensor& g2, at::ScalarType dtype) {
 
 namespace {
 
-// x, w and b all defined (see linear() below), in one dtype.
+// x, w and b all defined (see linear() below), in one dtype. x is kept in saved_data rather than
+// save_for_backward so that the backward can let go of it once the weight gradient is computed and
+// before the input gradient is allocated: for fc2 that is the GELU's output, [tokens, 4 dim], and
+// the input gradient is as large, so the training peak (at the last block's fc2, at the start of
+// the backward) holds one of them instead of both. With retain_graph it is kept. The version check
+// that save_for_backward would make is made here.
 struct LinearFunction : public torch::autograd::Function<LinearFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-    ctx->save_for_backward({x, w});
+    ctx->save_for_backward({w});
+    ctx->saved_data["x"] = x;
+    ctx->saved_data["x_version"] = static_cast<std::int64_t>(x._version());
     ctx->saved_data["bias_dtype"] = static_cast<std::int64_t>(b.scalar_type());
     return at::linear(x, w, b);  // the bias in the GEMM's epilogue
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto& w = saved[1];
+    const auto w = ctx->get_saved_variables()[0];
     const auto& g = grads[0];
+    TORCH_CHECK(ctx->saved_data.count("x") == 1, "linear backward: called a second time (backward with retain_graph keeps its input)");
+    auto x = ctx->saved_data["x"].toTensor();
+    TORCH_CHECK(x._version() == ctx->saved_data["x_version"].toInt(),
+                "linear backward: its input was modified in place after the forward (version ", x._version(), ", saved at ",
+                ctx->saved_data["x_version"].toInt(), ")");
+    if (!torch::autograd::get_current_graph_task_keep_graph()) ctx->saved_data.erase("x");
     if (!g.defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
     c10::cuda::CUDAGuard on_device(g.device());
     const auto out = w.size(0), in = w.size(1);
     const auto g2 = g.to(w.scalar_type()).reshape({-1, out}).contiguous();
+    const auto x_sizes = x.sizes().vec();
     at::Tensor dx, dw, db;
-    if (ctx->needs_input_grad(0)) dx = at::mm(g2, w).view(x.sizes());
     if (ctx->needs_input_grad(1)) dw = at::mm(g2.t(), x.reshape({-1, in}));
+    x.reset();  // its last reader: freed here unless a retained graph or the caller still holds it
+    if (ctx->needs_input_grad(0)) dx = at::mm(g2, w).view(x_sizes);
     if (ctx->needs_input_grad(2))
       db = bias_grad(g2, static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt()));
     return {dx, dw, db};

@@ -1,6 +1,7 @@
 // FastOps::add_peg (fast_ops.h): the autograd function around the PEG kernels (peg.cu).
 #include <torch/torch.h>
 
+#include <ATen/autocast_mode.h>
 #include <c10/cuda/CUDAGuard.h>
 
 #include "glue.h"
@@ -65,11 +66,14 @@ struct PegFunction : public torch::autograd::Function<PegFunction> {
   static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x_in,
                                               const at::Tensor& y_in, const at::Tensor& weight, const at::Tensor& bias,
                                               std::int64_t prefix, std::int64_t height, std::int64_t width, bool has_y,
-                                              bool has_bias) {
+                                              bool has_bias, std::int64_t saved_sum_dtype) {
     auto f = run_forward(x_in, has_y ? y_in : at::Tensor(), weight, has_bias ? bias : at::Tensor(), prefix, height, width, true);
-    const auto& s = f.s;
     const auto& w = f.w;
-    ctx->save_for_backward({s, w});
+    // The sum is written for the backward alone; under autocast it is kept in autocast's dtype (the
+    // input an autocast convolution would keep), half a float32 [B, N, C] less for the whole step.
+    const auto keep_dtype = static_cast<at::ScalarType>(saved_sum_dtype);
+    ctx->save_for_backward({has_y && keep_dtype != f.s.scalar_type() ? f.s.to(keep_dtype) : f.s, w});
+    ctx->saved_data["s_dtype"] = static_cast<std::int64_t>(f.s.scalar_type());
     ctx->saved_data["layout"] = std::vector<std::int64_t>{prefix, height, width};
     ctx->saved_data["has_y"] = has_y;
     ctx->saved_data["has_bias"] = has_bias;
@@ -81,7 +85,7 @@ struct PegFunction : public torch::autograd::Function<PegFunction> {
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto& s = saved[0];
+    const auto s = saved[0].to(static_cast<at::ScalarType>(ctx->saved_data["s_dtype"].toInt()));
     const auto& w = saved[1];
     const auto layout = ctx->saved_data["layout"].toIntVector();
     const bool has_y = ctx->saved_data["has_y"].toBool(), has_bias = ctx->saved_data["has_bias"].toBool();
@@ -106,7 +110,7 @@ struct PegFunction : public torch::autograd::Function<PegFunction> {
     at::Tensor grad_b;
     if (has_bias) grad_b = sums[K * K].to(static_cast<at::ScalarType>(ctx->saved_data["b_dtype"].toInt()));
     at::Tensor gy = has_y ? (y_buffer ? grad_y : grad_x) : at::Tensor();
-    return {grad_x, gy, grad_w, grad_b, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_x, gy, grad_w, grad_b, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -120,7 +124,10 @@ at::Tensor add_peg(const at::Tensor& x, const at::Tensor& y, const at::Tensor& w
   // Undefined tensors are no autograd inputs: empty placeholders stand in for them.
   const auto y_arg = y.defined() ? y : at::empty({0}, x.options());
   const auto b_arg = bias.defined() ? bias : at::empty({0}, weight.options());
-  return PegFunction::apply(x, y_arg, weight, b_arg, prefix, height, width, y.defined(), bias.defined())[0];
+  auto saved_sum_dtype = x.scalar_type();
+  if (at::autocast::is_autocast_enabled(at::kCUDA)) saved_sum_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+  return PegFunction::apply(x, y_arg, weight, b_arg, prefix, height, width, y.defined(), bias.defined(),
+                            static_cast<std::int64_t>(saved_sum_dtype))[0];
 }
 
 }  // namespace pesuite::vision::fused

@@ -212,8 +212,14 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
       pending = torch::Tensor();
     }
   }
+  if (options.class_token()) {
+    // Only the class token reaches the head, and LayerNorm works token by token: the last add + norm
+    // on that token alone, so its backward keeps one row per image, not the whole residual stream.
+    x = x.select(1, 0);
+    if (pending.defined()) pending = pending.select(1, 0);
+  }
   x = add_norm(norm, at::ScalarType::Undefined);  // the head's input in the residual stream's dtype, as the plain forward
-  return options.class_token() ? x.select(1, 0) : x.mean(1);
+  return options.class_token() ? x : x.mean(1);
 }
 
 // The token sequence both forwards start from: checked images -> patch tokens (+ class token),
@@ -243,8 +249,9 @@ torch::Tensor ViTImpl::forward_features_plain(const torch::Tensor& images) {
     x = blocks[i]->as<Block>()->forward(x, args);
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) x = block_pe[next_pe++]->forward(x, args.layout);
   }
+  if (options.class_token()) x = x.select(1, 0);  // the head reads the class token alone; LayerNorm is per token
   x = options.column_norm_grads() ? heads::layer_norm(norm, x) : norm(x);
-  return options.class_token() ? x.select(1, 0) : x.mean(1);
+  return options.class_token() ? x : x.mean(1);
 }
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) {

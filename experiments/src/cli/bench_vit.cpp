@@ -5,6 +5,7 @@
 //   pesuite bench vit --model deit_small_patch16 --batch 256 --amp bf16 --device cuda --json
 //   pesuite bench vit --model cpvt_tiny --fast-path --cuda-graphs --json      # the GPU fast path
 //   pesuite bench vit --model cpvt_small --fast-path --cuda-graphs --recompute-gelu --json  # less memory
+//   pesuite bench vit --model cpvt_small --fast-path --memory-trace --json  # where the backward peaks
 //   pesuite bench vit --model cpvt_tiny --latency --amp none --cuda-graphs --json  # batch-1 latency
 //   pesuite --nproc 2 bench vit --model deit_small_patch16 --json   # data-parallel: --batch per rank
 //
@@ -32,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backward_memory.h"
 #include "bench_timing.h"
 #include "cli.h"
 #include "kernel_trace.h"
@@ -61,7 +63,7 @@ struct VitBenchArgs {
   int steps = 30, warmup = 10, repeats = 3, threads = 0;
   double lr = 5e-4, weight_decay = 0.05;
   bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false, native_layer_norm = false;
-  bool fast_path = false, cuda_graphs = false, latency = false, recompute_gelu = false;
+  bool fast_path = false, cuda_graphs = false, latency = false, recompute_gelu = false, memory_trace = false;
   std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
 
@@ -155,6 +157,7 @@ void run(VitBenchArgs a) {
 
   double train_ips = 0, infer_ips = 0, last_loss = 0, train_peak_mb = 0, infer_peak_mb = 0, latency_ms = 0;
   double train_forward_mb = 0;  // what one training forward leaves allocated for its backward
+  nlohmann::ordered_json memory_trace;  // --memory-trace: one eager step's memory by phase and backward node
   bool fused = false;
   std::vector<double> train_blocks, infer_blocks;
 
@@ -230,6 +233,32 @@ void run(VitBenchArgs a) {
       sync(dev);
       train_forward_mb = allocated_memory_mb(dev) - before;
     }
+    if (a.memory_trace) {
+      // One more eager step's memory, phase by phase, and the backward's nodes by their peak.
+      opt.zero_grad();
+      sync(dev);
+      memory_trace["before_forward_mb"] = allocated_memory_mb(dev);
+      reset_peak_memory(dev);
+      torch::Tensor loss;
+      {
+        std::optional<core::AutocastGuard> guard;
+        if (autocast) guard.emplace(dev, amp);
+        loss = torch::nn::functional::cross_entropy(model->forward(images).to(torch::kFloat32), labels);
+      }
+      sync(dev);
+      memory_trace["forward_peak_mb"] = peak_memory_mb(dev);
+      memory_trace["before_backward_mb"] = allocated_memory_mb(dev);
+      BackwardMemory trace([&](bool peak) { return allocated_mb(dev, peak); }, [&] { reset_peak_memory(dev); });
+      trace.attach(loss);
+      loss.backward();
+      sync(dev);
+      loss.reset();
+      memory_trace["backward_peak_mb"] = trace.peak_mb();
+      memory_trace["backward_nodes"] = trace.nodes();
+      auto& rows = memory_trace["top_nodes"] = nlohmann::ordered_json::array();
+      for (const auto& r : trace.top(12)) rows.push_back({{"node", r.name}, {"entry_mb", r.entry_mb}, {"peak_mb", r.peak_mb}});
+      opt.zero_grad();
+    }
   }
 
   if (!a.skip_infer) {
@@ -304,6 +333,7 @@ void run(VitBenchArgs a) {
     out["train_peak_mb"] = train_peak_mb;
     out["infer_peak_mb"] = infer_peak_mb;
     if (!a.skip_train) out["train_forward_mb"] = train_forward_mb;
+    if (!memory_trace.is_null()) out["memory_trace"] = memory_trace;
     if (a.latency) out["latency_ms"] = latency_ms;
     out["world_size"] = world.size();
     out["train_img_s"] = train_ips;
@@ -361,6 +391,8 @@ void add_bench_vit(CLI::App& bench) {
   cmd->add_flag("--recompute-gelu", a.recompute_gelu,
                 "With --fast-path: recompute each MLP's GELU in the backward instead of keeping it (train.recompute_gelu)");
   cmd->add_flag("--cuda-graphs", a.cuda_graphs, "Replay each training step and each inference step as one CUDA graph (CUDA builds)");
+  cmd->add_flag("--memory-trace", a.memory_trace,
+                "After training, one more eager step: allocated MiB by phase and the backward's nodes by their peak (CUDA; JSON memory_trace)");
   cmd->add_flag("--latency", a.latency, "Batch-1 inference latency: every call timed to its own synchronisation (median, ms)");
   cmd->callback([]() { run(a); });
 }
