@@ -319,7 +319,8 @@ namespace {
 // The CUDA caching allocator's allocated bytes on device 0 in MiB: now, or the peak since reset_peak().
 double allocated_mib(bool peak) {
 #if PESUITE_WITH_CUDA
-  const auto& all = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0];
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);  // by value: a member of the temporary would dangle
+  const auto& all = stats.allocated_bytes[0];
   return static_cast<double>(peak ? all.peak : all.current) / (1024.0 * 1024.0);
 #else
   (void)peak;

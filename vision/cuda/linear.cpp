@@ -56,7 +56,13 @@ struct LinearFunction : public torch::autograd::Function<LinearFunction> {
     at::Tensor dx, dw, db;
     if (ctx->needs_input_grad(1)) dw = at::mm(g2.t(), x.reshape({-1, in}));
     x.reset();  // its last reader: freed here unless a retained graph or the caller still holds it
-    if (ctx->needs_input_grad(0)) dx = at::mm(g2, w).view(x_sizes);
+    if (ctx->needs_input_grad(0)) {
+      // A tensor of its own, not a view of the product: the next backward (bias_gelu's, for fc2) may
+      // then write over it (glue.h, sole_handle).
+      dx = at::empty(x_sizes, g2.options());
+      auto dx2 = dx.view({-1, in});
+      at::mm_out(dx2, g2, w);
+    }
     if (ctx->needs_input_grad(2))
       db = bias_grad(g2, static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt()));
     return {dx, dw, db};

@@ -16,7 +16,9 @@ namespace pesuite::vision {
 
 torch::Tensor drop_path(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return x;
-  auto keep = torch::empty({x.size(0), 1, 1}, x.options()).bernoulli_(1.0 - p);
+  std::vector<std::int64_t> per_sample(x.dim(), 1);  // [B, 1, ...]: one draw per sample, any rank
+  per_sample[0] = x.size(0);
+  auto keep = torch::empty(per_sample, x.options()).bernoulli_(1.0 - p);
   return x * keep / (1.0 - p);
 }
 
@@ -197,10 +199,20 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
   hooks.linear = ops.linear;
   hooks.split_qkv = ops.split_qkv;
   core::FusedHooks::Scope use_hooks(hooks);
+  // Only the class token reaches the head (when the model has one), and after the last block's
+  // attention every row is computed on its own: from there on (its MLP half and the final norm) the
+  // class token's row alone is computed, the same values for that row with 1 / tokens of the MLP's
+  // work and saved activations. A PE after the last block would mix the rows again: then all rows.
+  const auto last = static_cast<std::int64_t>(blocks->size()) - 1;
+  const bool class_row_only = options.class_token() && std::find(after.begin(), after.end(), last) == after.end();
   for (std::size_t i = 0; i < blocks->size(); ++i) {
     auto& blk = *blocks[i]->as<Block>();
     auto n1 = add_norm(blk.norm1, block_norm_dtype);
     pending = drop_path(blk.attn(n1, args), blk.drop_path_, is_training());
+    if (class_row_only && static_cast<std::int64_t>(i) == last) {
+      x = x.select(1, 0);
+      pending = pending.select(1, 0);
+    }
     auto n2 = add_norm(blk.norm2, block_norm_dtype);
     auto w1 = copies != nullptr ? copies->get(blk.fc1->weight) : torch::Tensor();
     const auto& fc1_weight = w1.defined() ? w1 : blk.fc1->weight;
@@ -212,9 +224,7 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
       pending = torch::Tensor();
     }
   }
-  if (options.class_token()) {
-    // Only the class token reaches the head, and LayerNorm works token by token: the last add + norm
-    // on that token alone, so its backward keeps one row per image, not the whole residual stream.
+  if (options.class_token() && !class_row_only) {  // the final norm on the class token's row alone
     x = x.select(1, 0);
     if (pending.defined()) pending = pending.select(1, 0);
   }
@@ -249,9 +259,8 @@ torch::Tensor ViTImpl::forward_features_plain(const torch::Tensor& images) {
     x = blocks[i]->as<Block>()->forward(x, args);
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) x = block_pe[next_pe++]->forward(x, args.layout);
   }
-  if (options.class_token()) x = x.select(1, 0);  // the head reads the class token alone; LayerNorm is per token
   x = options.column_norm_grads() ? heads::layer_norm(norm, x) : norm(x);
-  return options.class_token() ? x : x.mean(1);
+  return options.class_token() ? x.select(1, 0) : x.mean(1);
 }
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
