@@ -221,7 +221,17 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, const Atte
   o = intervention_.apply(o);
   if (gates_.defined()) o = o * gates_.view({1, H, 1, 1});
 
-  auto out = core::linear(proj, o.transpose(1, 2).reshape({B, N, inner}));
+  // What only the scores needed goes before the output projection: without autograd (inference)
+  // nothing else holds q, k, v or the bias, and the projection's input and output are then the only
+  // [B, N, dim] buffers of this layer (the peak of an inference step is at such a moment).
+  qh.reset();
+  kh.reset();
+  vh.reset();
+  bias.reset();
+  auto merged = o.transpose(1, 2).reshape({B, N, inner});
+  if (!capture_options_.head_outputs() && !capture_options_.contributions()) o.reset();
+  auto out = core::linear(proj, merged);
+  merged.reset();
 
   const bool det = capture_options_.detach();
   captured_.head_outputs = capture_options_.head_outputs() ? (det ? o.detach() : o) : torch::Tensor();

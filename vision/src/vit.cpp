@@ -207,17 +207,17 @@ torch::Tensor ViTImpl::forward_features_fast(const torch::Tensor& images, const 
   const bool class_row_only = options.class_token() && std::find(after.begin(), after.end(), last) == after.end();
   for (std::size_t i = 0; i < blocks->size(); ++i) {
     auto& blk = *blocks[i]->as<Block>();
-    auto n1 = add_norm(blk.norm1, block_norm_dtype);
-    pending = drop_path(blk.attn(n1, args), blk.drop_path_, is_training());
+    // The norms' outputs are temporaries: without autograd (inference) each is freed once its
+    // Linear has read it, not held through the rest of the block.
+    pending = drop_path(blk.attn(add_norm(blk.norm1, block_norm_dtype), args), blk.drop_path_, is_training());
     if (class_row_only && static_cast<std::int64_t>(i) == last) {
       x = x.select(1, 0);
       pending = pending.select(1, 0);
     }
-    auto n2 = add_norm(blk.norm2, block_norm_dtype);
     auto w1 = copies != nullptr ? copies->get(blk.fc1->weight) : torch::Tensor();
     const auto& fc1_weight = w1.defined() ? w1 : blk.fc1->weight;
-    auto h = ops.linear != nullptr ? ops.linear(n2, fc1_weight, torch::Tensor())
-                                   : at::linear(n2, fc1_weight);  // the bias goes into the GELU kernel
+    auto h = ops.linear != nullptr ? ops.linear(add_norm(blk.norm2, block_norm_dtype), fc1_weight, torch::Tensor())
+                                   : at::linear(add_norm(blk.norm2, block_norm_dtype), fc1_weight);  // fc1's bias: in the GELU kernel
     pending = drop_path(mlp_output(blk, h, ops, copies), blk.drop_path_, is_training());
     if (next_pe < block_pe.size() && after[next_pe] == static_cast<std::int64_t>(i)) {
       x = add_block_pe(*block_pe[next_pe++], x, pending, args.layout, ops);
