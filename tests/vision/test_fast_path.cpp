@@ -759,6 +759,44 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
     }
 }
 
+// Stochastic depth in training: the fast forward draws the same per-sample masks in the same order
+// as the plain one, also on the last block's class-token row ([B, D], where drop_path's mask is
+// [B, 1]), so with one seed both give the same logits and gradients.
+TEST(FastPath, FastForwardWithDropPathMatchesPlainOnCpu) {
+  vision::FastOps reference;
+  reference.add_layer_norm = &reference_add_layer_norm;
+  reference.bias_gelu = &reference_bias_gelu;
+  reference.linear = &reference_linear;
+  reference.split_qkv = &reference_split_qkv;
+  reference.add_peg = &reference_add_peg;
+  torch::manual_seed(17);
+  auto o = fast_test_vit("peg").drop_path(0.5);
+  vision::ViT plain(o), fast(o);
+  {
+    torch::NoGradGuard no_grad;
+    auto a = plain->parameters(), b = fast->parameters();
+    for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
+  }
+  fast->set_fast_path(true, &reference);
+  plain->train();
+  fast->train();
+  auto images = torch::randn({6, 3, 32, 32});
+  torch::manual_seed(5);
+  auto lp = plain->forward(images);
+  torch::manual_seed(5);
+  auto lf = fast->forward(images);
+  EXPECT_LT(rel_err(lf, lp), 1e-5);
+  torch::manual_seed(6);
+  EXPECT_GT(rel_err(plain->forward(images), lp.detach()), 1e-3);  // the masks do change the logits
+  lp.sum().backward();
+  lf.sum().backward();
+  auto pb = fast->named_parameters();
+  for (const auto& item : plain->named_parameters()) {
+    ASSERT_TRUE(pb[item.key()].grad().defined()) << item.key();
+    EXPECT_LT(rel_err(pb[item.key()].grad(), item.value().grad()), 1e-4) << item.key();
+  }
+}
+
 // The bf16 copy stands in for its master: forward reads the copy (no cast), backward delivers the
 // float32 gradient to the master, refresh() follows the master's updates.
 TEST(WeightCopies, CopyForwardMasterGradient) {
