@@ -569,6 +569,13 @@ namespace {
 vision::ViTOptions fast_test_vit(const std::string& pe) {
   return vision::ViTOptions().img_size(32).patch_size(4).in_chans(3).dim(96).depth(4).heads(3).num_classes(10).pe(pe);
 }
+// Every parameter of `plain` redrawn (biases start at zero: a lost bias would not show), then
+// copied into `fast`: two models with the same, non-trivial weights.
+void share_redrawn_parameters(vision::ViT& plain, vision::ViT& fast) {
+  torch::NoGradGuard no_grad;
+  auto a = plain->parameters(), b = fast->parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
+}
 }  // namespace
 
 // The whole fast forward and backward against the plain model with the same weights: float32
@@ -581,12 +588,7 @@ TEST(FastOps, FastViTFollowsPlainViT) {
       SCOPED_TRACE(pe + (bf16 ? " bf16" : " fp32"));
       torch::manual_seed(11);
       vision::ViT plain(fast_test_vit(pe)), fast(fast_test_vit(pe));
-      {
-        // Every parameter redrawn (biases start at zero: a lost bias would not show), then shared.
-        torch::NoGradGuard no_grad;
-        auto a = plain->parameters(), b = fast->parameters();
-        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
-      }
+      share_redrawn_parameters(plain, fast);
       plain->to(dev);
       fast->to(dev);
       fast->set_fast_path(true);
@@ -701,9 +703,8 @@ at::Tensor reference_add_peg(const at::Tensor& x, const at::Tensor& y, const at:
   auto out = (grid + conv).flatten(2).transpose(1, 2);
   return torch::cat({s.narrow(1, 0, prefix), out}, 1);
 }
-}  // namespace
-
-TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
+// Every fused op written with LibTorch ops: what set_fast_path(true, &ops) runs on the CPU.
+vision::FastOps reference_ops() {
   vision::FastOps reference;
   reference.add_layer_norm = &reference_add_layer_norm;
   reference.bias_gelu = &reference_bias_gelu;
@@ -712,6 +713,12 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
   reference.add_peg = &reference_add_peg;
   reference.bias_gelu_ = &reference_bias_gelu_;
   reference.gelu_linear = &reference_gelu_linear;
+  return reference;
+}
+}  // namespace
+
+TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
+  const auto reference = reference_ops();
   for (const std::string pe : {"learned", "peg", "rope2d"})
     for (const bool gap : {false, true})
     for (const bool recompute : {false, true}) {
@@ -720,12 +727,7 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
       auto o = fast_test_vit(pe).class_token(!gap);
       if (pe == "peg") o.pe_after_blocks({0, 2});
       vision::ViT plain(o), fast(o);
-      {
-        // Every parameter redrawn (biases start at zero: a lost bias would not show), then shared.
-        torch::NoGradGuard no_grad;
-        auto a = plain->parameters(), b = fast->parameters();
-        for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
-      }
+      share_redrawn_parameters(plain, fast);
       fast->set_recompute_gelu(recompute);
       EXPECT_EQ(fast->set_fast_path(true, &reference), "the given ops");
       auto images = torch::randn({3, 3, 32, 32});
@@ -763,20 +765,11 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
 // as the plain one, also on the last block's class-token row ([B, D], where drop_path's mask is
 // [B, 1]), so with one seed both give the same logits and gradients.
 TEST(FastPath, FastForwardWithDropPathMatchesPlainOnCpu) {
-  vision::FastOps reference;
-  reference.add_layer_norm = &reference_add_layer_norm;
-  reference.bias_gelu = &reference_bias_gelu;
-  reference.linear = &reference_linear;
-  reference.split_qkv = &reference_split_qkv;
-  reference.add_peg = &reference_add_peg;
+  const auto reference = reference_ops();
   torch::manual_seed(17);
   auto o = fast_test_vit("peg").drop_path(0.5);
   vision::ViT plain(o), fast(o);
-  {
-    torch::NoGradGuard no_grad;
-    auto a = plain->parameters(), b = fast->parameters();
-    for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
-  }
+  share_redrawn_parameters(plain, fast);
   fast->set_fast_path(true, &reference);
   plain->train();
   fast->train();

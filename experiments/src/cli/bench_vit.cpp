@@ -187,16 +187,17 @@ void run(VitBenchArgs a) {
       else make();
     }
     auto loss_sum = torch::zeros({}, opts.dtype(torch::kFloat32));
+    // One training forward and its loss (under autocast when asked): the step's, and the
+    // memory measurements' after the timed blocks.
+    auto training_loss = [&] {
+      std::optional<core::AutocastGuard> guard;
+      if (autocast) guard.emplace(dev, amp);
+      return torch::nn::functional::cross_entropy(model->forward(images).to(torch::kFloat32), labels);
+    };
     auto body = [&] {
       if (gradient_sync) gradient_sync->begin();
       else opt.zero_grad();
-      torch::Tensor loss;
-      {
-        std::optional<core::AutocastGuard> guard;
-        if (autocast) guard.emplace(dev, amp);
-        auto logits = model->forward(images);
-        loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
-      }
+      auto loss = training_loss();
       loss.backward();
       if (gradient_sync) gradient_sync->end();
       opt.step();
@@ -227,9 +228,7 @@ void run(VitBenchArgs a) {
     sync(dev);
     const double before = allocated_memory_mb(dev);
     {
-      std::optional<core::AutocastGuard> guard;
-      if (autocast) guard.emplace(dev, amp);
-      auto saved = torch::nn::functional::cross_entropy(model->forward(images).to(torch::kFloat32), labels);
+      auto saved = training_loss();
       sync(dev);
       train_forward_mb = allocated_memory_mb(dev) - before;
     }
@@ -239,12 +238,7 @@ void run(VitBenchArgs a) {
       sync(dev);
       memory_trace["before_forward_mb"] = allocated_memory_mb(dev);
       reset_peak_memory(dev);
-      torch::Tensor loss;
-      {
-        std::optional<core::AutocastGuard> guard;
-        if (autocast) guard.emplace(dev, amp);
-        loss = torch::nn::functional::cross_entropy(model->forward(images).to(torch::kFloat32), labels);
-      }
+      auto loss = training_loss();
       sync(dev);
       memory_trace["forward_peak_mb"] = peak_memory_mb(dev);
       memory_trace["before_backward_mb"] = allocated_memory_mb(dev);
