@@ -258,24 +258,26 @@ if ! skip memory && [ "$(left)" -gt 60 ]; then
         >"$out/memory/$mm-eager.json" 2>"$out/memory/$mm-eager.log"
     fi
     # Inference alone in a fresh process on each side (what `vision eval` does): nothing of a
-    # training phase (its CUDA graph's side stream and cuBLAS workspace) is still held.
+    # training phase (its CUDA graph's side stream and cuBLAS workspace, our bf16 weight copies) is
+    # held. The speed table's steps, so that its img/s are the eval-only process's speed.
     if [[ " ${MEMORY_PHASES:-train infer} " == *" infer "* ]]; then
-      timeout "$(cap 60)" "$p" bench vit --json "${margs[@]}" --skip-train --fast-path --cuda-graphs \
+      iargs=(--model "$mm" --batch 256 --amp bf16 --steps "${STEPS:-20}" --warmup "${WARMUP:-5}" --repeats "${REPEATS:-3}")
+      timeout "$(cap 60)" "$p" bench vit --json "${iargs[@]}" --skip-train --fast-path --cuda-graphs \
         >"$out/memory/$mm-infer-fast-graphs.json" 2>"$out/memory/$mm-infer-fast-graphs.log"
-      timeout "$(cap 100)" python3 scripts/reference/bench_vit.py "${margs[@]}" --skip-train --compile \
+      timeout "$(cap 100)" python3 scripts/reference/bench_vit.py "${iargs[@]}" --skip-train --compile \
         >"$out/memory/$mm-infer-compiled.json" 2>"$out/memory/$mm-infer-compiled.log"
     fi
   done
   python3 - "$out/memory" <<'PY' | tee "$out/memory/summary.md" | tee -a "$out/steps.log"
 import glob, json, os, sys
-print("| run | train img/s | train peak MiB | train_forward_mb | infer peak MiB |\n|---|---:|---:|---:|---:|")
+print("| run | train img/s | train peak MiB | train_forward_mb | infer img/s | infer peak MiB |\n|---|---:|---:|---:|---:|---:|")
 traces = []
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     try:
         j = json.loads(open(f).read().strip().splitlines()[-1])
     except (ValueError, IndexError):
         continue
-    print(f"| {os.path.basename(f)[:-5]} | {j.get('train_img_s', 0):,.0f} | {j.get('train_peak_mb', 0):,.0f} | {j.get('train_forward_mb', 0):,.0f} | {j.get('infer_peak_mb', 0):,.0f} |")
+    print(f"| {os.path.basename(f)[:-5]} | {j.get('train_img_s', 0):,.0f} | {j.get('train_peak_mb', 0):,.0f} | {j.get('train_forward_mb', 0):,.0f} | {j.get('infer_img_s', 0):,.0f} | {j.get('infer_peak_mb', 0):,.0f} |")
     t = j.get("memory_trace")
     if t:
         traces.append((os.path.basename(f)[:-5], t))

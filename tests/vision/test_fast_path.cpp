@@ -613,6 +613,43 @@ TEST(FastOps, FastViTFollowsPlainViT) {
     }
 }
 
+// The bf16 weight copies belong to training: an eval-mode model under bf16 autocast casts its
+// weights in each forward and holds no copies (an eval-only process's memory); the first training
+// forward makes them, and eval then reads them. A copy and autocast's cast round the same fp32
+// weight the same way, so the eval logits are identical with and without them.
+TEST(FastOps, WeightCopiesComeWithTheFirstTrainingForward) {
+  FAST_OPS_OR_SKIP(ops);
+  const auto dev = torch::Device(torch::kCUDA);
+  torch::manual_seed(12);
+  vision::ViT model(fast_test_vit("peg"));
+  model->to(dev);
+  model->set_fast_path(true);
+  auto images = torch::randn({4, 3, 32, 32}, dev);
+  auto eval_logits = [&] {
+    torch::NoGradGuard no_grad;
+    core::AutocastGuard amp(dev, torch::kBFloat16);
+    return model->forward(images);
+  };
+  model->eval();
+  const auto before = eval_logits();
+  EXPECT_FALSE(model->holds_weight_copies());
+  {
+    torch::NoGradGuard no_grad;
+    (void)model->forward(images);  // fp32: no copies either
+  }
+  EXPECT_FALSE(model->holds_weight_copies());
+  model->train();
+  {
+    core::AutocastGuard amp(dev, torch::kBFloat16);
+    (void)model->forward(images);
+  }
+  EXPECT_TRUE(model->holds_weight_copies());
+  model->eval();
+  EXPECT_TRUE(torch::equal(eval_logits(), before));
+  model->set_fast_path(true);  // a new fast path starts without copies again
+  EXPECT_FALSE(model->holds_weight_copies());
+}
+
 // 200 AdamW steps on a learnable synthetic task, bf16 autocast, fast path vs unfused: the mean loss
 // of the last 20 steps agrees within 0.1 (absolute; both start near ln 10 = 2.3 and must fall
 // below 1.5, so a broken gradient cannot pass; bf16 rounding makes the two runs drift apart a little).

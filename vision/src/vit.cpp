@@ -113,15 +113,8 @@ static at::ScalarType cuda_autocast_dtype() {
 std::string ViTImpl::set_fast_path(bool on, const FastOps* ops) {
   fast_path_ = on;
   fast_ops_override_ = on ? ops : nullptr;
-  weight_copies_.reset();
+  weight_copies_.reset();  // made again by the next training forward that reads them
   if (!on) return "off";
-  std::vector<torch::Tensor> linear_params;
-  for (auto& m : modules(/*include_self=*/false))
-    if (auto* lin = m->as<torch::nn::Linear>()) {
-      linear_params.push_back(lin->weight);
-      if (lin->bias.defined()) linear_params.push_back(lin->bias);
-    }
-  weight_copies_ = std::make_shared<core::WeightCopies>(linear_params, torch::kBFloat16);
   return ops != nullptr ? "the given ops" : fast_ops_status();
 }
 
@@ -129,16 +122,29 @@ void ViTImpl::refresh_weight_copies() {
   if (weight_copies_) weight_copies_->refresh();
 }
 
-// The bf16 copies are read only where autocast casts to their dtype; an fp32 forward reads the fp32
-// masters.
-bool ViTImpl::reads_weight_copies(const torch::Tensor& images) const {
-  return fast_path_ && images.is_cuda() && weight_copies_ && cuda_autocast_dtype() == weight_copies_->dtype();
+// The bf16 copies are read only where autocast casts to their dtype (an fp32 forward reads the fp32
+// masters). They pay off in training, where each weight is read by the forward and again by the
+// backward in every step, so the first training forward makes them. An eval-only process (vision
+// eval, bench vit --skip-train) never holds them: its Linears cast their weights as autocast does,
+// one elementwise pass per weight and no memory held between forwards; once made, eval reads them too.
+const core::WeightCopies* ViTImpl::weight_copies_for(const torch::Tensor& images) {
+  if (!fast_path_ || !images.is_cuda() || cuda_autocast_dtype() != torch::kBFloat16) return nullptr;
+  if (!weight_copies_ && is_training()) {
+    std::vector<torch::Tensor> linear_params;
+    for (auto& m : modules(/*include_self=*/false))
+      if (auto* lin = m->as<torch::nn::Linear>()) {
+        linear_params.push_back(lin->weight);
+        if (lin->bias.defined()) linear_params.push_back(lin->bias);
+      }
+    weight_copies_ = std::make_shared<core::WeightCopies>(linear_params, torch::kBFloat16);
+  }
+  return weight_copies_.get();
 }
 
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {
   if (fast_path_ && (images.is_cuda() || fast_ops_override_ != nullptr)) {
     std::optional<core::WeightCopies::Scope> copies;
-    if (reads_weight_copies(images)) copies.emplace(*weight_copies_);
+    if (const auto* held = weight_copies_for(images)) copies.emplace(*held);
     if (const FastOps* ops = fast_ops_override_ != nullptr ? fast_ops_override_ : fast_ops()) return forward_features_fast(images, ops);
     return forward_features_plain(images);
   }
@@ -265,7 +271,7 @@ torch::Tensor ViTImpl::forward_features_plain(const torch::Tensor& images) {
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
   std::optional<core::WeightCopies::Scope> copies;  // the head's Linear reads its copy too
-  if (reads_weight_copies(images)) copies.emplace(*weight_copies_);
+  if (const auto* held = weight_copies_for(images)) copies.emplace(*held);
   return core::linear(head, forward_features(images));
 }
 

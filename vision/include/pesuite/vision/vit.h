@@ -86,9 +86,10 @@ class ViTImpl : public torch::nn::Module {
 
   // The GPU fast path (train.fast_path; fast_ops.h): on CUDA inputs the blocks run the fused
   // residual-add + LayerNorm and bias + GELU(erf) kernels, and under bf16 autocast every Linear reads
-  // bf16 copies of its weight and bias (core::WeightCopies) instead of casting them in each forward.
-  // Call after moving the model to its device, and refresh_weight_copies() after every optimiser
-  // step and after loading weights. Returns fast_ops_status(): what was loaded, or why the kernels
+  // bf16 copies of its weight and bias (core::WeightCopies) instead of casting them in each forward;
+  // the first training-mode forward makes them, so an eval-only process holds none (see
+  // holds_weight_copies). Call after moving the model to its device, and refresh_weight_copies()
+  // after every optimiser step and after loading weights. Returns fast_ops_status(): what was loaded, or why the kernels
   // are not there (then the forward is the unfused one, with the weight copies still in use).
   // `ops`: other implementations of the fused ops, used on inputs of any device (tests check the
   // fast forward's structure on the CPU with LibTorch reference ops); must outlive the model.
@@ -100,6 +101,7 @@ class ViTImpl : public torch::nn::Module {
   void set_recompute_gelu(bool on) { recompute_gelu_ = on; }
   bool recompute_gelu() const { return recompute_gelu_; }
   void refresh_weight_copies();
+  bool holds_weight_copies() const { return weight_copies_ != nullptr; }
 
   ViTOptions options;
   heads::PositionalEncoding pe;  // resolved spec (kind, params)
@@ -113,7 +115,8 @@ class ViTImpl : public torch::nn::Module {
 
  private:
   torch::Tensor embed_tokens(const torch::Tensor& images, heads::AttentionArgs& args, std::size_t& next_pe);
-  bool reads_weight_copies(const torch::Tensor& images) const;
+  // The bf16 weight copies this forward reads (made here by the first training forward), or null.
+  const core::WeightCopies* weight_copies_for(const torch::Tensor& images);
   torch::Tensor forward_features_plain(const torch::Tensor& images);
   torch::Tensor forward_features_fast(const torch::Tensor& images, const void* ops);
   torch::Tensor mlp_output(BlockImpl& blk, torch::Tensor& h, const FastOps& ops, const core::WeightCopies* copies);
