@@ -911,3 +911,21 @@ TEST(WeightCopies, ScopeRoutesCoreLinear) {
   EXPECT_FALSE(status.empty());
   EXPECT_TRUE(torch::equal(plain->forward(images), before));
 }
+
+// Who holds the bf16 copies: nobody after set_fast_path; a CPU forward never makes them (they are
+// read only on CUDA under bf16 autocast); hold_weight_copies makes them only with the fast path on,
+// one bf16 copy of every Linear weight and bias.
+TEST(WeightCopies, HeldOnlyWhenMadeOrTrainedOnCuda) {
+  torch::manual_seed(5);
+  vision::ViT model(fast_test_vit("peg"));
+  model->hold_weight_copies();
+  EXPECT_FALSE(model->holds_weight_copies());  // fast path off: nothing to read them
+  model->set_fast_path(true);
+  EXPECT_FALSE(model->holds_weight_copies());
+  (void)model->forward(torch::randn({2, 3, 32, 32}));  // a CPU training forward
+  EXPECT_FALSE(model->holds_weight_copies());
+  model->hold_weight_copies();
+  EXPECT_TRUE(model->holds_weight_copies());
+  model->set_fast_path(false);
+  EXPECT_FALSE(model->holds_weight_copies());
+}

@@ -129,16 +129,19 @@ void ViTImpl::refresh_weight_copies() {
 // one elementwise pass per weight and no memory held between forwards; once made, eval reads them too.
 const core::WeightCopies* ViTImpl::weight_copies_for(const torch::Tensor& images) {
   if (!fast_path_ || !images.is_cuda() || cuda_autocast_dtype() != torch::kBFloat16) return nullptr;
-  if (!weight_copies_ && is_training()) {
-    std::vector<torch::Tensor> linear_params;
-    for (auto& m : modules(/*include_self=*/false))
-      if (auto* lin = m->as<torch::nn::Linear>()) {
-        linear_params.push_back(lin->weight);
-        if (lin->bias.defined()) linear_params.push_back(lin->bias);
-      }
-    weight_copies_ = std::make_shared<core::WeightCopies>(linear_params, torch::kBFloat16);
-  }
+  if (!weight_copies_ && is_training()) hold_weight_copies();
   return weight_copies_.get();
+}
+
+void ViTImpl::hold_weight_copies() {
+  if (!fast_path_ || weight_copies_) return;
+  std::vector<torch::Tensor> linear_params;
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* lin = m->as<torch::nn::Linear>()) {
+      linear_params.push_back(lin->weight);
+      if (lin->bias.defined()) linear_params.push_back(lin->bias);
+    }
+  weight_copies_ = std::make_shared<core::WeightCopies>(linear_params, torch::kBFloat16);
 }
 
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& images) {

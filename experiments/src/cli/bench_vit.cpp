@@ -9,7 +9,8 @@
 //   pesuite bench vit --model cpvt_tiny --latency --amp none --cuda-graphs --json  # batch-1 latency
 //   pesuite --nproc 2 bench vit --model deit_small_patch16 --json   # data-parallel: --batch per rank
 //
-// --fast-path: fused CUDA kernels and bf16 weight copies (ViTImpl::set_fast_path, fast_ops.h);
+// --fast-path: fused CUDA kernels and bf16 weight copies (ViTImpl::set_fast_path, fast_ops.h; the
+// first training step makes the copies, --weight-copies makes them before an inference-only run);
 // --cuda-graphs: every training step (forward, backward, fused AdamW, weight-copy refresh) and every
 // inference step replayed as one CUDA graph (core::StepGraphs). Peak GPU memory per phase (the
 // caching allocator's peak of allocated bytes) is reported on CUDA, and train_forward_mb: what one
@@ -64,6 +65,7 @@ struct VitBenchArgs {
   double lr = 5e-4, weight_decay = 0.05;
   bool json = false, no_fused_adamw = false, skip_train = false, skip_infer = false, native_layer_norm = false;
   bool fast_path = false, cuda_graphs = false, latency = false, recompute_gelu = false, memory_trace = false;
+  bool weight_copies = false;
   std::string profile;  // trace prefix: <profile>-train.json / -infer.json (5 steps after timing)
 };
 
@@ -137,6 +139,7 @@ void run(VitBenchArgs a) {
   if (a.fast_path) {
     model->set_recompute_gelu(a.recompute_gelu);
     fast_status = model->set_fast_path(true);
+    if (a.weight_copies) model->hold_weight_copies();
     std::cerr << "bench vit: fast path: " << fast_status << "\n";
   }
   const bool fast_kernels = a.fast_path && dev.is_cuda() && vision::fast_ops() != nullptr;
@@ -322,6 +325,7 @@ void run(VitBenchArgs a) {
     out["fast_kernels"] = fast_kernels;  // the fused CUDA kernels ran (else the unfused ops)
     out["fast_path_status"] = fast_status;
     out["recompute_gelu"] = a.fast_path && a.recompute_gelu;
+    out["weight_copies"] = model->holds_weight_copies();  // held at the end of the run
     out["cuda_graphs"] = graphed && graph_error.empty();
     if (!graph_error.empty()) out["graph_error"] = graph_error;
     out["train_peak_mb"] = train_peak_mb;
@@ -384,6 +388,9 @@ void add_bench_vit(CLI::App& bench) {
                 "The GPU fast path: fused residual-add + LayerNorm and bias + GELU(erf) kernels, bf16 weight copies (train.fast_path)");
   cmd->add_flag("--recompute-gelu", a.recompute_gelu,
                 "With --fast-path: recompute each MLP's GELU in the backward instead of keeping it (train.recompute_gelu)");
+  cmd->add_flag("--weight-copies", a.weight_copies,
+                "With --fast-path: make the bf16 weight copies up front, so that --skip-train inference reads them (faster batch-1 calls, "
+                "more memory) instead of casting each weight in every forward");
   cmd->add_flag("--cuda-graphs", a.cuda_graphs, "Replay each training step and each inference step as one CUDA graph (CUDA builds)");
   cmd->add_flag("--memory-trace", a.memory_trace,
                 "After training, one more eager step: allocated MiB by phase and the backward's nodes by their peak (CUDA; JSON memory_trace)");

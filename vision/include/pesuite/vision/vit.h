@@ -102,6 +102,10 @@ class ViTImpl : public torch::nn::Module {
   bool recompute_gelu() const { return recompute_gelu_; }
   void refresh_weight_copies();
   bool holds_weight_copies() const { return weight_copies_ != nullptr; }
+  // Makes the bf16 copies now (with the fast path on; after set_fast_path and loading weights): for
+  // an eval-only process that puts batch-1 latency before memory, since without them each bf16
+  // forward casts every Linear weight (docs/gpu-fast-path.md; `bench vit --weight-copies`).
+  void hold_weight_copies();
 
   ViTOptions options;
   heads::PositionalEncoding pe;  // resolved spec (kind, params)
