@@ -88,9 +88,10 @@ class ViTImpl : public torch::nn::Module {
   // residual-add + LayerNorm and bias + GELU(erf) kernels, and under bf16 autocast every Linear reads
   // bf16 copies of its weight and bias (core::WeightCopies) instead of casting them in each forward;
   // the first training-mode forward makes them, so an eval-only process holds none (see
-  // holds_weight_copies). Call after moving the model to its device, and refresh_weight_copies()
-  // after every optimiser step and after loading weights. Returns fast_ops_status(): what was loaded, or why the kernels
-  // are not there (then the forward is the unfused one, with the weight copies still in use).
+  // hold_weight_copies). Call after moving the model to its device, and refresh_weight_copies()
+  // after every optimiser step and after loading weights. Returns fast_ops_status(): what was
+  // loaded, or why the kernels are not there (then the forward is the unfused one, with the weight
+  // copies still in use).
   // `ops`: other implementations of the fused ops, used on inputs of any device (tests check the
   // fast forward's structure on the CPU with LibTorch reference ops); must outlive the model.
   std::string set_fast_path(bool on, const FastOps* ops = nullptr);
