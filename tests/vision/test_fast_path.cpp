@@ -576,6 +576,18 @@ void share_redrawn_parameters(vision::ViT& plain, vision::ViT& fast) {
   auto a = plain->parameters(), b = fast->parameters();
   for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i].add_(torch::randn_like(a[i]) * 0.1));
 }
+
+// After both backwards: every parameter of `fast` has a float32 gradient (the masters') within
+// `tolerance` (rel_err) of the plain model's.
+void expect_gradients_follow(vision::ViT& plain, vision::ViT& fast, double tolerance) {
+  auto fast_params = fast->named_parameters();
+  for (const auto& item : plain->named_parameters()) {
+    const auto& g = fast_params[item.key()].grad();
+    ASSERT_TRUE(g.defined()) << item.key();
+    EXPECT_EQ(g.scalar_type(), torch::kFloat32) << item.key();
+    EXPECT_LT(rel_err(g, item.value().grad()), tolerance) << item.key();
+  }
+}
 }  // namespace
 
 // The whole fast forward and backward against the plain model with the same weights: float32
@@ -603,13 +615,7 @@ TEST(FastOps, FastViTFollowsPlainViT) {
       EXPECT_LT(rel_err(lf, lp), bf16 ? 5e-2 : 1e-4);
       lp.square().sum().backward();
       lf.square().sum().backward();
-      auto pa = plain->named_parameters(), pb = fast->named_parameters();
-      for (const auto& item : pa) {
-        const auto& g = pb[item.key()].grad();
-        ASSERT_TRUE(g.defined()) << item.key();
-        EXPECT_EQ(g.scalar_type(), torch::kFloat32) << item.key();
-        EXPECT_LT(rel_err(g, item.value().grad()), bf16 ? 0.1 : 1e-3) << item.key();
-      }
+      expect_gradients_follow(plain, fast, bf16 ? 0.1 : 1e-3);
     }
 }
 
@@ -788,11 +794,7 @@ TEST(FastPath, FastForwardStructureMatchesPlainForwardOnCpu) {
       }
       lp.sum().backward();
       lf.sum().backward();
-      auto pb = fast->named_parameters();
-      for (const auto& item : plain->named_parameters()) {
-        ASSERT_TRUE(pb[item.key()].grad().defined()) << item.key();
-        EXPECT_LT(rel_err(pb[item.key()].grad(), item.value().grad()), 1e-4) << item.key();
-      }
+      expect_gradients_follow(plain, fast, 1e-4);
       fast->set_fast_path(false);
       EXPECT_TRUE(torch::equal(fast->forward(images), plain->forward(images)));
     }
@@ -820,11 +822,7 @@ TEST(FastPath, FastForwardWithDropPathMatchesPlainOnCpu) {
   EXPECT_GT(rel_err(plain->forward(images), lp.detach()), 1e-3);  // the masks do change the logits
   lp.sum().backward();
   lf.sum().backward();
-  auto pb = fast->named_parameters();
-  for (const auto& item : plain->named_parameters()) {
-    ASSERT_TRUE(pb[item.key()].grad().defined()) << item.key();
-    EXPECT_LT(rel_err(pb[item.key()].grad(), item.value().grad()), 1e-4) << item.key();
-  }
+  expect_gradients_follow(plain, fast, 1e-4);
 }
 
 // The bf16 copy stands in for its master: forward reads the copy (no cast), backward delivers the
